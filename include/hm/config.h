@@ -1,0 +1,155 @@
+#pragma once
+// Configuration: one table of known variables, one loader that layers
+// command-line flags over the environment over an optional file over the
+// defaults, and one validation step that turns raw strings into typed options.
+//
+// Every rejected value raises ConfigError naming the variable; callers exit 2.
+// Secret values (passwords, URLs carrying a password) are never put into an
+// error message, a log line or the printed configuration.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hm {
+
+// A configuration value that cannot be used. what() names the variable and the
+// problem, never a secret value.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string variable, const std::string& problem)
+      : std::runtime_error(variable + ": " + problem), variable_(std::move(variable)) {}
+  const std::string& variable() const { return variable_; }
+
+ private:
+  std::string variable_;
+};
+
+// One variable the binary knows. The table of these (known_variables()) drives
+// the environment, the config file, the flags, `hm-worker config` and --help.
+struct VariableSpec {
+  std::string name;           // e.g. "DB_POOL_SIZE"
+  std::string default_value;  // as text; empty means unset
+  std::string help;           // one line: meaning and unit
+  bool secret = false;        // never printed, never accepted as a flag
+};
+
+const std::vector<VariableSpec>& known_variables();
+const VariableSpec* find_variable(const std::string& name);
+// "DB_POOL_SIZE" -> "db-pool-size"
+std::string flag_name(const std::string& variable);
+
+enum class IsolationLevel { kReadUncommitted, kReadCommitted, kRepeatableRead, kSerializable };
+// "READ COMMITTED" (the SQL spelling).
+const char* to_sql(IsolationLevel level);
+// "READ-COMMITTED" (the spelling of @@transaction_isolation).
+const char* to_server_name(IsolationLevel level);
+
+// How to reach the database and what every pooled session gets.
+struct DbOptions {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string socket;  // unix socket path; when set, host and port are not used
+  std::string name = "hm";
+  std::string user = "hm";
+  std::string password;  // secret
+  // Seconds a new TCP connection may take to be established.
+  std::chrono::seconds connect_timeout{10};
+  // Client read and write timeouts, seconds (DB_QUERY_TIMEOUT). On MariaDB the
+  // same bound is set on the server as max_statement_time.
+  std::chrono::seconds query_timeout{30};
+  // Session innodb_lock_wait_timeout, seconds: bounds lock waits on the server,
+  // where a client-side timeout alone would leave the statement running.
+  std::chrono::seconds lock_wait_timeout{5};
+  IsolationLevel isolation = IsolationLevel::kReadCommitted;
+};
+
+// The bounded connection pool (SQLAlchemy QueuePool semantics).
+struct PoolOptions {
+  int size = 10;         // connections kept open when idle
+  int max_overflow = 5;  // extra connections allowed under load, closed on return
+  // Longest wait for a free connection before checkout fails with "pool exhausted".
+  std::chrono::seconds checkout_timeout{30};
+  // A connection older than this is replaced at checkout. 0 = never.
+  std::chrono::seconds recycle{3600};
+  // A connection idle longer than this is pinged before it is handed out.
+  // 0 = ping at every checkout.
+  std::chrono::seconds validate_after_idle{30};
+};
+
+// Retries of retryable database errors (lock wait timeout, deadlock, lost
+// connection...): exponential backoff with full jitter.
+struct RetryOptions {
+  int max_attempts = 5;                       // total tries, including the first
+  std::chrono::milliseconds base_delay{100};  // first backoff ceiling
+  std::chrono::milliseconds max_delay{5000};  // ceiling of any single backoff
+  std::chrono::milliseconds max_total{30000};  // give up once this much time was spent
+};
+
+struct IngestOptions {
+  std::string dead_letter_path = "dead-letters.jsonl";
+  // Largest accepted delivery (one JSONL line), bytes.
+  std::size_t max_delivery_bytes = 1024 * 1024;
+};
+
+struct LogOptions {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string format = "text";  // text or json
+};
+
+struct Config {
+  DbOptions db;
+  PoolOptions pool;
+  RetryOptions retry;
+  IngestOptions ingest;
+  LogOptions log;
+  std::string role = "ingest";
+};
+
+// Where a raw value came from, for `hm-worker config`.
+enum class ValueOrigin { kDefault, kFile, kEnvironment, kFlag };
+const char* to_string(ValueOrigin origin);
+
+struct RawValue {
+  std::string value;
+  ValueOrigin origin = ValueOrigin::kDefault;
+};
+
+// Raw layered values, before validation.
+class RawConfig {
+ public:
+  // Applies a layer: later calls with a higher origin win over lower ones.
+  void set(const std::string& name, std::string value, ValueOrigin origin);
+  // The winning value, or nullopt when the variable has no value in any layer
+  // and no default.
+  std::optional<std::string> get(const std::string& name) const;
+  ValueOrigin origin(const std::string& name) const;
+  bool is_set(const std::string& name) const;  // set by a layer other than default
+
+ private:
+  std::map<std::string, RawValue> values_;
+};
+
+// Reads KEY=VALUE lines (# comments, optional surrounding quotes). An unknown
+// key is a ConfigError naming the file and line.
+std::map<std::string, std::string> read_config_file(const std::string& path);
+
+// Looks up environment variables; injectable for tests.
+using EnvLookup = std::optional<std::string> (*)(const char* name);
+std::optional<std::string> process_env(const char* name);
+
+// Builds the layers: defaults, then file (if path non-empty), then environment,
+// then flags (already keyed by variable name).
+RawConfig layer_config(const std::string& config_file, EnvLookup env,
+                       const std::map<std::string, std::string>& flags);
+
+// Validates and converts. Throws ConfigError on the first bad value.
+Config parse_config(const RawConfig& raw);
+
+// "name=value" lines for `hm-worker config`, secrets shown as "<redacted>".
+std::vector<std::string> describe_config(const RawConfig& raw);
+
+}  // namespace hm

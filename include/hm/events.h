@@ -1,0 +1,91 @@
+#pragma once
+// What one Instagram webhook delivery means, after parsing: a list of events,
+// each one thing the store must record. Plain values, no behaviour.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace hm {
+
+// Length of message.ig_message_id and of the other mid columns (schema.cpp).
+inline constexpr std::size_t kMaxMidLength = 255;
+// Length of the account, sender and recipient id columns.
+inline constexpr std::size_t kMaxIgIdLength = 64;
+
+enum class Direction { kInbound, kEcho };
+enum class MessageKind { kMessage, kPostback };
+
+const char* to_string(Direction d);
+const char* to_string(MessageKind k);
+
+// A new message, an echo of one the business sent, or a postback (button tap).
+struct NewMessage {
+  std::string mid;
+  std::string account_id;  // the business account (entry.id)
+  std::string sender_id;
+  std::string recipient_id;
+  Direction direction = Direction::kInbound;
+  MessageKind kind = MessageKind::kMessage;
+  std::optional<std::string> text;              // postbacks: the button title
+  std::optional<std::string> attachments_json;  // JSON array as received
+  std::optional<std::string> reply_to_mid;
+  std::optional<std::string> postback_payload;
+  std::int64_t timestamp_ms = 0;
+};
+
+// The sender unsent a message ("message": {"mid": ..., "is_deleted": true}).
+struct MessageDeletion {
+  std::string mid;
+  std::string account_id;
+  std::string sender_id;
+  std::int64_t timestamp_ms = 0;
+};
+
+// The sender edited a message's text ("message_edit").
+struct MessageEdit {
+  std::string mid;
+  std::string account_id;
+  std::string sender_id;
+  std::string text;
+  std::int64_t num_edit = 0;
+  std::int64_t timestamp_ms = 0;
+};
+
+struct Reaction {
+  std::string mid;
+  std::string account_id;
+  std::string sender_id;
+  std::string action;  // react or unreact
+  std::string reaction;
+  std::string emoji;
+  std::int64_t timestamp_ms = 0;
+};
+
+// A read receipt ("read": {"mid": ...}): the reader saw messages up to mid.
+struct ReadReceipt {
+  std::string mid;
+  std::string account_id;
+  std::string reader_id;
+  std::int64_t timestamp_ms = 0;
+};
+
+// An event kind the worker does not store (referral, optin, changes[]...).
+struct SkippedEvent {
+  std::string kind;
+};
+
+using Event = std::variant<NewMessage, MessageDeletion, MessageEdit, Reaction, ReadReceipt, SkippedEvent>;
+
+// "message", "deletion", "edit", "reaction", "read" or "skipped:<kind>".
+std::string describe(const Event& e);
+// The mid an event is about, or empty.
+const std::string& event_mid(const Event& e);
+
+struct Delivery {
+  std::vector<Event> events;
+};
+
+}  // namespace hm

@@ -1,0 +1,36 @@
+#pragma once
+// MessageStore on MySQL/MariaDB, through the bounded pool.
+//
+// New messages follow the seed's path exactly: a `SELECT id ... LIMIT 1`
+// fast-path check outside any transaction (no locks), then, if absent, one
+// atomic `INSERT IGNORE` on the UNIQUE ig_message_id, in a transaction.
+// Affected rows decide inserted versus duplicate; the new id comes from
+// LAST_INSERT_ID() only after a real insert. Only warning 1062 means
+// duplicate: any other warning (truncation, bad string value, NULL) rolls the
+// transaction back and the result is kPermanent, so no row stays stored altered.
+//
+// Thread-safety: store() may be called from many threads at once; each call
+// leases its own connection. The calling thread must hold a
+// mysql::Driver::ThreadScope.
+
+#include "hm/connection_pool.h"
+#include "hm/message_store.h"
+#include "hm/mysql/session.h"
+
+namespace hm::mysql {
+
+using SessionPool = ConnectionPool<Session>;
+
+class MysqlMessageStore final : public MessageStore {
+ public:
+  explicit MysqlMessageStore(SessionPool& pool) : pool_(pool) {}
+  StoreResult store(const Event& event) override;
+
+ private:
+  SessionPool& pool_;
+};
+
+// "YYYY-MM-DD HH:MM:SS.mmm" in UTC, for DATETIME(3) parameters.
+std::string sql_datetime_ms(std::int64_t epoch_ms);
+
+}  // namespace hm::mysql

@@ -1,0 +1,111 @@
+#include "hm/dead_letter.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "hm/clock.h"
+
+namespace hm {
+
+std::string base64_encode(const std::string& in) {
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  while (i + 2 < in.size()) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out.push_back(tbl[(v >> 18) & 63]);
+    out.push_back(tbl[(v >> 12) & 63]);
+    out.push_back(tbl[(v >> 6) & 63]);
+    out.push_back(tbl[v & 63]);
+    i += 3;
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out.push_back(tbl[(v >> 18) & 63]);
+    out.push_back(tbl[(v >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? tbl[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+bool is_valid_utf8(const std::string& s) {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    unsigned cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c >> 5) == 0x6) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c >> 4) == 0xe) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c >> 3) == 0x1e) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string dead_letter_json(const DeadLetter& l) {
+  nlohmann::json j;
+  j["time"] = format_utc_ms(l.time_ms);
+  j["reason"] = is_valid_utf8(l.reason) ? l.reason : std::string("(reason not valid UTF-8)");
+  j["origin"] = l.origin;
+  j["attempts"] = l.attempts;
+  j["size"] = l.size;
+  j["truncated"] = l.truncated;
+  if (is_valid_utf8(l.payload)) {
+    j["delivery"] = l.payload;
+  } else {
+    j["delivery_base64"] = base64_encode(l.payload);
+  }
+  return j.dump();
+}
+
+FileDeadLetterSink::FileDeadLetterSink(std::string path) : path_(std::move(path)) {}
+
+FileDeadLetterSink::~FileDeadLetterSink() {
+  if (file_) std::fclose(file_);
+}
+
+void FileDeadLetterSink::put(const DeadLetter& letter) {
+  const std::string line = dead_letter_json(letter) + "\n";
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!file_) {
+    file_ = std::fopen(path_.c_str(), "ab");
+    if (!file_) throw std::runtime_error("DEAD_LETTER_PATH: cannot open '" + path_ + "': " + std::strerror(errno));
+  }
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0 ||
+      ::fsync(::fileno(file_)) != 0) {
+    throw std::runtime_error("DEAD_LETTER_PATH: cannot write '" + path_ + "': " + std::strerror(errno));
+  }
+}
+
+}  // namespace hm

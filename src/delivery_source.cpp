@@ -1,0 +1,49 @@
+#include "hm/delivery_source.h"
+
+#include <stdexcept>
+
+namespace hm {
+
+LineSource::LineSource(std::istream& in, std::string name, std::size_t max_bytes)
+    : in_(in), name_(std::move(name)), max_bytes_(max_bytes) {}
+
+std::optional<SourcedDelivery> LineSource::next() {
+  for (;;) {
+    SourcedDelivery d;
+    bool any = false;
+    std::streambuf* buf = in_.rdbuf();
+    for (;;) {
+      const int c = buf->sbumpc();
+      if (c == std::char_traits<char>::eof()) break;
+      any = true;
+      if (c == '\n') break;
+      ++d.size;
+      if (d.payload.size() < max_bytes_) {
+        d.payload.push_back(static_cast<char>(c));
+      } else {
+        d.oversized = true;
+      }
+    }
+    if (!any) {
+      if (in_.bad()) throw std::runtime_error("reading " + name_ + " failed");
+      return std::nullopt;
+    }
+    ++line_;
+    if (!d.payload.empty() && d.payload.back() == '\r' && !d.oversized) {
+      d.payload.pop_back();
+      --d.size;
+    }
+    bool blank = !d.oversized;
+    for (char ch : d.payload) {
+      if (ch != ' ' && ch != '\t') {
+        blank = false;
+        break;
+      }
+    }
+    if (blank) continue;
+    d.origin = name_ + ":" + std::to_string(line_);
+    return d;
+  }
+}
+
+}  // namespace hm

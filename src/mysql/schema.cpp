@@ -1,0 +1,182 @@
+#include "hm/mysql/schema.h"
+
+#include <algorithm>
+#include <set>
+
+namespace hm::mysql {
+namespace {
+
+struct Migration {
+  int version;
+  const char* description;
+  std::vector<const char*> statements;
+};
+
+// Identifiers (mids, account and user ids) are ASCII with a binary collation:
+// base64 mids differ by letter case. Free text is utf8mb4.
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> all = {
+      {1,
+       "messages and the events that change them",
+       {
+           "CREATE TABLE IF NOT EXISTS message ("
+           "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  recipient_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  direction ENUM('inbound','echo') NOT NULL,"
+           "  kind ENUM('message','postback') NOT NULL DEFAULT 'message',"
+           "  text TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NULL,"
+           "  attachments MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL COMMENT 'JSON array as received',"
+           "  reply_to_mid VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+           "  postback_payload VARCHAR(1000) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,"
+           "  event_time DATETIME(3) NOT NULL COMMENT 'UTC',"
+           "  is_deleted TINYINT(1) NOT NULL DEFAULT 0,"
+           "  deleted_at DATETIME(3) NULL,"
+           "  edit_count INT UNSIGNED NOT NULL DEFAULT 0,"
+           "  edited_at DATETIME(3) NULL,"
+           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+           "  PRIMARY KEY (id),"
+           "  UNIQUE KEY uq_message_ig_message_id (ig_message_id),"
+           "  KEY ix_message_conversation (account_id, sender_id, event_time)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+           "CREATE TABLE IF NOT EXISTS message_deletion ("
+           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  deleted_at DATETIME(3) NOT NULL,"
+           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+           "  PRIMARY KEY (ig_message_id, sender_id)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+           "CREATE TABLE IF NOT EXISTS message_edit ("
+           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  num_edit INT UNSIGNED NOT NULL,"
+           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  text TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,"
+           "  edited_at DATETIME(3) NOT NULL,"
+           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+           "  PRIMARY KEY (ig_message_id, num_edit)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+           "CREATE TABLE IF NOT EXISTS message_reaction ("
+           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  event_time DATETIME(3) NOT NULL,"
+           "  action ENUM('react','unreact') NOT NULL,"
+           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  reaction VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+           "  emoji VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+           "  PRIMARY KEY (ig_message_id, sender_id, event_time, action)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+           "CREATE TABLE IF NOT EXISTS message_read ("
+           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  reader_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+           "  read_at DATETIME(3) NOT NULL,"
+           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+           "  PRIMARY KEY (account_id, reader_id, ig_message_id)"
+           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+       }},
+  };
+  return all;
+}
+
+// RAII for GET_LOCK/RELEASE_LOCK.
+class NamedLock {
+ public:
+  NamedLock(Session& s, const std::string& name, int timeout_s) : s_(s), name_(name) {
+    const auto rows = s_.query("SELECT GET_LOCK('" + name_ + "', " + std::to_string(timeout_s) + ")");
+    if (rows.empty() || rows[0][0].value_or("0") != "1")
+      throw DbError(DbErrorKind::kRetryable, 0, "another migrate holds the lock '" + name_ + "'");
+  }
+  ~NamedLock() {
+    try {
+      s_.query("SELECT RELEASE_LOCK('" + name_ + "')");
+    } catch (...) {
+      // The lock goes with the session anyway.
+    }
+  }
+  NamedLock(const NamedLock&) = delete;
+  NamedLock& operator=(const NamedLock&) = delete;
+
+ private:
+  Session& s_;
+  std::string name_;
+};
+
+}  // namespace
+
+MigrateResult migrate(Session& s) {
+  if (s.flavor() == ServerFlavor::kMariaDB) s.execute("SET SESSION max_statement_time = 0");
+  NamedLock lock(s, "hm_worker_migrate", 60);
+  s.execute(
+      "CREATE TABLE IF NOT EXISTS schema_migration ("
+      "  version INT NOT NULL PRIMARY KEY,"
+      "  description VARCHAR(255) NOT NULL,"
+      "  applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
+  std::set<int> done;
+  for (const auto& row : s.query("SELECT version FROM schema_migration")) done.insert(std::stoi(row.at(0).value_or("0")));
+  MigrateResult result;
+  for (const auto& m : migrations()) {
+    if (done.count(m.version)) continue;
+    for (const char* stmt : m.statements) s.execute(stmt);
+    auto& rec = s.prepare("INSERT IGNORE INTO schema_migration (version, description) VALUES (?, ?)");
+    rec.setInt(1, m.version);
+    rec.setString(2, m.description);
+    s.guarded("recording the migration", [&] { return rec.executeUpdate(); });
+    result.applied.push_back(m.version);
+    done.insert(m.version);
+  }
+  result.current_version = done.empty() ? 0 : *done.rbegin();
+  return result;
+}
+
+IndexCheck verify_message_index(Session& s) {
+  IndexCheck check;
+  const auto columns = s.query(
+      "SELECT DATA_TYPE, COALESCE(COLLATION_NAME, ''), COALESCE(CHARACTER_SET_NAME, '') "
+      "FROM information_schema.COLUMNS "
+      "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'message' AND COLUMN_NAME = 'ig_message_id'");
+  if (columns.empty()) {
+    check.problems.push_back("table message has no column ig_message_id (run `hm-worker migrate`)");
+    return check;
+  }
+  const std::string type = columns[0][0].value_or("");
+  check.collation = columns[0][1].value_or("");
+  const bool binary_type = type == "binary" || type == "varbinary";
+  const bool bin_collation = check.collation.size() > 4 && check.collation.compare(check.collation.size() - 4, 4, "_bin") == 0;
+  if (!binary_type && !bin_collation) {
+    check.problems.push_back("message.ig_message_id uses collation " + check.collation +
+                             ", which is not case-sensitive: mids that differ only in letter case would be "
+                             "taken as duplicates; it needs a _bin collation (e.g. ascii_bin)");
+  }
+  // Unique indexes whose only column is ig_message_id, without a prefix length.
+  const auto indexes = s.query(
+      "SELECT INDEX_NAME, NON_UNIQUE, COALESCE(SUB_PART, 0), "
+      "  (SELECT COUNT(*) FROM information_schema.STATISTICS t "
+      "   WHERE t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME AND t.INDEX_NAME = s.INDEX_NAME) "
+      "FROM information_schema.STATISTICS s "
+      "WHERE s.TABLE_SCHEMA = DATABASE() AND s.TABLE_NAME = 'message' AND s.COLUMN_NAME = 'ig_message_id' "
+      "ORDER BY NON_UNIQUE, INDEX_NAME");
+  for (const auto& row : indexes) {
+    const bool unique = row[1].value_or("1") == "0";
+    const bool whole = row[2].value_or("0") == "0";
+    const bool single = row[3].value_or("0") == "1";
+    if (unique && whole && single) {
+      check.index_name = row[0].value_or("");
+      break;
+    }
+  }
+  if (check.index_name.empty()) {
+    check.problems.push_back(
+        "message.ig_message_id has no UNIQUE index on that column alone: INSERT IGNORE cannot detect "
+        "duplicates and concurrent workers will store the same message twice");
+  }
+  check.ok = check.problems.empty();
+  return check;
+}
+
+}  // namespace hm::mysql

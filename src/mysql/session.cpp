@@ -1,0 +1,204 @@
+#include "hm/mysql/session.h"
+
+#include <cppconn/driver.h>
+#include <cppconn/metadata.h>
+#include <cppconn/resultset_metadata.h>
+#include <cppconn/statement.h>
+#include <cppconn/warning.h>
+
+namespace hm::mysql {
+namespace {
+
+std::string session_setup_sql(const DbOptions& o, ServerFlavor flavor) {
+  std::string s = "SET SESSION innodb_lock_wait_timeout = " + std::to_string(o.lock_wait_timeout.count()) +
+                  ", time_zone = '+00:00'"
+                  ", max_error_count = 65535"
+                  ", sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+                  "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+  if (flavor == ServerFlavor::kMariaDB) {
+    // The server itself abandons a statement running longer than the client
+    // would wait for it, releasing its locks.
+    s += ", max_statement_time = " + std::to_string(o.query_timeout.count());
+  }
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<Session> Session::connect(Driver& driver, const DbOptions& o) {
+  sql::ConnectOptionsMap props;
+  if (!o.socket.empty()) {
+    props["hostName"] = sql::SQLString("unix://" + o.socket);
+  } else {
+    const bool v6 = o.host.find(':') != std::string::npos;
+    props["hostName"] = sql::SQLString("tcp://" + (v6 ? "[" + o.host + "]" : o.host) + ":" + std::to_string(o.port));
+  }
+  props["userName"] = sql::SQLString(o.user);
+  props["password"] = sql::SQLString(o.password);
+  props["schema"] = sql::SQLString(o.name);
+  props["OPT_CONNECT_TIMEOUT"] = static_cast<int>(o.connect_timeout.count());
+  props["OPT_READ_TIMEOUT"] = static_cast<int>(o.query_timeout.count());
+  props["OPT_WRITE_TIMEOUT"] = static_cast<int>(o.query_timeout.count());
+  props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+  props["OPT_RECONNECT"] = false;  // a silent reconnect would drop the session settings
+
+  std::unique_ptr<sql::Connection> conn;
+  try {
+    conn.reset(driver.native().connect(props));
+  } catch (const sql::SQLException& e) {
+    throw translate(e, ServerFlavor::kMariaDB,
+                    "connecting to " + (o.socket.empty() ? o.host + ":" + std::to_string(o.port) : o.socket) +
+                        " as " + o.user);
+  }
+  std::unique_ptr<Session> s(new Session(std::move(conn), o));
+  s->apply_settings(o);
+  return s;
+}
+
+Session::Session(std::unique_ptr<sql::Connection> conn, const DbOptions& o)
+    : conn_(std::move(conn)),
+      read_timeout_s_(static_cast<unsigned>(o.query_timeout.count())),
+      write_timeout_s_(static_cast<unsigned>(o.query_timeout.count())) {}
+
+Session::~Session() {
+  statements_.clear();  // statements before their connection
+  try {
+    if (conn_) conn_->close();
+  } catch (...) {
+    // Closing a dead connection may throw; nothing to do.
+  }
+}
+
+void Session::apply_settings(const DbOptions& o) {
+  guarded("reading the server version", [&] {
+    server_version_ = std::string(conn_->getMetaData()->getDatabaseProductVersion());
+  });
+  flavor_ = server_version_.find("MariaDB") != std::string::npos ? ServerFlavor::kMariaDB : ServerFlavor::kMySQL;
+  // Connector/C++ 1.1 has just set REPEATABLE READ on this session; set ours now.
+  execute(std::string("SET SESSION TRANSACTION ISOLATION LEVEL ") + to_sql(o.isolation));
+  execute(session_setup_sql(o, flavor_));
+  const SessionSettings got = read_settings();
+  if (got.isolation != to_server_name(o.isolation)) {
+    throw DbError(DbErrorKind::kPermanent, 0,
+                  "session isolation level is " + got.isolation + " after setting " + to_sql(o.isolation));
+  }
+  if (got.lock_wait_timeout != o.lock_wait_timeout.count()) {
+    throw DbError(DbErrorKind::kPermanent, 0,
+                  "session innodb_lock_wait_timeout is " + std::to_string(got.lock_wait_timeout) + " after setting " +
+                      std::to_string(o.lock_wait_timeout.count()));
+  }
+  if (got.character_set != "utf8mb4") {
+    throw DbError(DbErrorKind::kPermanent, 0, "session character set is " + got.character_set + ", expected utf8mb4");
+  }
+  const auto rows = query("SELECT CONNECTION_ID()");
+  connection_id_ = std::stoull(rows.at(0).at(0).value_or("0"));
+}
+
+SessionSettings Session::read_settings() {
+  // MariaDB 10.x names it tx_isolation; MySQL 8 removed that name.
+  const std::string iso = flavor_ == ServerFlavor::kMariaDB ? "@@SESSION.tx_isolation" : "@@SESSION.transaction_isolation";
+  const std::string mst = flavor_ == ServerFlavor::kMariaDB ? "@@SESSION.max_statement_time" : "0";
+  const auto rows = query("SELECT " + iso +
+                          ", @@SESSION.innodb_lock_wait_timeout, @@SESSION.character_set_connection, "
+                          "@@SESSION.time_zone, " +
+                          mst);
+  SessionSettings s;
+  const auto& r = rows.at(0);
+  s.isolation = r.at(0).value_or("");
+  s.lock_wait_timeout = std::stoll(r.at(1).value_or("0"));
+  s.character_set = r.at(2).value_or("");
+  s.time_zone = r.at(3).value_or("");
+  s.max_statement_time_s = static_cast<long long>(std::stod(r.at(4).value_or("0")));
+  s.read_timeout_s = read_timeout_s_;
+  s.write_timeout_s = write_timeout_s_;
+  return s;
+}
+
+bool Session::ping() {
+  if (broken_) return false;
+  try {
+    std::unique_ptr<sql::Statement> st(conn_->createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT 1"));
+    return rs->next();
+  } catch (const sql::SQLException&) {
+    broken_ = true;
+    return false;
+  }
+}
+
+bool Session::reset_for_reuse() {
+  if (broken_) return false;
+  if (in_txn_) rollback();
+  return !broken_;
+}
+
+void Session::begin() {
+  execute("START TRANSACTION");
+  in_txn_ = true;
+}
+
+void Session::commit() {
+  execute("COMMIT");
+  in_txn_ = false;
+}
+
+void Session::rollback() {
+  try {
+    std::unique_ptr<sql::Statement> st(conn_->createStatement());
+    st->execute("ROLLBACK");
+  } catch (const sql::SQLException&) {
+    broken_ = true;
+  }
+  in_txn_ = false;
+}
+
+sql::PreparedStatement& Session::prepare(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return *it->second;
+  std::unique_ptr<sql::PreparedStatement> stmt;
+  guarded("preparing a statement", [&] { stmt.reset(conn_->prepareStatement(sql)); });
+  auto& ref = *stmt;
+  statements_.emplace(sql, std::move(stmt));
+  return ref;
+}
+
+void Session::execute(const std::string& sql) {
+  guarded("executing a statement", [&] {
+    std::unique_ptr<sql::Statement> st(conn_->createStatement());
+    st->execute(sql);
+  });
+}
+
+std::vector<std::vector<std::optional<std::string>>> Session::query(const std::string& sql) {
+  return guarded("running a query", [&] {
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    std::unique_ptr<sql::Statement> st(conn_->createStatement());
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
+    const unsigned cols = rs->getMetaData()->getColumnCount();
+    while (rs->next()) {
+      std::vector<std::optional<std::string>> row;
+      row.reserve(cols);
+      for (unsigned i = 1; i <= cols; ++i) {
+        if (rs->isNull(i)) {
+          row.emplace_back(std::nullopt);
+        } else {
+          row.emplace_back(std::string(rs->getString(i)));
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  });
+}
+
+std::vector<SqlWarning> Session::warnings(sql::PreparedStatement& stmt) {
+  return guarded("reading warnings", [&] {
+    std::vector<SqlWarning> out;
+    for (const sql::SQLWarning* w = stmt.getWarnings(); w != nullptr; w = w->getNextWarning()) {
+      out.push_back(SqlWarning{w->getErrorCode(), std::string(w->getMessage())});
+    }
+    return out;
+  });
+}
+
+}  // namespace hm::mysql
