@@ -193,11 +193,13 @@ class ConnectionPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       closed_ = true;
-      open_ -= static_cast<int>(idle_.size());
       doomed.swap(idle_);
       available_.notify_all();
     }
+    const int closed = static_cast<int>(doomed.size());
     doomed.clear();  // disconnects outside the lock
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ -= closed;
   }
 
  private:
@@ -238,7 +240,6 @@ class ConnectionPool {
   void give_back(std::unique_ptr<Entry> entry, bool discard) {
     if (!discard && !entry->conn->reset_for_reuse()) discard = true;
     entry->last_used = clock_.now();
-    std::unique_ptr<Entry> doomed;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --in_use_;
@@ -246,13 +247,16 @@ class ConnectionPool {
       // Overflow connections (those above `size`) close when returned.
       if (!closed_ && !discard && open_ <= options_.size) {
         idle_.push_back(std::move(entry));
-      } else {
-        --open_;
-        doomed = std::move(entry);
+        available_.notify_one();
+        return;
       }
-      available_.notify_one();
     }
-    doomed.reset();  // disconnects outside the lock
+    // Disconnect outside the lock; the slot stays counted until the
+    // connection is really closed, so the bound holds on the server too.
+    entry.reset();
+    std::lock_guard<std::mutex> lock(mutex_);
+    --open_;
+    available_.notify_one();
   }
 
   const PoolOptions options_;

@@ -71,6 +71,10 @@ void set_optional(sql::PreparedStatement& st, unsigned index, const std::optiona
 // Any other warning means a value was altered to fit: throws kPermanent (the
 // caller rolls back, so nothing altered stays stored).
 int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
+  // Connector/C++ 1.1 keeps a statement's warnings across executions when the
+  // next execution has none: clear them, or a clean insert after a bad one
+  // would be reported with the bad one's warnings.
+  s.guarded(what, [&] { st.clearWarnings(); });
   const int affected = s.guarded(what, [&] { return st.executeUpdate(); });
   const auto warnings = s.warnings(st);
   for (const auto& w : warnings) {

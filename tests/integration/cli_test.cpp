@@ -1,0 +1,157 @@
+// The hm-worker binary as an operator runs it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/fakes.h"
+#include "support/test_db.h"
+
+namespace hm {
+namespace {
+
+const std::string kBin = HM_WORKER_BINARY;
+const std::string kSamples = std::string(HM_FIXTURES_DIR) + "/../../config/samples/";
+
+std::string temp_path(const std::string& tag) {
+  return "/tmp/hm-cli-" + tag + "-" + std::to_string(::getpid());
+}
+
+TEST(CliTest, HelpAndVersion) {
+  const auto help = test::run_command("DB_PASSWORD=hunter2-secret " + kBin + " --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("migrate"), std::string::npos);
+  EXPECT_NE(help.out.find("--db-pool-size"), std::string::npos);
+  EXPECT_EQ(help.out.find("hunter2"), std::string::npos);
+  EXPECT_EQ(help.out.find("--db-password "), std::string::npos);
+  const auto version = test::run_command(kBin + " --version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.out.find("hm-worker 0."), std::string::npos);
+}
+
+TEST(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(test::run_command(kBin).exit_code, 2);
+  EXPECT_EQ(test::run_command(kBin + " frobnicate").exit_code, 2);
+  EXPECT_EQ(test::run_command(kBin + " run --no-such-flag").exit_code, 2);
+  EXPECT_EQ(test::run_command(kBin + " run --role ingest --source nowhere:x").exit_code, 2);
+}
+
+TEST(CliTest, BadConfigurationExitsTwoNamingTheVariable) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"DB_POOL_SIZE=abc", "DB_POOL_SIZE"},
+      {"DB_MAX_OVERFLOW=-3", "DB_MAX_OVERFLOW"},
+      {"DB_POOL_TIMEOUT=soon", "DB_POOL_TIMEOUT"},
+      {"DB_ISOLATION_LEVEL=CHAOS", "DB_ISOLATION_LEVEL"},
+      {"DATABASE_URL=http://u:hunter2-secret@h/d", "DATABASE_URL"},
+      {"DB_LOCK_WAIT_TIMEOUT=60", "DB_LOCK_WAIT_TIMEOUT"},
+  };
+  for (const auto& [assignment, variable] : cases) {
+    for (const char* cmd : {" config", " run --role ingest --source -", " migrate"}) {
+      const auto r = test::run_command("env " + assignment + " " + kBin + cmd + " </dev/null");
+      EXPECT_EQ(r.exit_code, 2) << assignment << cmd << ": " << r.err;
+      EXPECT_NE(r.err.find(variable), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+    }
+  }
+  const auto flag = test::run_command(kBin + " config --db-pool-size=-1");
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_NE(flag.err.find("DB_POOL_SIZE"), std::string::npos);
+}
+
+TEST(CliTest, ConfigPrintsEffectiveValuesWithSecretsRedacted) {
+  const std::string file = temp_path("conf");
+  std::ofstream(file) << "DB_POOL_SIZE=4\nDB_MAX_OVERFLOW=2\n";
+  const auto r = test::run_command("env DB_PASSWORD=hunter2-secret DB_MAX_OVERFLOW=3 " + kBin +
+                                   " config --config " + file + " --db-pool-timeout 7");
+  std::remove(file.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("DB_POOL_SIZE=4  # file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DB_MAX_OVERFLOW=3  # env"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DB_POOL_TIMEOUT=7  # flag"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DB_PASSWORD=<redacted>"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos);
+}
+
+TEST(CliTest, MigrateRunTwiceAndVerify) {
+  test::TestDatabase db("cli_run", false);
+  const std::string env = test::worker_env(db.options());
+  const std::string dlq = temp_path("dlq");
+  std::remove(dlq.c_str());
+  auto migrate = test::run_command(env + kBin + " migrate");
+  ASSERT_EQ(migrate.exit_code, 0) << migrate.err;
+  EXPECT_NE(migrate.out.find("index ok"), std::string::npos);
+  EXPECT_EQ(test::run_command(env + kBin + " migrate --verify").exit_code, 0);
+
+  const std::string run = env + "DEAD_LETTER_PATH=" + dlq + " " + kBin + " run --role ingest --source file:" +
+                          kSamples + "deliveries.jsonl";
+  const auto first = test::run_command(run);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("deliveries=23 inserted=18 duplicates=1 skipped=1 dead_lettered=0"), std::string::npos)
+      << first.out;
+  const auto second = test::run_command(run);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out.find("deliveries=23 inserted=0 duplicates=19 skipped=1 dead_lettered=0"), std::string::npos)
+      << second.out;
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM message"), 18);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM message WHERE is_deleted = 1"), 1);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM message WHERE edit_count = 1"), 1);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM message WHERE reply_to_mid IS NOT NULL"), 1);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM message WHERE attachments IS NOT NULL"), 1);
+  std::remove(dlq.c_str());
+}
+
+TEST(CliTest, BadDeliveryIsDeadLetteredAndTheNextIsStored) {
+  test::TestDatabase db("cli_dlq");
+  const std::string env = test::worker_env(db.options());
+  const std::string dlq = temp_path("dlq2");
+  const std::string input = temp_path("in");
+  std::remove(dlq.c_str());
+  {
+    std::ofstream out(input);
+    std::ifstream bad(kSamples + "bad.jsonl");
+    out << bad.rdbuf();
+    out << test::fixture_line("text.json") << "\n";
+    out << std::string("{\"object\":\"instagram\",\"bad\":\"\xff\xfe\"}") << "\n";
+    out << test::fixture_line("echo.json") << "\n";
+  }
+  const auto r = test::run_command("cat " + input + " | " + env + "DEAD_LETTER_PATH=" + dlq + " " + kBin +
+                                   " run --role ingest --source -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("deliveries=6 inserted=2 duplicates=0 skipped=0 dead_lettered=4"), std::string::npos) << r.out;
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM message"), 2);
+  std::ifstream in(dlq);
+  std::vector<nlohmann::json> letters;
+  for (std::string line; std::getline(in, line);) letters.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(letters.size(), 4u);
+  EXPECT_NE(letters[0]["reason"].get<std::string>().find("mid: is missing"), std::string::npos) << letters[0];
+  EXPECT_NE(letters[1]["reason"].get<std::string>().find("invalid JSON"), std::string::npos);
+  EXPECT_NE(letters[2]["reason"].get<std::string>().find("entry: is empty"), std::string::npos);
+  EXPECT_TRUE(letters[3].contains("delivery_base64"));
+  EXPECT_EQ(letters[0]["origin"], "file:stdin:1");
+  EXPECT_TRUE(letters[0].contains("time"));
+  std::remove(dlq.c_str());
+  std::remove(input.c_str());
+}
+
+TEST(CliTest, VerifyFailsOnACaseInsensitiveIndex) {
+  test::TestDatabase db("cli_verify", false);
+  db.execute(
+      "CREATE TABLE message (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+      "ig_message_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL UNIQUE)");
+  const auto r = test::run_command(test::worker_env(db.options()) + kBin + " migrate --verify");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("not case-sensitive"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, UnreachableDatabaseIsARuntimeFailureWithoutThePassword) {
+  const auto r = test::run_command(
+      "env -u DATABASE_URL DB_HOST=127.0.0.1 DB_PORT=1 DB_PASSWORD=hunter2-secret DB_CONNECT_TIMEOUT=2 " + kBin +
+      " run --role ingest --source - </dev/null");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("Can't connect"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos);
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hm

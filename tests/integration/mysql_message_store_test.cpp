@@ -1,0 +1,249 @@
+// The seed's ingest path against a real MariaDB.
+#include "hm/mysql/message_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "hm/ingest_service.h"
+#include "hm/payload.h"
+#include "support/fakes.h"
+#include "support/test_db.h"
+
+namespace hm::mysql {
+namespace {
+
+using namespace std::chrono_literals;
+
+NewMessage message(const std::string& mid, std::optional<std::string> text = "hello") {
+  NewMessage m;
+  m.mid = mid;
+  m.account_id = "17841405309211844";
+  m.sender_id = "1284930675412097";
+  m.recipient_id = "17841405309211844";
+  m.text = std::move(text);
+  m.timestamp_ms = 1768396566941;
+  return m;
+}
+
+class MessageStoreTest : public ::testing::Test {
+ protected:
+  explicit MessageStoreTest() : db_("store") {}
+  SessionPool& pool(int size = 8, int overflow = 0, DbOptions* custom = nullptr) {
+    PoolOptions o;
+    o.size = size;
+    o.max_overflow = overflow;
+    o.checkout_timeout = 30s;
+    DbOptions opts = custom ? *custom : db_.options();
+    pool_ = std::make_unique<SessionPool>(o, [opts] { return Session::connect(test::driver(), opts); }, clock_);
+    return *pool_;
+  }
+  long long rows(const std::string& where = "1") {
+    return db_.scalar("SELECT COUNT(*) FROM message WHERE " + where);
+  }
+  test::TestDatabase db_;
+  SystemClock clock_;
+  std::unique_ptr<SessionPool> pool_;
+};
+
+TEST_F(MessageStoreTest, InsertedThenDuplicate) {
+  MysqlMessageStore store(pool());
+  const auto first = store.store(message("mid-1"));
+  ASSERT_EQ(first.status, StoreStatus::kInserted) << first.error;
+  EXPECT_GT(first.message_id, 0u);
+  const auto second = store.store(message("mid-1"));
+  EXPECT_EQ(second.status, StoreStatus::kDuplicate);
+  EXPECT_EQ(second.message_id, first.message_id);  // found by the fast path
+  const auto other = store.store(message("mid-2"));
+  EXPECT_EQ(other.status, StoreStatus::kInserted);
+  EXPECT_NE(other.message_id, first.message_id);
+  EXPECT_EQ(rows(), 2);
+}
+
+TEST_F(MessageStoreTest, EightThreadsSameMidsOneRowAndOneInsertEach) {
+  auto& p = pool(8);
+  MysqlMessageStore store(p);
+  constexpr int kMids = 150;
+  constexpr int kThreads = 8;
+  std::vector<std::string> mids;
+  for (int i = 0; i < kMids; ++i) mids.push_back("race-" + std::to_string(i));
+  std::vector<std::atomic<int>> inserts(kMids);
+  std::atomic<int> failures{0};
+  std::barrier start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Driver::ThreadScope scope(test::driver());
+      std::vector<int> order(kMids);
+      for (int i = 0; i < kMids; ++i) order[i] = i;
+      std::shuffle(order.begin(), order.end(), std::mt19937(t));
+      start.arrive_and_wait();
+      for (int i : order) {
+        StoreResult r;
+        for (int attempt = 0; attempt < 10; ++attempt) {
+          r = store.store(message(mids[i]));
+          if (r.status != StoreStatus::kRetryable) break;
+        }
+        if (r.status == StoreStatus::kInserted) {
+          ++inserts[i];
+        } else if (r.status != StoreStatus::kDuplicate) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int i = 0; i < kMids; ++i) EXPECT_EQ(inserts[i].load(), 1) << mids[i];
+  EXPECT_EQ(rows(), kMids);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(DISTINCT ig_message_id) FROM message"), kMids);
+}
+
+TEST_F(MessageStoreTest, MidsDifferingOnlyInCaseAreTwoRows) {
+  MysqlMessageStore store(pool());
+  EXPECT_EQ(store.store(message("aWdfZAG1faXRlbToxOk")).status, StoreStatus::kInserted);
+  EXPECT_EQ(store.store(message("AWDFzag1FAxrLBTOXoK")).status, StoreStatus::kInserted);
+  EXPECT_EQ(store.store(message("awdfzag1faxrlbtoxok")).status, StoreStatus::kInserted);
+  EXPECT_EQ(store.store(message("aWdfZAG1faXRlbToxOk")).status, StoreStatus::kDuplicate);
+  EXPECT_EQ(rows(), 3);
+}
+
+TEST_F(MessageStoreTest, EmojiTurkishArabicComeBackByteForByte) {
+  MysqlMessageStore store(pool());
+  const std::vector<std::string> texts = {
+      "Merhaba! Yarın akşam 19:30 için 2 kişilik masa ayırtabilir miyim? Şöyle cam kenarı olursa süper olur 🙏☕",
+      "وعليكم السلام 🌸 نعم، طلبك جاهز ويمكنك استلامه حتى الساعة ١٠ مساءً.",
+      "İĞÜŞÖÇ ığüşöç 👍🏽 🇹🇷 👨‍👩‍👧‍👦",
+      std::string("NUL\0inside", 10),
+      "'; DROP TABLE message; -- \\ \" `"};
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const auto r = store.store(message("text-" + std::to_string(i), texts[i]));
+    ASSERT_EQ(r.status, StoreStatus::kInserted) << r.error;
+  }
+  auto s = db_.connect();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const auto got = s->query("SELECT text FROM message WHERE ig_message_id = 'text-" + std::to_string(i) + "'");
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0][0].value_or("<null>"), texts[i]) << i;
+  }
+}
+
+TEST_F(MessageStoreTest, AnyWarningOtherThanDuplicateIsAFailureAndNothingIsStored) {
+  MysqlMessageStore store(pool());
+  // Too long for TEXT: INSERT IGNORE would truncate it and warn.
+  const auto longer = store.store(message("too-long", std::string(70000, 'x')));
+  EXPECT_EQ(longer.status, StoreStatus::kPermanent);
+  EXPECT_NE(longer.error.find("warning"), std::string::npos) << longer.error;
+  // Invalid UTF-8 that reached the store: INSERT IGNORE would replace it and warn.
+  const auto bad_utf8 = store.store(message("bad-utf8", std::string("caf\xc3", 4)));
+  EXPECT_EQ(bad_utf8.status, StoreStatus::kPermanent);
+  EXPECT_EQ(bad_utf8.error_code, 1366) << bad_utf8.error;
+  // A mid over the column's length.
+  const auto long_mid = store.store(message(std::string(300, 'm')));
+  EXPECT_EQ(long_mid.status, StoreStatus::kPermanent) << long_mid.error;
+  EXPECT_EQ(rows(), 0);
+  // The connection is still good for the next message.
+  const auto fine = store.store(message("fine"));
+  EXPECT_EQ(fine.status, StoreStatus::kInserted) << fine.error;
+}
+
+TEST_F(MessageStoreTest, DeletionAndEditBeforeTheMessageAreAppliedWhenItArrives) {
+  MysqlMessageStore store(pool());
+  const NewMessage m = message("late-mid", "original");
+  MessageEdit e{m.mid, m.account_id, m.sender_id, "edited twice", 2, m.timestamp_ms + 2000};
+  MessageEdit e1{m.mid, m.account_id, m.sender_id, "edited once", 1, m.timestamp_ms + 1000};
+  EXPECT_EQ(store.store(e).status, StoreStatus::kApplied);
+  EXPECT_EQ(store.store(e1).status, StoreStatus::kApplied);
+  EXPECT_EQ(rows(), 0);  // no placeholder row
+  EXPECT_EQ(store.store(m).status, StoreStatus::kInserted);
+  auto got = db_.query("SELECT text, edit_count, is_deleted FROM message WHERE ig_message_id = 'late-mid'");
+  EXPECT_EQ(got.at(0).at(0).value_or(""), "edited twice");
+  EXPECT_EQ(got.at(0).at(1).value_or(""), "2");
+  EXPECT_EQ(got.at(0).at(2).value_or(""), "0");
+
+  const NewMessage gone = message("gone-mid", "secret");
+  MessageDeletion d{gone.mid, gone.account_id, gone.sender_id, gone.timestamp_ms + 5000};
+  EXPECT_EQ(store.store(d).status, StoreStatus::kApplied);
+  EXPECT_EQ(store.store(d).status, StoreStatus::kApplied);  // twice: idempotent
+  EXPECT_EQ(store.store(gone).status, StoreStatus::kInserted);
+  EXPECT_EQ(db_.scalar("SELECT is_deleted FROM message WHERE ig_message_id = 'gone-mid'"), 1);
+}
+
+TEST_F(MessageStoreTest, EditsAfterTheMessageOnlyMoveForward) {
+  MysqlMessageStore store(pool());
+  const NewMessage m = message("edit-mid", "v0");
+  ASSERT_EQ(store.store(m).status, StoreStatus::kInserted);
+  EXPECT_EQ(store.store(MessageEdit{m.mid, m.account_id, m.sender_id, "v2", 2, m.timestamp_ms + 2}).status,
+            StoreStatus::kApplied);
+  EXPECT_EQ(store.store(MessageEdit{m.mid, m.account_id, m.sender_id, "v1", 1, m.timestamp_ms + 1}).status,
+            StoreStatus::kApplied);
+  auto got = db_.query("SELECT text, edit_count FROM message WHERE ig_message_id = 'edit-mid'");
+  EXPECT_EQ(got.at(0).at(0).value_or(""), "v2");
+  // A deletion from someone other than the sender is recorded but changes nothing.
+  EXPECT_EQ(store.store(MessageDeletion{m.mid, m.account_id, "999", m.timestamp_ms + 3}).status, StoreStatus::kApplied);
+  EXPECT_EQ(db_.scalar("SELECT is_deleted FROM message WHERE ig_message_id = 'edit-mid'"), 0);
+}
+
+TEST_F(MessageStoreTest, ReactionsAndReadsAreRecordedOnce) {
+  MysqlMessageStore store(pool());
+  Reaction re{"r-mid", "1", "2", "react", "love", "❤️", 1768396566941};
+  ReadReceipt rd{"r-mid", "1", "2", 1768396566941};
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(store.store(re).status, StoreStatus::kApplied);
+    EXPECT_EQ(store.store(rd).status, StoreStatus::kApplied);
+  }
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message_reaction"), 1);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message_read"), 1);
+  EXPECT_EQ(store.store(SkippedEvent{"referral"}).status, StoreStatus::kSkipped);
+}
+
+TEST_F(MessageStoreTest, RowLockHeldTooLongIsRetryableThenStored) {
+  DbOptions o = db_.options();
+  o.lock_wait_timeout = 1s;
+  MysqlMessageStore store(pool(2, 0, &o));
+  auto holder = db_.connect();
+  holder->begin();
+  holder->execute(
+      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
+      "VALUES ('locked-mid', '1', '2', '1', 'inbound', NOW(3))");
+  // Another session's uncommitted insert of the same key: our INSERT IGNORE waits, then times out.
+  const auto r = store.store(message("locked-mid"));
+  EXPECT_EQ(r.status, StoreStatus::kRetryable);
+  EXPECT_EQ(r.error_code, 1205) << r.error;
+  // Other messages are not blocked.
+  EXPECT_EQ(store.store(message("free-mid")).status, StoreStatus::kInserted);
+  holder->rollback();
+  EXPECT_EQ(store.store(message("locked-mid")).status, StoreStatus::kInserted);
+  EXPECT_EQ(rows("ig_message_id = 'locked-mid'"), 1);
+}
+
+TEST_F(MessageStoreTest, EveryFixtureIngestsAndReingestsAsDuplicates) {
+  MysqlMessageStore store(pool());
+  IngestService svc(store, clock_, RetryOptions{});
+  IngestCounts first, second;
+  for (const char* f : {"text.json", "echo.json", "image.json", "attachments_multi.json", "postback.json",
+                        "reaction.json", "seen.json", "edit.json", "deleted.json", "multi_entry.json"}) {
+    const auto a = svc.ingest(test::fixture_line(f));
+    ASSERT_EQ(a.verdict, Verdict::kDone) << f << ": " << a.reason;
+    first += a.counts;
+    second += svc.ingest(test::fixture_line(f)).counts;
+  }
+  EXPECT_EQ(first.inserted, 9);
+  EXPECT_EQ(second.inserted, 0);
+  EXPECT_EQ(second.duplicates, 9);
+  EXPECT_EQ(rows(), 9);
+  auto got = db_.query("SELECT text, is_deleted, edit_count FROM message WHERE text LIKE 'Merhaba%'");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0][0].value_or("").find("20:00"), std::string::npos);
+  EXPECT_EQ(got[0][1].value_or(""), "1");
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE direction = 'echo'"), 2);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE kind = 'postback'"), 1);
+}
+
+}  // namespace
+}  // namespace hm::mysql

@@ -1,0 +1,100 @@
+#include "support/test_db.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "hm/mysql/schema.h"
+
+namespace hm::test {
+
+DbOptions stack_db_options() {
+  const char* url = std::getenv("DATABASE_URL");
+  if (!url || !*url) {
+    throw std::runtime_error(
+        "DATABASE_URL is not set: start the local stack with `scripts/stack start` and "
+        "`source .run/env`, or run the tests with `scripts/test`");
+  }
+  RawConfig raw;
+  raw.set("DATABASE_URL", url, ValueOrigin::kEnvironment);
+  for (const auto& v : known_variables())
+    if (!v.default_value.empty()) raw.set(v.name, v.default_value, ValueOrigin::kDefault);
+  Config cfg = parse_config(raw);
+  cfg.db.connect_timeout = std::chrono::seconds(5);
+  cfg.db.query_timeout = std::chrono::seconds(30);
+  cfg.db.lock_wait_timeout = std::chrono::seconds(2);
+  return cfg.db;
+}
+
+mysql::Driver& driver() {
+  static mysql::Driver d;
+  return d;
+}
+
+TestDatabase::TestDatabase(const std::string& suffix, bool migrate) {
+  options_ = stack_db_options();
+  DbOptions bootstrap = options_;
+  bootstrap.name = "mysql";
+  admin_ = mysql::Session::connect(driver(), bootstrap);
+  options_.name = "hm_it_" + suffix + "_" + std::to_string(::getpid());
+  admin_->execute("DROP DATABASE IF EXISTS `" + options_.name + "`");
+  admin_->execute("CREATE DATABASE `" + options_.name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+  admin_->execute("USE `" + options_.name + "`");
+  if (migrate) mysql::migrate(*admin_);
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    admin_->execute("DROP DATABASE IF EXISTS `" + options_.name + "`");
+  } catch (...) {
+  }
+}
+
+std::unique_ptr<mysql::Session> TestDatabase::connect() const { return mysql::Session::connect(driver(), options_); }
+
+Rows TestDatabase::query(const std::string& sql) { return admin_->query(sql); }
+
+void TestDatabase::execute(const std::string& sql) { admin_->execute(sql); }
+
+long long TestDatabase::scalar(const std::string& sql) {
+  const auto rows = admin_->query(sql);
+  if (rows.empty() || rows[0].empty() || !rows[0][0]) return 0;
+  return std::stoll(*rows[0][0]);
+}
+
+CommandResult run_command(const std::string& command) {
+  char out_path[] = "/tmp/hm-test-out-XXXXXX";
+  char err_path[] = "/tmp/hm-test-err-XXXXXX";
+  const int out_fd = ::mkstemp(out_path);
+  const int err_fd = ::mkstemp(err_path);
+  ::close(out_fd);
+  ::close(err_fd);
+  const std::string full = "(" + command + ") >" + out_path + " 2>" + err_path;
+  const int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const char* p) {
+    std::ifstream in(p);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  ::unlink(out_path);
+  ::unlink(err_path);
+  return r;
+}
+
+std::string worker_env(const DbOptions& db) {
+  return "env -u DATABASE_URL DB_HOST='" + db.host + "' DB_PORT=" + std::to_string(db.port) + " DB_NAME='" + db.name +
+         "' DB_USER='" + db.user + "' DB_PASSWORD='" + db.password + "' ";
+}
+
+}  // namespace hm::test

@@ -1,0 +1,242 @@
+#include "hm/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace hm {
+namespace {
+
+std::map<std::string, std::string> g_env;
+
+std::optional<std::string> fake_env(const char* name) {
+  auto it = g_env.find(name);
+  if (it == g_env.end()) return std::nullopt;
+  return it->second;
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { g_env.clear(); }
+  Config load(const std::map<std::string, std::string>& flags = {}, const std::string& file = "") {
+    return parse_config(layer_config(file, fake_env, flags));
+  }
+  // Expects a ConfigError naming `variable`, with `fragment` in the message.
+  void expect_rejected(const std::string& variable, const std::string& fragment,
+                       const std::map<std::string, std::string>& flags = {}) {
+    try {
+      load(flags);
+      FAIL() << "accepted a bad " << variable;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.variable(), variable) << e.what();
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  }
+  std::string write_file(const std::string& text) {
+    char path[] = "/tmp/hm-config-XXXXXX";
+    const int fd = mkstemp(path);
+    close(fd);
+    std::ofstream(path) << text;
+    files_.push_back(path);
+    return path;
+  }
+  void TearDown() override {
+    for (const auto& f : files_) std::remove(f.c_str());
+  }
+  std::vector<std::string> files_;
+};
+
+TEST_F(ConfigTest, DefaultsAreTheSeeds) {
+  const Config c = load();
+  EXPECT_EQ(c.pool.size, 10);
+  EXPECT_EQ(c.pool.max_overflow, 5);
+  EXPECT_EQ(c.pool.checkout_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.pool.recycle, std::chrono::seconds(3600));
+  EXPECT_EQ(c.db.query_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.db.isolation, IsolationLevel::kReadCommitted);
+  EXPECT_LT(c.db.lock_wait_timeout, c.db.query_timeout);
+  EXPECT_EQ(c.db.host, "127.0.0.1");
+  EXPECT_EQ(c.db.port, 3306);
+  EXPECT_EQ(c.role, "ingest");
+}
+
+TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefault) {
+  const std::string file = write_file("DB_POOL_SIZE=3\nDB_MAX_OVERFLOW=7\nDB_POOL_TIMEOUT=9\n");
+  g_env["DB_POOL_SIZE"] = "4";
+  g_env["DB_MAX_OVERFLOW"] = "8";
+  const RawConfig raw = layer_config(file, fake_env, {{"DB_POOL_SIZE", "5"}});
+  const Config c = parse_config(raw);
+  EXPECT_EQ(c.pool.size, 5);          // flag
+  EXPECT_EQ(c.pool.max_overflow, 8);  // environment
+  EXPECT_EQ(c.pool.checkout_timeout, std::chrono::seconds(9));  // file
+  EXPECT_EQ(c.pool.recycle, std::chrono::seconds(3600));        // default
+  EXPECT_EQ(raw.origin("DB_POOL_SIZE"), ValueOrigin::kFlag);
+  EXPECT_EQ(raw.origin("DB_MAX_OVERFLOW"), ValueOrigin::kEnvironment);
+  EXPECT_EQ(raw.origin("DB_POOL_TIMEOUT"), ValueOrigin::kFile);
+  EXPECT_EQ(raw.origin("DB_POOL_RECYCLE"), ValueOrigin::kDefault);
+}
+
+TEST_F(ConfigTest, IsolationLevelsAsSpelledInTheSeed) {
+  for (const auto& [text, level] : std::vector<std::pair<std::string, IsolationLevel>>{
+           {"READ UNCOMMITTED", IsolationLevel::kReadUncommitted},
+           {"READ COMMITTED", IsolationLevel::kReadCommitted},
+           {"REPEATABLE READ", IsolationLevel::kRepeatableRead},
+           {"SERIALIZABLE", IsolationLevel::kSerializable},
+           {"read committed", IsolationLevel::kReadCommitted},
+           {"READ-COMMITTED", IsolationLevel::kReadCommitted}}) {
+    g_env["DB_ISOLATION_LEVEL"] = text;
+    EXPECT_EQ(load().db.isolation, level) << text;
+  }
+}
+
+TEST_F(ConfigTest, RejectsNotANumber) {
+  g_env["DB_POOL_SIZE"] = "ten";
+  expect_rejected("DB_POOL_SIZE", "not a number");
+  g_env["DB_POOL_SIZE"] = "10abc";
+  expect_rejected("DB_POOL_SIZE", "not a number");
+  g_env["DB_POOL_SIZE"] = "";
+  expect_rejected("DB_POOL_SIZE", "empty");
+  g_env["DB_POOL_SIZE"] = "1.5";
+  expect_rejected("DB_POOL_SIZE", "not a number");
+}
+
+TEST_F(ConfigTest, RejectsNegativeAndOutOfRange) {
+  g_env["DB_MAX_OVERFLOW"] = "-1";
+  expect_rejected("DB_MAX_OVERFLOW", "negative");
+  g_env.clear();
+  g_env["DB_POOL_TIMEOUT"] = "-5";
+  expect_rejected("DB_POOL_TIMEOUT", "negative");
+  g_env.clear();
+  g_env["DB_POOL_SIZE"] = "0";
+  expect_rejected("DB_POOL_SIZE", "too small");
+  g_env.clear();
+  g_env["DB_POOL_RECYCLE"] = "99999999999999999999999";
+  expect_rejected("DB_POOL_RECYCLE", "too large");
+  g_env.clear();
+  g_env["DB_QUERY_TIMEOUT"] = "0";
+  expect_rejected("DB_QUERY_TIMEOUT", "too small");
+  g_env.clear();
+  g_env["DB_PORT"] = "70000";
+  expect_rejected("DB_PORT", "too large");
+}
+
+TEST_F(ConfigTest, RejectsUnknownIsolationLevel) {
+  g_env["DB_ISOLATION_LEVEL"] = "SNAPSHOT";
+  expect_rejected("DB_ISOLATION_LEVEL", "not an isolation level");
+}
+
+TEST_F(ConfigTest, LockWaitMustBeBelowQueryTimeout) {
+  g_env["DB_LOCK_WAIT_TIMEOUT"] = "30";
+  expect_rejected("DB_LOCK_WAIT_TIMEOUT", "below DB_QUERY_TIMEOUT");
+}
+
+TEST_F(ConfigTest, DatabaseUrlGivesTheConnection) {
+  g_env["DATABASE_URL"] = "mysql://app:s%40cret@db.internal:3307/hm_prod";
+  const Config c = load();
+  EXPECT_EQ(c.db.user, "app");
+  EXPECT_EQ(c.db.password, "s@cret");
+  EXPECT_EQ(c.db.host, "db.internal");
+  EXPECT_EQ(c.db.port, 3307);
+  EXPECT_EQ(c.db.name, "hm_prod");
+}
+
+TEST_F(ConfigTest, DbVariablesOverrideTheUrlParts) {
+  g_env["DATABASE_URL"] = "mysql://app:pw@db.internal:3307/hm_prod";
+  g_env["DB_NAME"] = "other";
+  const Config c = load();
+  EXPECT_EQ(c.db.name, "other");
+  EXPECT_EQ(c.db.host, "db.internal");
+}
+
+TEST_F(ConfigTest, UrlWithSocketAndIpv6) {
+  g_env["DATABASE_URL"] = "mysql://app:pw@[::1]:3308/x";
+  EXPECT_EQ(load().db.host, "::1");
+  EXPECT_EQ(load().db.port, 3308);
+  g_env["DATABASE_URL"] = "mysql://app:pw@localhost/x?socket=/run/mysqld.sock";
+  EXPECT_EQ(load().db.socket, "/run/mysqld.sock");
+}
+
+TEST_F(ConfigTest, RejectsBadUrlsWithoutEchoingThePassword) {
+  const std::vector<std::string> bad = {
+      "postgres://app:hunter2@db/x", "mysql://app:hunter2@db", "mysql://app:hunter2@db:notaport/x",
+      "mysql://hunter2", "mysql://app:hunter2@db:3306/", "mysql://app:hunter2@db/x?sslmode=1",
+      "mysql://app:hunter2%zz@db/x", "mysql://app:hunter2@db:0/x"};
+  for (const auto& url : bad) {
+    g_env["DATABASE_URL"] = url;
+    try {
+      load();
+      ADD_FAILURE() << "accepted " << url;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.variable(), "DATABASE_URL");
+      EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(ConfigTest, PasswordFileWinsAndUnreadableFileIsNamed) {
+  const std::string file = write_file("from-file\n");
+  g_env["DB_PASSWORD"] = "from-env";
+  g_env["DB_PASSWORD_FILE"] = file;
+  EXPECT_EQ(load().db.password, "from-file");
+  g_env["DB_PASSWORD_FILE"] = "/nonexistent/secret";
+  expect_rejected("DB_PASSWORD_FILE", "cannot read");
+}
+
+TEST_F(ConfigTest, SecretsAreNotAcceptedAsFlags) {
+  EXPECT_THROW(layer_config("", fake_env, {{"DB_PASSWORD", "x"}}), ConfigError);
+  EXPECT_THROW(layer_config("", fake_env, {{"DATABASE_URL", "mysql://a:b@c/d"}}), ConfigError);
+}
+
+TEST_F(ConfigTest, ConfigFileRejectsUnknownKeysAndBadLines) {
+  const std::string typo = write_file("DB_POOL_SIZ=3\n");
+  try {
+    layer_config(typo, fake_env, {});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.variable(), "DB_POOL_SIZ");
+  }
+  const std::string junk = write_file("# comment\n\nnot a setting\n");
+  EXPECT_THROW(layer_config(junk, fake_env, {}), ConfigError);
+  const std::string quoted = write_file("export DB_ISOLATION_LEVEL=\"REPEATABLE READ\"\n");
+  EXPECT_EQ(load({}, quoted).db.isolation, IsolationLevel::kRepeatableRead);
+}
+
+TEST_F(ConfigTest, RejectsOtherBadValues) {
+  g_env["LOG_LEVEL"] = "verbose";
+  expect_rejected("LOG_LEVEL", "verbose");
+  g_env.clear();
+  g_env["LOG_FORMAT"] = "xml";
+  expect_rejected("LOG_FORMAT", "xml");
+  g_env.clear();
+  g_env["WORKER_ROLE"] = "billing";
+  expect_rejected("WORKER_ROLE", "billing");
+  g_env.clear();
+  g_env["DB_RETRY_BASE_MS"] = "500";
+  g_env["DB_RETRY_MAX_MS"] = "100";
+  expect_rejected("DB_RETRY_MAX_MS", "DB_RETRY_BASE_MS");
+  g_env.clear();
+  g_env["DB_NAME"] = "hm`; drop";
+  expect_rejected("DB_NAME", "quote");
+}
+
+TEST_F(ConfigTest, DescribeRedactsSecrets) {
+  g_env["DB_PASSWORD"] = "hunter2";
+  g_env["DATABASE_URL"] = "mysql://app:hunter2@db/x";
+  const auto lines = describe_config(layer_config("", fake_env, {}));
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  EXPECT_EQ(all.find("hunter2"), std::string::npos) << all;
+  EXPECT_NE(all.find("DB_PASSWORD=<redacted>"), std::string::npos) << all;
+  EXPECT_NE(all.find("DB_POOL_SIZE=10"), std::string::npos) << all;
+}
+
+TEST_F(ConfigTest, FlagNames) {
+  EXPECT_EQ(flag_name("DB_POOL_SIZE"), "db-pool-size");
+  for (const auto& v : known_variables()) EXPECT_NE(find_variable(v.name), nullptr);
+  EXPECT_EQ(find_variable("NOPE"), nullptr);
+}
+
+}  // namespace
+}  // namespace hm

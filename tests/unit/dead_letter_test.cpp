@@ -1,0 +1,75 @@
+#include "hm/dead_letter.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace hm {
+namespace {
+
+TEST(DeadLetterTest, JsonLineKeepsTheOriginalDelivery) {
+  DeadLetter l;
+  l.payload = "{\"object\":\"instagram\",\"text\":\"Şöyle 🙏\"}";
+  l.size = l.payload.size();
+  l.reason = "bad payload: delivery.entry: is missing";
+  l.time_ms = 1768396567320;
+  l.origin = "file:x.jsonl:3";
+  const auto j = nlohmann::json::parse(dead_letter_json(l));
+  EXPECT_EQ(j["delivery"], l.payload);
+  EXPECT_EQ(j["reason"], l.reason);
+  EXPECT_EQ(j["time"], "2026-01-14T13:16:07.320Z");
+  EXPECT_EQ(j["origin"], "file:x.jsonl:3");
+}
+
+TEST(DeadLetterTest, InvalidUtf8IsKeptAsBase64) {
+  DeadLetter l;
+  l.payload = std::string("ab\xff\xfe", 4);
+  const auto j = nlohmann::json::parse(dead_letter_json(l));
+  EXPECT_FALSE(j.contains("delivery"));
+  EXPECT_EQ(j["delivery_base64"], "YWL//g==");
+}
+
+TEST(DeadLetterTest, Utf8Validation) {
+  EXPECT_TRUE(is_valid_utf8("plain"));
+  EXPECT_TRUE(is_valid_utf8("Türkçe عربي 🙏"));
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf0\x9f\x99"));      // truncated
+  EXPECT_EQ(base64_encode("Man"), "TWFu");
+  EXPECT_EQ(base64_encode("Ma"), "TWE=");
+  EXPECT_EQ(base64_encode("M"), "TQ==");
+}
+
+TEST(DeadLetterTest, FileSinkAppendsLines) {
+  char path[] = "/tmp/hm-dlq-XXXXXX";
+  close(mkstemp(path));
+  {
+    FileDeadLetterSink sink(path);
+    DeadLetter l;
+    l.payload = "one";
+    sink.put(l);
+    l.payload = "two";
+    sink.put(l);
+  }
+  std::ifstream in(path);
+  std::string a, b;
+  std::getline(in, a);
+  std::getline(in, b);
+  EXPECT_EQ(nlohmann::json::parse(a)["delivery"], "one");
+  EXPECT_EQ(nlohmann::json::parse(b)["delivery"], "two");
+  std::remove(path);
+}
+
+TEST(DeadLetterTest, UnwritablePathThrowsNamingTheVariable) {
+  FileDeadLetterSink sink("/nonexistent-dir/dlq.jsonl");
+  try {
+    sink.put(DeadLetter{});
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("DEAD_LETTER_PATH"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace hm

@@ -1,0 +1,32 @@
+#include "hm/mysql/errors.h"
+
+#include <gtest/gtest.h>
+
+namespace hm::mysql {
+namespace {
+
+TEST(MysqlErrorsTest, ClassifiesOnce) {
+  EXPECT_EQ(classify(1062, ServerFlavor::kMariaDB).kind, DbErrorKind::kDuplicate);
+  for (int code : {1205, 1213, 1040}) {
+    const auto c = classify(code, ServerFlavor::kMariaDB);
+    EXPECT_EQ(c.kind, DbErrorKind::kRetryable) << code;
+    EXPECT_FALSE(c.connection_broken) << code;
+  }
+  for (int code : {2006, 2013, 1927, 1053}) {
+    const auto c = classify(code, ServerFlavor::kMariaDB);
+    EXPECT_EQ(c.kind, DbErrorKind::kRetryable) << code;
+    EXPECT_TRUE(c.connection_broken) << code;
+  }
+  for (int code : {1366, 1406, 1265, 1048, 1064, 1146}) {
+    EXPECT_EQ(classify(code, ServerFlavor::kMariaDB).kind, DbErrorKind::kPermanent) << code;
+  }
+}
+
+TEST(MysqlErrorsTest, Error4031DependsOnTheServer) {
+  EXPECT_EQ(classify(4031, ServerFlavor::kMySQL).kind, DbErrorKind::kRetryable);
+  EXPECT_TRUE(classify(4031, ServerFlavor::kMySQL).connection_broken);
+  EXPECT_EQ(classify(4031, ServerFlavor::kMariaDB).kind, DbErrorKind::kPermanent);
+}
+
+}  // namespace
+}  // namespace hm::mysql

@@ -1,0 +1,162 @@
+#include "hm/payload.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/fakes.h"
+
+namespace hm {
+namespace {
+
+using test::fixture;
+
+template <class T>
+T only(const ParseResult& r) {
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.delivery.events.size(), 1u);
+  return std::get<T>(r.delivery.events.at(0));
+}
+
+TEST(PayloadTest, TextMessage) {
+  const auto r = parse_delivery(fixture("text.json"));
+  const auto m = only<NewMessage>(r);
+  EXPECT_EQ(m.mid.substr(0, 10), "aWdfZAG1fa");
+  EXPECT_EQ(m.account_id, "17841405309211844");
+  EXPECT_EQ(m.sender_id, "1284930675412097");
+  EXPECT_EQ(m.recipient_id, "17841405309211844");
+  EXPECT_EQ(m.direction, Direction::kInbound);
+  EXPECT_EQ(m.kind, MessageKind::kMessage);
+  EXPECT_EQ(m.timestamp_ms, 1768396566941);
+  ASSERT_TRUE(m.text);
+  EXPECT_NE(m.text->find("Şöyle cam kenarı"), std::string::npos);
+  EXPECT_NE(m.text->find("🙏☕"), std::string::npos);
+  EXPECT_FALSE(m.attachments_json);
+}
+
+TEST(PayloadTest, EchoIsOutbound) {
+  const auto m = only<NewMessage>(parse_delivery(fixture("echo.json")));
+  EXPECT_EQ(m.direction, Direction::kEcho);
+  EXPECT_EQ(m.sender_id, "17841405309211844");
+  EXPECT_NE(m.text->find("وعليكم السلام"), std::string::npos);
+}
+
+TEST(PayloadTest, AttachmentsAreKeptAsJson) {
+  const auto m = only<NewMessage>(parse_delivery(fixture("attachments_multi.json")));
+  ASSERT_TRUE(m.attachments_json);
+  const auto a = nlohmann::json::parse(*m.attachments_json);
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[2]["type"], "video");
+  EXPECT_FALSE(m.text);
+  const auto img = only<NewMessage>(parse_delivery(fixture("image.json")));
+  EXPECT_EQ(nlohmann::json::parse(*img.attachments_json).size(), 1u);
+}
+
+TEST(PayloadTest, DeletionEditReactionReadPostback) {
+  const auto d = only<MessageDeletion>(parse_delivery(fixture("deleted.json")));
+  EXPECT_EQ(d.sender_id, "1284930675412097");
+  const auto e = only<MessageEdit>(parse_delivery(fixture("edit.json")));
+  EXPECT_EQ(e.num_edit, 1);
+  EXPECT_NE(e.text.find("20:00"), std::string::npos);
+  EXPECT_EQ(e.mid, d.mid);
+  const auto re = only<Reaction>(parse_delivery(fixture("reaction.json")));
+  EXPECT_EQ(re.action, "react");
+  EXPECT_EQ(re.reaction, "love");
+  EXPECT_EQ(re.emoji, "❤️");
+  const auto rd = only<ReadReceipt>(parse_delivery(fixture("seen.json")));
+  EXPECT_EQ(rd.reader_id, "7459812036650348");
+  const auto p = only<NewMessage>(parse_delivery(fixture("postback.json")));
+  EXPECT_EQ(p.kind, MessageKind::kPostback);
+  EXPECT_EQ(*p.postback_payload, "ICEBREAKER_HOURS");
+  EXPECT_EQ(*p.text, "Çalışma saatleriniz nedir? 🕘");
+}
+
+TEST(PayloadTest, SeveralEntriesAndEvents) {
+  const auto r = parse_delivery(fixture("multi_entry.json"));
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.delivery.events.size(), 6u);
+  EXPECT_EQ(describe(r.delivery.events[0]), "message");
+  EXPECT_EQ(describe(r.delivery.events[2]), "message");
+  EXPECT_EQ(std::get<NewMessage>(r.delivery.events[2]).account_id, "17841463007281952");
+  EXPECT_EQ(describe(r.delivery.events[3]), "read");
+  EXPECT_EQ(describe(r.delivery.events[4]), "echo");
+  EXPECT_EQ(describe(r.delivery.events[5]), "reaction");
+}
+
+TEST(PayloadTest, UnknownFieldsIgnoredUnknownKindsSkipped) {
+  nlohmann::json j = nlohmann::json::parse(fixture("text.json"));
+  j["brand_new_field"] = {{"x", 1}};
+  j["entry"][0]["messaging"][0]["message"]["future"] = true;
+  j["entry"][0]["messaging"].push_back(
+      {{"sender", {{"id", "1"}}}, {"recipient", {{"id", "2"}}}, {"timestamp", 1768396566941LL}, {"referral", {{"ref", "ad"}}}});
+  j["entry"].push_back({{"id", "17841405309211844"}, {"time", 1768396566941LL}, {"changes", {{{"field", "comments"}}}}});
+  const auto r = parse_delivery(j.dump());
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.delivery.events.size(), 3u);
+  EXPECT_EQ(describe(r.delivery.events[1]), "skipped:referral");
+  EXPECT_EQ(describe(r.delivery.events[2]), "skipped:changes:comments");
+}
+
+struct BadCase {
+  std::string name;
+  std::string payload;
+  std::string expected;  // a fragment of the error
+};
+
+std::string with(const std::function<void(nlohmann::json&)>& change) {
+  nlohmann::json j = nlohmann::json::parse(fixture("text.json"));
+  change(j);
+  return j.dump();
+}
+
+TEST(PayloadTest, RejectsBadDeliveriesWithAClearReason) {
+  const std::vector<BadCase> cases = {
+      {"invalid json", "{\"object\":\"instagram\",", "invalid JSON"},
+      {"truncated", fixture("text.json").substr(0, 100), "invalid JSON"},
+      {"not an object", "[1,2,3]", "expected an object"},
+      {"wrong object", with([](auto& j) { j["object"] = "page"; }), "delivery.object"},
+      {"no entry", with([](auto& j) { j.erase("entry"); }), "delivery.entry: is missing"},
+      {"empty entry", with([](auto& j) { j["entry"] = nlohmann::json::array(); }), "delivery.entry: is empty"},
+      {"entry not array", with([](auto& j) { j["entry"] = "x"; }), "expected an array"},
+      {"no mid", with([](auto& j) { j["entry"][0]["messaging"][0]["message"].erase("mid"); }), "message.mid: is missing"},
+      {"numeric mid", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["mid"] = 12345; }), "is a number, expected a string"},
+      {"empty mid", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["mid"] = ""; }), "mid: is empty"},
+      {"long mid", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["mid"] = std::string(256, 'a'); }), "longer than the limit of 255"},
+      {"mid with space", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["mid"] = "a b"; }), "not printable ASCII"},
+      {"numeric text", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["text"] = 5; }), "message.text: is a number"},
+      {"no sender", with([](auto& j) { j["entry"][0]["messaging"][0].erase("sender"); }), "sender: is missing"},
+      {"numeric sender", with([](auto& j) { j["entry"][0]["messaging"][0]["sender"]["id"] = 1284930675412097LL; }), "sender.id: is a number"},
+      {"string timestamp", with([](auto& j) { j["entry"][0]["messaging"][0]["timestamp"] = "yesterday"; }), "timestamp: is a string"},
+      {"ancient timestamp", with([](auto& j) { j["entry"][0]["messaging"][0]["timestamp"] = 5; }), "out of range"},
+      {"no time at all", with([](auto& j) { j["entry"][0].erase("time"); j["entry"][0]["messaging"][0].erase("timestamp"); }), "timestamp: is missing"},
+      {"echo flag wrong type", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["is_echo"] = "yes"; }), "is_echo: is a string"},
+      {"attachments not array", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["attachments"] = "x"; }), "attachments: is a string"},
+      {"entry without events", with([](auto& j) { j["entry"][0].erase("messaging"); }), "neither messaging nor changes"},
+      {"deep nesting", std::string(5000, '[') + std::string(5000, ']'), ""},
+      {"invalid utf8", with([](auto&) {}).replace(60, 1, "\xff"), "invalid JSON"},
+  };
+  for (const auto& c : cases) {
+    const auto r = parse_delivery(c.payload);
+    EXPECT_FALSE(r.ok) << c.name;
+    EXPECT_FALSE(r.error.empty()) << c.name;
+    EXPECT_NE(r.error.find(c.expected), std::string::npos) << c.name << ": " << r.error;
+  }
+}
+
+TEST(PayloadTest, DeepNestingInsideAValidDeliveryIsRefused) {
+  std::string deep = std::string(100, '[') + std::string(100, ']');
+  const auto payload = with([&](auto& j) { j["entry"][0]["messaging"][0]["message"]["extra"] = nlohmann::json::parse(deep); });
+  const auto r = parse_delivery(payload);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("nested deeper"), std::string::npos) << r.error;
+}
+
+TEST(PayloadTest, NulBytesAndMetacharactersSurviveInText) {
+  const std::string text = std::string("a\0b", 3) + "'; DROP TABLE message; --";
+  const auto payload = with([&](auto& j) { j["entry"][0]["messaging"][0]["message"]["text"] = text; });
+  const auto m = only<NewMessage>(parse_delivery(payload));
+  EXPECT_EQ(*m.text, text);
+}
+
+}  // namespace
+}  // namespace hm
