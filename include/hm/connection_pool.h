@@ -2,7 +2,8 @@
 // A bounded connection pool with SQLAlchemy QueuePool semantics:
 // - at most size + max_overflow connections exist at once, ever (opening
 //   ones included: a slot is reserved before connecting);
-// - a connection above `size` is closed when returned (overflow);
+// - a connection above `size` is closed when returned (overflow), unless
+//   another thread is waiting for a connection;
 // - checkout waits at most checkout_timeout, then throws DbError
 //   kPoolExhausted ("pool exhausted"); it never hangs;
 // - at checkout, a connection older than `recycle` is replaced, and one idle
@@ -244,8 +245,9 @@ class ConnectionPool {
       std::lock_guard<std::mutex> lock(mutex_);
       --in_use_;
       if (discard) ++stats_.invalidated;
-      // Overflow connections (those above `size`) close when returned.
-      if (!closed_ && !discard && open_ <= options_.size) {
+      // Overflow connections (those above `size`) close when returned, unless
+      // a thread is waiting for one: closing and reopening would only churn.
+      if (!closed_ && !discard && (open_ <= options_.size || waiting_ > 0)) {
         idle_.push_back(std::move(entry));
         available_.notify_one();
         return;

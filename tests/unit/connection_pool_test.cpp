@@ -123,6 +123,18 @@ TEST_F(PoolTest, WaiterGetsAConnectionWhenOneIsReturned) {
   EXPECT_EQ(opened, 1);
 }
 
+TEST_F(PoolTest, ReturnedOverflowConnectionGoesToAWaiterInsteadOfClosing) {
+  ConnectionPool<FakeConn> pool(options(1, 1, 10s), factory(), clock);
+  auto a = pool.checkout();
+  auto b = std::make_unique<ConnectionPool<FakeConn>::Lease>(pool.checkout());
+  std::thread waiter([&] { auto c = pool.checkout(); });
+  while (pool.stats().waiting == 0) std::this_thread::yield();
+  b.reset();
+  waiter.join();
+  EXPECT_EQ(opened, 2);  // no close-and-reopen churn
+  EXPECT_EQ(pool.stats().open, 1);  // with no one waiting, the overflow one closed
+}
+
 TEST_F(PoolTest, NeverMoreThanSizePlusOverflowUnderContention) {
   ConnectionPool<FakeConn> pool(options(3, 2, 30s), factory(), clock);
   std::vector<std::thread> threads;
