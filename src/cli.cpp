@@ -3,8 +3,19 @@
 #include <cxxopts.hpp>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "hm/config.h"
 #include "hm/dead_letter.h"
@@ -15,6 +26,8 @@
 #include "hm/mysql/message_store.h"
 #include "hm/mysql/schema.h"
 #include "hm/mysql/session.h"
+#include "hm/redis/stream_queue.h"
+#include "hm/stop_signal.h"
 #include "hm/version.h"
 #include "hm/worker_loop.h"
 
@@ -29,7 +42,11 @@ const char* kCommands =
     "Commands:\n"
     "  migrate [--verify]            create or update the schema (idempotent); --verify only checks that\n"
     "                                message.ig_message_id has a case-sensitive UNIQUE index\n"
-    "  run --role ROLE --source SRC  consume deliveries; SRC is file:PATH or - (stdin, JSONL)\n"
+    "  run --role ROLE [--source SRC] consume deliveries until SIGTERM; SRC is redis (the default: the\n"
+    "                                role's stream), or file:PATH or - (stdin, JSONL: runs to the end)\n"
+    "  enqueue --role ROLE FILE|-    add JSONL deliveries to the role's stream (replays, backfills)\n"
+    "  dead-letters list|replay|purge [--id ID]... [--count N]\n"
+    "                                show dead letters, move them back to the stream, or delete them\n"
     "  config                        print the effective configuration (secrets redacted)\n"
     "\n"
     "Every variable can be set as a flag (below), in the environment, or in a --config file\n"
@@ -47,7 +64,9 @@ cxxopts::Options build_options() {
       "config", "read KEY=VALUE settings from FILE", cxxopts::value<std::string>(), "FILE")(
       "verify", "migrate: only verify the UNIQUE index on message.ig_message_id")(
       "role", "run: the worker role (same as --worker-role)", cxxopts::value<std::string>(), "ROLE")(
-      "source", "run: file:PATH or - for stdin", cxxopts::value<std::string>(), "SRC")(
+      "source", "run: redis (default), file:PATH or - for stdin", cxxopts::value<std::string>(), "SRC")(
+      "id", "dead-letters: only this dead-letter entry id (repeatable)", cxxopts::value<std::vector<std::string>>(), "ID")(
+      "count", "dead-letters: at most N entries (default 100)", cxxopts::value<std::size_t>(), "N")(
       "command", "", cxxopts::value<std::string>())("extra", "", cxxopts::value<std::vector<std::string>>());
   for (const auto& v : known_variables()) {
     if (v.secret) continue;
@@ -76,6 +95,13 @@ int cmd_config(const RawConfig& raw) {
   return kExitOk;
 }
 
+// Fails fast (DbError) when the database cannot be reached at start-up.
+void probe_database(mysql::SessionPool& pool, const Config& cfg) {
+  auto probe = pool.checkout();
+  spdlog::info("connected to {} (connection {}), pool size {} + overflow {}", probe->server_version(),
+               probe->connection_id(), cfg.pool.size, cfg.pool.max_overflow);
+}
+
 int cmd_migrate(const Config& cfg, bool verify_only) {
   Database db;
   auto session = mysql::Session::connect(db.driver, cfg.db);
@@ -96,18 +122,14 @@ int cmd_migrate(const Config& cfg, bool verify_only) {
   return kExitOk;
 }
 
-int cmd_run(const Config& cfg, const std::string& source_spec) {
-  if (cfg.role != "ingest") {
-    std::cerr << "hm-worker: --role " << cfg.role << ": only the ingest role is available in this build\n";
-    return kExitUsage;
-  }
+int cmd_run_file(const Config& cfg, const std::string& source_spec) {
   std::unique_ptr<std::ifstream> file;
   std::istream* in = nullptr;
   std::string name;
   if (source_spec == "-") {
     in = &std::cin;
     name = "stdin";
-  } else if (source_spec.rfind("file:", 0) == 0 && source_spec.size() > 5) {
+  } else {
     name = source_spec.substr(5);
     file = std::make_unique<std::ifstream>(name, std::ios::binary);
     if (!*file) {
@@ -115,30 +137,208 @@ int cmd_run(const Config& cfg, const std::string& source_spec) {
       return kExitUsage;
     }
     in = file.get();
-  } else {
-    std::cerr << "hm-worker: --source '" << source_spec << "': expected file:PATH or -\n";
-    return kExitUsage;
   }
 
   Database db;
   SystemClock clock;
   mysql::SessionPool pool(
       cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock);
-  {
-    auto probe = pool.checkout();  // fail fast when the database cannot be reached
-    spdlog::info("connected to {} (connection {}), pool size {} + overflow {}", probe->server_version(),
-                 probe->connection_id(), cfg.pool.size, cfg.pool.max_overflow);
-  }
+  probe_database(pool, cfg);
   mysql::MysqlMessageStore store(pool);
   IngestService service(store, clock, cfg.retry);
   FileDeadLetterSink dead_letters(cfg.ingest.dead_letter_path);
   LineSource source(*in, "file:" + name, cfg.ingest.max_delivery_bytes);
-  const IngestCounts counts = drain_source(source, service, dead_letters, clock, cfg.ingest.max_delivery_bytes);
+  const IngestCounts counts =
+      drain_source(source, service, dead_letters, clock, cfg.ingest.max_delivery_bytes, cfg.ingest.batch_size);
   const PoolStats ps = pool.stats();
-  spdlog::info("done: applied={} pool peak_open={} connects={}", counts.applied, ps.peak_open, ps.connects);
+  spdlog::info("done: applied={} retries={} pool peak_open={} connects={}", counts.applied, counts.retries,
+               ps.peak_open, ps.connects);
   if (counts.dead_lettered > 0) spdlog::warn("{} deliveries written to {}", counts.dead_lettered, dead_letters.path());
   std::cout << counts.summary() << std::endl;
   return kExitOk;
+}
+
+// SIGTERM/SIGINT handling for the daemon: the first signal asks the workers to
+// stop (they finish and acknowledge the batch in flight); a second one exits
+// at once. Signals are blocked in every thread and taken by this one.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(StopSignal& stop) : stop_(stop) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // before any other thread starts
+    thread_ = std::thread([this] { watch(); });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    thread_.join();
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+ private:
+  void watch() {
+    int seen = 0;
+    while (!done_) {
+      timespec wait{0, 200 * 1000 * 1000};
+      const int sig = sigtimedwait(&set_, nullptr, &wait);
+      if (sig <= 0) continue;
+      if (++seen == 1) {
+        spdlog::info("{} received: finishing the batches in flight, then exiting", strsignal(sig));
+        stop_.request();
+      } else {
+        spdlog::warn("second signal: exiting now; unacknowledged entries will be delivered again");
+        spdlog::default_logger()->flush();
+        std::_Exit(kExitFailure);
+      }
+    }
+  }
+  StopSignal& stop_;
+  sigset_t set_{};
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+int cmd_run_stream(const Config& cfg) {
+  if (cfg.role != "ingest") {
+    std::cerr << "hm-worker: --role " << cfg.role << ": only the ingest role has a handler in this build\n";
+    return kExitUsage;
+  }
+  StopSignal stop;
+  SignalWatcher signals(stop);
+  Database db;
+  SystemClock clock;
+  mysql::SessionPool pool(
+      cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock);
+  probe_database(pool, cfg);
+  {
+    redis::StreamAdmin admin(redis::redis_options(cfg),
+                             {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+    spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, batches of {}", cfg.queue.stream,
+                 cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency, cfg.ingest.batch_size);
+  }
+  mysql::MysqlMessageStore store(pool);
+  IngestService service(store, clock, cfg.retry, &stop);
+  WorkerTotals totals;
+  StreamWorkerOptions wopts;
+  wopts.batch_size = cfg.ingest.batch_size;
+  wopts.max_deliveries = cfg.queue.max_deliveries;
+  wopts.max_delivery_bytes = cfg.ingest.max_delivery_bytes;
+
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+  int running = cfg.worker.concurrency;
+  bool crashed = false;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < cfg.worker.concurrency; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        mysql::Driver::ThreadScope scope(db.driver);
+        redis::RedisStreamQueue queue(redis::stream_queue_options(cfg, i), stop);
+        StreamWorker worker(queue, service, wopts, stop, totals);
+        worker.run();
+      } catch (const std::exception& e) {
+        spdlog::critical("worker thread {} failed: {}", i, e.what());
+        std::lock_guard<std::mutex> lock(done_mutex);
+        crashed = true;
+        stop.request();
+      }
+      std::lock_guard<std::mutex> lock(done_mutex);
+      --running;
+      done_cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(done_mutex);
+    while (running > 0) {
+      done_cv.wait_for(lock, std::chrono::milliseconds(200));
+      if (!stop.requested()) continue;
+      // Stop requested: the in-flight batches get SHUTDOWN_TIMEOUT to finish.
+      const bool finished = done_cv.wait_for(lock, cfg.worker.shutdown_timeout, [&] { return running == 0; });
+      if (!finished) {
+        spdlog::error("{} worker threads still busy after SHUTDOWN_TIMEOUT={} s; exiting, their entries will be "
+                      "delivered again",
+                      running, cfg.worker.shutdown_timeout.count());
+        spdlog::default_logger()->flush();
+        std::cout << totals.snapshot().summary() << std::endl;
+        std::_Exit(kExitFailure);
+      }
+    }
+  }
+  for (auto& t : threads) t.join();
+  pool.close();
+  const IngestCounts counts = totals.snapshot();
+  spdlog::info("stopped: applied={} retries={}", counts.applied, counts.retries);
+  std::cout << counts.summary() << std::endl;
+  return crashed ? kExitFailure : kExitOk;
+}
+
+int cmd_run(const Config& cfg, const std::string& source_spec) {
+  if (source_spec == "redis") return cmd_run_stream(cfg);
+  if (cfg.role != "ingest") {
+    std::cerr << "hm-worker: --role " << cfg.role << ": only the ingest role has a handler in this build\n";
+    return kExitUsage;
+  }
+  if (source_spec == "-" || (source_spec.rfind("file:", 0) == 0 && source_spec.size() > 5))
+    return cmd_run_file(cfg, source_spec);
+  std::cerr << "hm-worker: --source '" << source_spec << "': expected redis, file:PATH or -\n";
+  return kExitUsage;
+}
+
+int cmd_enqueue(const Config& cfg, const std::string& input) {
+  std::unique_ptr<std::ifstream> file;
+  std::istream* in = &std::cin;
+  if (input != "-") {
+    file = std::make_unique<std::ifstream>(input, std::ios::binary);
+    if (!*file) {
+      std::cerr << "hm-worker: enqueue: cannot open '" << input << "'\n";
+      return kExitUsage;
+    }
+    in = file.get();
+  }
+  SystemClock clock;
+  redis::StreamAdmin admin(redis::redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+  LineSource source(*in, input == "-" ? "stdin" : input, cfg.ingest.max_delivery_bytes);
+  const std::size_t n = admin.enqueue(source, clock);
+  std::cout << "enqueued=" << n << " stream=" << cfg.queue.stream << std::endl;
+  return kExitOk;
+}
+
+int cmd_dead_letters(const Config& cfg, const std::string& action, const std::vector<std::string>& ids,
+                     std::size_t count) {
+  redis::StreamAdmin admin(redis::redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+  if (action == "list") {
+    for (const auto& d : admin.dead_letters(count)) {
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), d.id) == ids.end()) continue;
+      nlohmann::json j;
+      j["id"] = d.id;
+      j["time"] = d.time_ms.empty() ? "" : format_utc_ms(std::stoll(d.time_ms));
+      j["reason"] = d.reason;
+      j["attempts"] = d.attempts;
+      j["entry_id"] = d.entry_id;
+      if (is_valid_utf8(d.payload)) {
+        j["payload"] = d.payload;
+      } else {
+        j["payload_base64"] = base64_encode(d.payload);
+      }
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    }
+    std::cerr << "dead letters in " << cfg.queue.dead_letter_stream << ": " << admin.dead_length() << "\n";
+    return kExitOk;
+  }
+  if (action == "replay") {
+    const std::size_t n = admin.replay(ids, count);
+    std::cout << "replayed=" << n << " to=" << cfg.queue.stream << std::endl;
+    return kExitOk;
+  }
+  if (action == "purge") {
+    const std::size_t n = admin.purge(ids);
+    std::cout << "purged=" << n << " from=" << cfg.queue.dead_letter_stream << std::endl;
+    return kExitOk;
+  }
+  std::cerr << "hm-worker: dead-letters: unknown action '" << action << "' (list, replay, purge)\n";
+  return kExitUsage;
 }
 
 }  // namespace
@@ -165,13 +365,20 @@ int run_cli(int argc, char** argv) {
     return kExitUsage;
   }
   const std::string command = args["command"].as<std::string>();
-  if (args.count("extra")) {
-    std::cerr << "hm-worker: unexpected argument '" << args["extra"].as<std::vector<std::string>>().front()
-              << "'\n";
+  std::vector<std::string> extra;
+  if (args.count("extra")) extra = args["extra"].as<std::vector<std::string>>();
+  const bool takes_argument = command == "enqueue" || command == "dead-letters";
+  if (extra.size() > (takes_argument ? 1u : 0u)) {
+    std::cerr << "hm-worker: unexpected argument '" << extra.back() << "'\n";
     return kExitUsage;
   }
-  if (command != "migrate" && command != "run" && command != "config") {
-    std::cerr << "hm-worker: unknown command '" << command << "' (migrate, run, config)\n";
+  if (takes_argument && extra.empty()) {
+    std::cerr << "hm-worker: " << command << " needs "
+              << (command == "enqueue" ? "a FILE (or - for stdin)" : "an action: list, replay or purge") << "\n";
+    return kExitUsage;
+  }
+  if (command != "migrate" && command != "run" && command != "config" && !takes_argument) {
+    std::cerr << "hm-worker: unknown command '" << command << "' (migrate, run, enqueue, dead-letters, config)\n";
     return kExitUsage;
   }
 
@@ -195,11 +402,17 @@ int run_cli(int argc, char** argv) {
 
   try {
     if (command == "migrate") return cmd_migrate(cfg, args.count("verify") > 0);
-    if (!args.count("source")) {
-      std::cerr << "hm-worker: run needs --source (file:PATH or -)\n";
-      return kExitUsage;
+    if (command == "enqueue") return cmd_enqueue(cfg, extra.front());
+    if (command == "dead-letters") {
+      const auto ids = args.count("id") ? args["id"].as<std::vector<std::string>>() : std::vector<std::string>{};
+      const std::size_t count = args.count("count") ? args["count"].as<std::size_t>() : 100;
+      return cmd_dead_letters(cfg, extra.front(), ids, count);
     }
-    return cmd_run(cfg, args["source"].as<std::string>());
+    return cmd_run(cfg, args.count("source") ? args["source"].as<std::string>() : "redis");
+  } catch (const redis::RedisError& e) {
+    spdlog::critical("{}", e.what());
+    std::cerr << "hm-worker: redis error: " << e.what() << "\n";
+    return kExitFailure;
   } catch (const DbError& e) {
     spdlog::critical("{}", e.what());
     std::cerr << "hm-worker: database error: " << e.what() << "\n";

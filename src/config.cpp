@@ -201,6 +201,19 @@ const std::vector<VariableSpec>& known_variables() {
       {"DB_RETRY_BASE_MS", "100", "first backoff ceiling, milliseconds (exponential, full jitter)"},
       {"DB_RETRY_MAX_MS", "5000", "largest single backoff, milliseconds"},
       {"DB_RETRY_MAX_TOTAL_MS", "30000", "time budget for all tries of one unit, milliseconds"},
+      {"REDIS_URL", "redis://127.0.0.1:6379/0", "redis://[:password@]host:port/db or unix:///path?db=N", true},
+      {"REDIS_TIMEOUT", "5", "Redis connect and command timeout, seconds; must exceed QUEUE_BLOCK_MS"},
+      {"QUEUE_STREAM", "", "stream the role consumes (default hm:ROLE)"},
+      {"QUEUE_GROUP", "hm-worker", "consumer group on the stream"},
+      {"QUEUE_DEAD_LETTER_STREAM", "", "stream for deliveries that cannot be stored (default STREAM:dead)"},
+      {"CONSUMER_NAME", "", "this consumer's name in the group (default $HOSTNAME, the pod name)"},
+      {"QUEUE_VISIBILITY_TIMEOUT", "120", "seconds an entry may stay unacknowledged before another consumer reclaims it; must exceed the slowest batch"},
+      {"QUEUE_MAX_DELIVERIES", "10", "deliveries of one entry before it is dead-lettered"},
+      {"QUEUE_BLOCK_MS", "1000", "longest XREADGROUP BLOCK wait, milliseconds (bounds how fast a stop is noticed)"},
+      {"INGEST_BATCH_SIZE", "100", "entries read and stored together (1 = the per-message path)"},
+      {"INGEST_BATCH_LINGER_MS", "20", "how long to wait to fill a batch after its first entry, milliseconds"},
+      {"WORKER_CONCURRENCY", "2", "worker threads per process, each with its own Redis connection"},
+      {"SHUTDOWN_TIMEOUT", "20", "seconds to finish in-flight batches after SIGTERM (keep below the pod's grace period)"},
       {"DEAD_LETTER_PATH", "dead-letters.jsonl", "JSONL file for deliveries that cannot be stored (file source)"},
       {"MAX_DELIVERY_BYTES", "1048576", "largest accepted delivery (one line), bytes"},
       {"LOG_LEVEL", "info", "trace, debug, info, warn, error, critical or off"},
@@ -405,6 +418,45 @@ Config parse_config(const RawConfig& raw) {
   static const char* roles[] = {"ingest", "reply", "enrich", "media"};
   if (std::none_of(std::begin(roles), std::end(roles), [&](const char* r) { return c.role == r; }))
     throw ConfigError("WORKER_ROLE", "'" + c.role + "' is not one of ingest, reply, enrich, media");
+
+  c.queue.redis_url = trim(str("REDIS_URL"));
+  if (c.queue.redis_url.empty()) throw ConfigError("REDIS_URL", "is empty");
+  c.queue.redis_timeout = std::chrono::seconds(integer("REDIS_TIMEOUT", 1, 3600, " (seconds)"));
+  c.queue.stream = trim(str("QUEUE_STREAM"));
+  if (c.queue.stream.empty()) c.queue.stream = "hm:" + c.role;
+  c.queue.group = trim(str("QUEUE_GROUP"));
+  if (c.queue.group.empty()) throw ConfigError("QUEUE_GROUP", "is empty");
+  c.queue.dead_letter_stream = trim(str("QUEUE_DEAD_LETTER_STREAM"));
+  if (c.queue.dead_letter_stream.empty()) c.queue.dead_letter_stream = c.queue.stream + ":dead";
+  if (c.queue.dead_letter_stream == c.queue.stream)
+    throw ConfigError("QUEUE_DEAD_LETTER_STREAM", "must differ from QUEUE_STREAM");
+  c.queue.consumer = trim(str("CONSUMER_NAME"));
+  c.queue.visibility_timeout = std::chrono::seconds(integer("QUEUE_VISIBILITY_TIMEOUT", 1, 86400, " (seconds)"));
+  c.queue.max_deliveries = static_cast<int>(integer("QUEUE_MAX_DELIVERIES", 1, 1000000, ""));
+  c.queue.block = std::chrono::milliseconds(integer("QUEUE_BLOCK_MS", 1, 60000, " (milliseconds)"));
+  if (c.queue.block >= c.queue.redis_timeout)
+    throw ConfigError("QUEUE_BLOCK_MS", std::to_string(c.queue.block.count()) +
+                                            " must be below REDIS_TIMEOUT (" +
+                                            std::to_string(c.queue.redis_timeout.count()) +
+                                            " s): a blocked read would look like a dead connection");
+  c.ingest.batch_size = static_cast<std::size_t>(integer("INGEST_BATCH_SIZE", 1, 1000, " (entries)"));
+  c.ingest.batch_linger = std::chrono::milliseconds(integer("INGEST_BATCH_LINGER_MS", 0, 10000, " (milliseconds)"));
+  c.worker.concurrency = static_cast<int>(integer("WORKER_CONCURRENCY", 1, 256, " (threads)"));
+  c.worker.shutdown_timeout = std::chrono::seconds(integer("SHUTDOWN_TIMEOUT", 1, 3600, " (seconds)"));
+  if (c.worker.concurrency > c.pool.size + c.pool.max_overflow) {
+    throw ConfigError("WORKER_CONCURRENCY",
+                      std::to_string(c.worker.concurrency) + " threads cannot be served by DB_POOL_SIZE + DB_MAX_OVERFLOW = " +
+                          std::to_string(c.pool.size + c.pool.max_overflow) +
+                          " connections: every thread holds a connection while it stores a batch");
+  }
+  const auto slowest_batch = std::chrono::duration_cast<std::chrono::seconds>(c.retry.max_total) + c.db.query_timeout;
+  if (c.queue.visibility_timeout <= slowest_batch) {
+    throw ConfigError("QUEUE_VISIBILITY_TIMEOUT",
+                      std::to_string(c.queue.visibility_timeout.count()) +
+                          " s must exceed the slowest batch, DB_RETRY_MAX_TOTAL_MS + DB_QUERY_TIMEOUT = " +
+                          std::to_string(slowest_batch.count()) +
+                          " s, or a healthy consumer's entries would be reclaimed while it works on them");
+  }
   return c;
 }
 

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "hm/payload.h"
 #include "hm/retry.h"
 
@@ -14,6 +17,7 @@ IngestCounts& IngestCounts::operator+=(const IngestCounts& o) {
   skipped += o.skipped;
   applied += o.applied;
   dead_lettered += o.dead_lettered;
+  retries += o.retries;
   return *this;
 }
 
@@ -32,49 +36,149 @@ const char* to_string(Verdict v) {
   return "done";
 }
 
-IngestService::IngestService(MessageStore& store, Clock& clock, RetryOptions retry)
-    : store_(store), clock_(clock), retry_(retry) {}
+std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessage>& messages) {
+  std::vector<StoreResult> out;
+  out.reserve(messages.size());
+  for (const auto& m : messages) out.push_back(store(m));
+  return out;
+}
 
-DeliveryOutcome IngestService::ingest(std::string_view payload) const {
-  DeliveryOutcome out;
-  ParseResult parsed = parse_delivery(payload);
-  if (!parsed.ok) {
-    out.verdict = Verdict::kDeadLetter;
-    out.reason = "bad payload: " + parsed.error;
-    return out;
-  }
-  const auto& events = parsed.delivery.events;
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    const Event& ev = events[i];
-    Backoff backoff(retry_, clock_);
-    StoreResult r;
-    for (;;) {
-      r = store_.store(ev);
-      if (r.status != StoreStatus::kRetryable) break;
-      spdlog::warn("event {} ({}) mid={} attempt {}: {}", i, describe(ev), event_mid(ev), backoff.attempts(), r.error);
-      if (!backoff.wait_before_retry()) break;
-    }
-    out.attempts = std::max(out.attempts, backoff.attempts());
-    switch (r.status) {
-      case StoreStatus::kInserted: ++out.counts.inserted; break;
-      case StoreStatus::kDuplicate: ++out.counts.duplicates; break;
-      case StoreStatus::kApplied: ++out.counts.applied; break;
-      case StoreStatus::kSkipped: ++out.counts.skipped; break;
-      case StoreStatus::kRetryable:
-        out.verdict = Verdict::kRetryLater;
-        out.reason = "event " + std::to_string(i) + " (" + describe(ev) + ") mid=" + event_mid(ev) +
-                     ": still failing after " + std::to_string(backoff.attempts()) + " attempts: " + r.error;
-        return out;
-      case StoreStatus::kPermanent:
-        // Keep going: the other events of the delivery are still stored.
+IngestService::IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop)
+    : store_(store), clock_(clock), retry_(retry), stop_(stop) {}
+
+namespace {
+
+std::string event_label(std::size_t index, const Event& ev) {
+  return "event " + std::to_string(index) + " (" + describe(ev) + ") mid=" + event_mid(ev);
+}
+
+// Folds one event's final store result into its delivery's outcome.
+void record(DeliveryOutcome& out, std::size_t index, const Event& ev, const StoreResult& r, int attempts) {
+  out.attempts = std::max(out.attempts, attempts);
+  out.counts.retries += attempts - 1;
+  switch (r.status) {
+    case StoreStatus::kInserted: ++out.counts.inserted; break;
+    case StoreStatus::kDuplicate: ++out.counts.duplicates; break;
+    case StoreStatus::kApplied: ++out.counts.applied; break;
+    case StoreStatus::kSkipped: ++out.counts.skipped; break;
+    case StoreStatus::kRetryable:
+      // Retry-later wins over dead-letter: a later delivery may still store it all.
+      out.verdict = Verdict::kRetryLater;
+      out.reason = event_label(index, ev) + ": still failing after " + std::to_string(attempts) +
+                   " attempts: " + r.error;
+      break;
+    case StoreStatus::kPermanent:
+      // The other events of the delivery are still stored.
+      if (out.verdict != Verdict::kRetryLater) {
         out.verdict = Verdict::kDeadLetter;
         if (!out.reason.empty()) out.reason += "; ";
-        out.reason += "event " + std::to_string(i) + " (" + describe(ev) + ") mid=" + event_mid(ev) +
-                      " cannot be stored: " + r.error;
-        break;
+        out.reason += event_label(index, ev) + " cannot be stored: " + r.error;
+      }
+      break;
+  }
+}
+
+}  // namespace
+
+DeliveryOutcome IngestService::ingest(std::string_view payload) const {
+  return ingest_batch({payload}).front();
+}
+
+std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::string_view>& payloads) const {
+  std::vector<DeliveryOutcome> outcomes(payloads.size());
+  std::vector<ParseResult> parsed(payloads.size());
+  for (std::size_t d = 0; d < payloads.size(); ++d) {
+    parsed[d] = parse_delivery(payloads[d]);
+    if (!parsed[d].ok) {
+      outcomes[d].verdict = Verdict::kDeadLetter;
+      outcomes[d].reason = "bad payload: " + parsed[d].error;
     }
   }
-  return out;
+
+  // New messages of the whole batch, one per mid (the first occurrence wins;
+  // later ones are duplicates within the batch).
+  struct Slot {
+    std::size_t delivery;
+    std::size_t event;
+  };
+  std::vector<NewMessage> unique;
+  std::vector<Slot> first_seen;
+  std::vector<Slot> repeats;
+  std::unordered_map<std::string, std::size_t> index_of;
+  for (std::size_t d = 0; d < payloads.size(); ++d) {
+    if (!parsed[d].ok) continue;
+    const auto& events = parsed[d].delivery.events;
+    for (std::size_t e = 0; e < events.size(); ++e) {
+      const auto* m = std::get_if<NewMessage>(&events[e]);
+      if (!m) continue;
+      auto [it, fresh] = index_of.emplace(m->mid, unique.size());
+      if (fresh) {
+        unique.push_back(*m);
+        first_seen.push_back({d, e});
+      } else {
+        repeats.push_back({d, e});
+      }
+    }
+  }
+
+  // Store them together; retry only the ones that failed retryably.
+  std::vector<StoreResult> results(unique.size());
+  std::vector<int> attempts(unique.size(), 1);
+  if (!unique.empty()) {
+    std::vector<std::size_t> pending(unique.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+    Backoff backoff(retry_, clock_, {}, stop_);
+    for (;;) {
+      std::vector<NewMessage> batch;
+      batch.reserve(pending.size());
+      for (std::size_t i : pending) batch.push_back(unique[i]);
+      const auto got = store_.store_messages(batch);
+      std::vector<std::size_t> again;
+      for (std::size_t k = 0; k < pending.size(); ++k) {
+        results[pending[k]] = got.at(k);
+        attempts[pending[k]] = backoff.attempts();
+        if (got[k].status == StoreStatus::kRetryable) again.push_back(pending[k]);
+      }
+      if (again.empty()) break;
+      spdlog::warn("{} of {} messages failed retryably (attempt {}): {}", again.size(), pending.size(),
+                   backoff.attempts(), results[again.front()].error);
+      if (!backoff.wait_before_retry()) break;
+      pending = std::move(again);
+    }
+  }
+  for (std::size_t i = 0; i < unique.size(); ++i) {
+    const Slot s = first_seen[i];
+    record(outcomes[s.delivery], s.event, parsed[s.delivery].delivery.events[s.event], results[i], attempts[i]);
+  }
+  for (const Slot& s : repeats) {
+    const Event& ev = parsed[s.delivery].delivery.events[s.event];
+    const StoreResult& first = results[index_of.at(std::get<NewMessage>(ev).mid)];
+    StoreResult r = first;
+    if (first.status == StoreStatus::kInserted) r.status = StoreStatus::kDuplicate;
+    record(outcomes[s.delivery], s.event, ev, r, 1);
+  }
+
+  // The other events, in delivery order, each in its own transaction. They run
+  // after the messages of the batch, so a deletion or edit in the same batch
+  // finds its message stored.
+  for (std::size_t d = 0; d < payloads.size(); ++d) {
+    if (!parsed[d].ok) continue;
+    const auto& events = parsed[d].delivery.events;
+    for (std::size_t e = 0; e < events.size(); ++e) {
+      const Event& ev = events[e];
+      if (std::holds_alternative<NewMessage>(ev)) continue;
+      Backoff backoff(retry_, clock_, {}, stop_);
+      StoreResult r;
+      for (;;) {
+        r = store_.store(ev);
+        if (r.status != StoreStatus::kRetryable) break;
+        spdlog::warn("{} attempt {}: {}", event_label(e, ev), backoff.attempts(), r.error);
+        if (!backoff.wait_before_retry()) break;
+      }
+      record(outcomes[d], e, ev, r, backoff.attempts());
+    }
+  }
+  return outcomes;
 }
 
 }  // namespace hm

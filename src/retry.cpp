@@ -10,10 +10,11 @@ double default_uniform01() {
 }
 }  // namespace
 
-Backoff::Backoff(const RetryOptions& options, Clock& clock, std::function<double()> uniform01)
+Backoff::Backoff(const RetryOptions& options, Clock& clock, std::function<double()> uniform01, const StopSignal* stop)
     : options_(options),
       clock_(clock),
       uniform01_(uniform01 ? std::move(uniform01) : std::function<double()>(default_uniform01)),
+      stop_(stop),
       started_(clock.now()) {}
 
 std::chrono::milliseconds Backoff::ceiling(int retry) const {
@@ -24,6 +25,7 @@ std::chrono::milliseconds Backoff::ceiling(int retry) const {
 
 bool Backoff::wait_before_retry() {
   if (attempts_ >= options_.max_attempts) return false;
+  if (stop_ && stop_->requested()) return false;
   const auto spent = clock_.now() - started_;
   const auto budget_left = options_.max_total - std::chrono::duration_cast<std::chrono::milliseconds>(spent);
   if (budget_left <= std::chrono::milliseconds(0)) return false;

@@ -93,6 +93,30 @@ struct IngestOptions {
   std::string dead_letter_path = "dead-letters.jsonl";
   // Largest accepted delivery (one JSONL line), bytes.
   std::size_t max_delivery_bytes = 1024 * 1024;
+  // Deliveries read and stored together; 1 = the seed's per-message path.
+  std::size_t batch_size = 100;
+  // After the first entry of a batch, how long to wait for more. 0 = do not wait.
+  std::chrono::milliseconds batch_linger{20};
+};
+
+// The Redis Streams queue of one role.
+struct QueueOptions {
+  std::string redis_url = "redis://127.0.0.1:6379/0";  // may hold a password: secret
+  std::chrono::seconds redis_timeout{5};  // connect and command timeout
+  std::string stream;                     // default hm:<role>
+  std::string group = "hm-worker";
+  std::string dead_letter_stream;         // default <stream>:dead
+  std::string consumer;                   // default $HOSTNAME
+  // An entry unacknowledged this long is reclaimed from its (presumed dead) consumer.
+  std::chrono::seconds visibility_timeout{120};
+  int max_deliveries = 10;                // then dead-lettered
+  std::chrono::milliseconds block{1000};  // XREADGROUP BLOCK
+};
+
+struct WorkerOptions {
+  int concurrency = 2;  // threads, each with its own Redis connection
+  // After SIGTERM, how long in-flight batches may take before the process gives up.
+  std::chrono::seconds shutdown_timeout{20};
 };
 
 struct LogOptions {
@@ -105,6 +129,8 @@ struct Config {
   PoolOptions pool;
   RetryOptions retry;
   IngestOptions ingest;
+  QueueOptions queue;
+  WorkerOptions worker;
   LogOptions log;
   std::string role = "ingest";
 };

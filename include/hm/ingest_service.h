@@ -1,30 +1,34 @@
 #pragma once
-// Turns one webhook delivery into stored rows: parse, then store each event
-// in its own transaction, retrying retryable failures (lock wait timeout,
-// deadlock, lost connection, pool exhausted) with backoff and full jitter.
+// Turns webhook deliveries into stored rows: parse, then store, retrying
+// retryable failures (lock wait timeout, deadlock, lost connection, pool
+// exhausted) with exponential backoff and full jitter.
 //
-// It decides nothing about acknowledgement: it returns an outcome and the
-// worker loop acks, dead-letters, or leaves the delivery for redelivery.
+// It decides nothing about acknowledgement: it returns an outcome per
+// delivery and the worker loop acks, dead-letters, or leaves the delivery for
+// redelivery.
 //
-// Thread-safety: ingest() may be called from several threads at once when the
-// store allows it (the MySQL store does); the service holds no mutable state.
+// Thread-safety: ingest() and ingest_batch() may be called from several
+// threads at once when the store allows it (the MySQL store does).
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hm/clock.h"
 #include "hm/config.h"
 #include "hm/message_store.h"
+#include "hm/stop_signal.h"
 
 namespace hm {
 
 struct IngestCounts {
   long long deliveries = 0;
   long long inserted = 0;    // new messages stored
-  long long duplicates = 0;  // messages already stored
+  long long duplicates = 0;  // messages already stored (or twice in one batch)
   long long skipped = 0;     // events of a kind not stored
   long long applied = 0;     // deletions, edits, reactions and reads recorded
   long long dead_lettered = 0;
+  long long retries = 0;     // store calls repeated after a retryable error
 
   IngestCounts& operator+=(const IngestCounts& o);
   // "deliveries=N inserted=N duplicates=N skipped=N dead_lettered=N"
@@ -42,22 +46,34 @@ const char* to_string(Verdict v);
 struct DeliveryOutcome {
   Verdict verdict = Verdict::kDone;
   std::string reason;  // for kDeadLetter and kRetryLater
-  int attempts = 1;    // most tries any one event needed
+  int attempts = 1;    // most tries any store call for this delivery needed
   IngestCounts counts; // what this delivery stored (deliveries and dead_lettered not set)
 };
 
+// Called after retryable failures, for metrics: the error code (1205, 1213...).
+using RetryObserver = void (*)(int error_code, void* context);
+
 class IngestService {
  public:
-  IngestService(MessageStore& store, Clock& clock, RetryOptions retry);
+  // `stop`, when given, cuts retry backoff short at shutdown (the delivery is
+  // then left for redelivery).
+  IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop = nullptr);
 
-  // Never throws. Events stored before a failure stay stored: every event is
-  // idempotent, so a redelivery or a replay of the dead letter is safe.
+  // One delivery. Never throws. Events stored before a failure stay stored:
+  // every write is idempotent, so a redelivery or a replay is safe.
   DeliveryOutcome ingest(std::string_view payload) const;
+
+  // Several deliveries, stored together: all their new messages in one
+  // store_messages() call, then the other events one by one. Outcomes are
+  // aligned with the input. With one delivery holding one message this is
+  // exactly ingest(). Never throws.
+  std::vector<DeliveryOutcome> ingest_batch(const std::vector<std::string_view>& payloads) const;
 
  private:
   MessageStore& store_;
   Clock& clock_;
   RetryOptions retry_;
+  const StopSignal* stop_;
 };
 
 }  // namespace hm

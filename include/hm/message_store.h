@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "hm/events.h"
 
@@ -36,6 +37,13 @@ class MessageStore {
   // Records one event in its own transaction: all of it or nothing.
   // Thread-safe in the MySQL implementation (each call leases a connection).
   virtual StoreResult store(const Event& event) = 0;
+
+  // Stores several new messages with distinct mids; results are aligned with
+  // the input. The MySQL store does it in one transaction (one fast-path check,
+  // one multi-row INSERT IGNORE sorted by mid, one commit) and falls back to
+  // one message at a time when that fails on bad data, so only the bad ones
+  // fail. The default stores them one by one.
+  virtual std::vector<StoreResult> store_messages(const std::vector<NewMessage>& messages);
 };
 
 }  // namespace hm

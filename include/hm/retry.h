@@ -9,13 +9,16 @@
 
 #include "hm/clock.h"
 #include "hm/config.h"
+#include "hm/stop_signal.h"
 
 namespace hm {
 
 class Backoff {
  public:
   // uniform01 returns a number in [0, 1); injectable for tests.
-  Backoff(const RetryOptions& options, Clock& clock, std::function<double()> uniform01 = {});
+  // `stop`, when given and requested, ends the retries at once.
+  Backoff(const RetryOptions& options, Clock& clock, std::function<double()> uniform01 = {},
+          const StopSignal* stop = nullptr);
 
   // Call after a failed try. Returns false when the budget (attempts or total
   // time) is spent; otherwise sleeps the jittered delay and returns true.
@@ -30,6 +33,7 @@ class Backoff {
   RetryOptions options_;
   Clock& clock_;
   std::function<double()> uniform01_;
+  const StopSignal* stop_;
   Clock::time_point started_;
   int attempts_ = 1;
 };

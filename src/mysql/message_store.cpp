@@ -2,8 +2,12 @@
 
 #include <cppconn/datatype.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
 
 namespace hm {
 
@@ -27,6 +31,22 @@ constexpr const char* kInsertMessageSql =
     "INSERT IGNORE INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, kind, "
     "text, attachments, reply_to_mid, postback_payload, event_time) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+// Batch path: rows of the multi-row insert are ours when their id lies in the
+// block of LAST_INSERT_ID() .. + rows - 1 (InnoDB reserves a simple insert's
+// auto-increment values at once); the mid check guards against anything else.
+constexpr const char* kBatchInsertedSql =
+    "SELECT id, ig_message_id FROM message WHERE id >= LAST_INSERT_ID() AND id < LAST_INSERT_ID() + ?";
+constexpr const char* kBatchApplyPendingDeletionSql =
+    "UPDATE message m JOIN message_deletion d "
+    "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
+    "SET m.is_deleted = 1, m.deleted_at = d.deleted_at WHERE m.id BETWEEN ? AND ?";
+constexpr const char* kBatchApplyPendingEditSql =
+    "UPDATE message m JOIN message_edit e "
+    "ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
+    "SET m.text = e.text, m.edit_count = e.num_edit, m.edited_at = e.edited_at "
+    "WHERE m.id BETWEEN ? AND ? AND m.edit_count < e.num_edit "
+    "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
+    "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id)";
 constexpr const char* kInsertedIdSql =
     "SELECT LAST_INSERT_ID(), "
     "EXISTS(SELECT 1 FROM message_deletion WHERE ig_message_id = ?), "
@@ -64,6 +84,34 @@ void set_optional(sql::PreparedStatement& st, unsigned index, const std::optiona
   } else {
     st.setNull(index, sql::DataType::VARCHAR);
   }
+}
+
+constexpr unsigned kMessageColumns = 11;
+constexpr const char* kMessageColumnList =
+    "(ig_message_id, account_id, sender_id, recipient_id, direction, kind, text, attachments, reply_to_mid, "
+    "postback_payload, event_time)";
+
+// Binds one message's columns, in kMessageColumnList order, at row `row` of a
+// (multi-row) INSERT.
+void bind_message(sql::PreparedStatement& st, unsigned row, const NewMessage& m) {
+  const unsigned b = row * kMessageColumns;
+  st.setString(b + 1, m.mid);
+  st.setString(b + 2, m.account_id);
+  st.setString(b + 3, m.sender_id);
+  st.setString(b + 4, m.recipient_id);
+  st.setString(b + 5, to_string(m.direction));
+  st.setString(b + 6, to_string(m.kind));
+  set_optional(st, b + 7, m.text);
+  set_optional(st, b + 8, m.attachments_json);
+  set_optional(st, b + 9, m.reply_to_mid);
+  set_optional(st, b + 10, m.postback_payload);
+  st.setString(b + 11, sql_datetime_ms(m.timestamp_ms));
+}
+
+std::string placeholders(std::size_t n) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
+  return out + ")";
 }
 
 // Executes a prepared INSERT IGNORE and returns the rows inserted. INSERT
@@ -111,17 +159,7 @@ StoreResult store_message(Session& s, const NewMessage& m) {
   }
   s.begin();
   auto& ins = s.prepare(kInsertMessageSql);
-  ins.setString(1, m.mid);
-  ins.setString(2, m.account_id);
-  ins.setString(3, m.sender_id);
-  ins.setString(4, m.recipient_id);
-  ins.setString(5, to_string(m.direction));
-  ins.setString(6, to_string(m.kind));
-  set_optional(ins, 7, m.text);
-  set_optional(ins, 8, m.attachments_json);
-  set_optional(ins, 9, m.reply_to_mid);
-  set_optional(ins, 10, m.postback_payload);
-  ins.setString(11, sql_datetime_ms(m.timestamp_ms));
+  bind_message(ins, 0, m);
   const int affected = insert_ignore(s, ins, "inserting the message");
   StoreResult r;
   if (affected == 0) {
@@ -236,6 +274,84 @@ StoreResult store_read(Session& s, const ReadReceipt& rr) {
   return r;
 }
 
+// The batch path: one fast-path check for the whole batch, one multi-row
+// INSERT IGNORE of the absent ones sorted by mid (every transaction takes the
+// unique-key locks in the same order, so batches do not deadlock each other),
+// one commit. Throws DbError; kPermanent means some row is bad (the caller
+// falls back to one message at a time to find it).
+std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& ms) {
+  std::vector<StoreResult> out(ms.size());
+  std::unordered_map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < ms.size(); ++i) index.emplace(ms[i].mid, i);
+  std::vector<bool> found(ms.size(), false);
+  {
+    // Round the IN list up to a power of two (padding with the last mid) so a
+    // handful of statements serve every batch size.
+    std::size_t bucket = 1;
+    while (bucket < ms.size()) bucket *= 2;
+    auto& st = s.prepare("SELECT ig_message_id, id FROM message WHERE ig_message_id IN " + placeholders(bucket));
+    for (std::size_t i = 0; i < bucket; ++i) st.setString(static_cast<unsigned>(i + 1), ms[std::min(i, ms.size() - 1)].mid);
+    std::unique_ptr<sql::ResultSet> rs(s.guarded("batch fast-path check", [&] { return st.executeQuery(); }));
+    s.guarded("batch fast-path check", [&] {
+      while (rs->next()) {
+        auto it = index.find(std::string(rs->getString(1)));
+        if (it == index.end()) continue;
+        out[it->second].status = StoreStatus::kDuplicate;
+        out[it->second].message_id = rs->getUInt64(2);
+        found[it->second] = true;
+      }
+    });
+  }
+  std::vector<std::size_t> absent;
+  for (std::size_t i = 0; i < ms.size(); ++i)
+    if (!found[i]) absent.push_back(i);
+  if (absent.empty()) return out;
+  std::sort(absent.begin(), absent.end(), [&](std::size_t a, std::size_t b) { return ms[a].mid < ms[b].mid; });
+
+  s.begin();
+  std::string sql = std::string("INSERT IGNORE INTO message ") + kMessageColumnList + " VALUES ";
+  const std::string row = placeholders(kMessageColumns);
+  for (std::size_t k = 0; k < absent.size(); ++k) sql += (k ? ", " : "") + row;
+  auto& ins = s.prepare(sql);
+  for (std::size_t k = 0; k < absent.size(); ++k) bind_message(ins, static_cast<unsigned>(k), ms[absent[k]]);
+  const int affected = insert_ignore(s, ins, "inserting a batch of messages");
+  for (std::size_t i : absent) out[i].status = StoreStatus::kDuplicate;  // unless found below
+  if (affected > 0) {
+    auto& q = s.prepare(kBatchInsertedSql);
+    q.setUInt64(1, absent.size());
+    std::unique_ptr<sql::ResultSet> rs(s.guarded("reading the new ids", [&] { return q.executeQuery(); }));
+    std::uint64_t lo = UINT64_MAX;
+    std::uint64_t hi = 0;
+    int ours = 0;
+    s.guarded("reading the new ids", [&] {
+      while (rs->next()) {
+        auto it = index.find(std::string(rs->getString(2)));
+        if (it == index.end() || found[it->second]) continue;
+        const std::uint64_t id = rs->getUInt64(1);
+        out[it->second].status = StoreStatus::kInserted;
+        out[it->second].message_id = id;
+        lo = std::min(lo, id);
+        hi = std::max(hi, id);
+        ++ours;
+      }
+    });
+    if (ours != affected) {
+      throw DbError(DbErrorKind::kRetryable, 0,
+                    "batch insert: " + std::to_string(affected) + " rows inserted but " + std::to_string(ours) +
+                        " found in the LAST_INSERT_ID() block; rolled back");
+    }
+    // Deletions and edits that arrived before their messages.
+    for (const char* apply : {kBatchApplyPendingEditSql, kBatchApplyPendingDeletionSql}) {
+      auto& up = s.prepare(apply);
+      up.setUInt64(1, lo);
+      up.setUInt64(2, hi);
+      s.guarded("applying earlier deletions and edits", [&] { return up.executeUpdate(); });
+    }
+  }
+  s.commit();
+  return out;
+}
+
 struct Dispatch {
   Session& s;
   StoreResult operator()(const NewMessage& m) const { return store_message(s, m); }
@@ -274,12 +390,14 @@ StoreResult MysqlMessageStore::store(const Event& event) {
   } catch (const DbError& e) {
     return failure(e);
   }
+  return store_on(lease, event);
+}
+
+StoreResult MysqlMessageStore::store_on(SessionPool::Lease& lease, const Event& event) {
   try {
     return std::visit(Dispatch{*lease}, event);
   } catch (const DbError& e) {
-    if (lease->in_transaction()) lease->rollback();
-    if (e.connection_broken() || lease->broken()) lease.discard();
-    return failure(e);
+    return failure(abandon(lease, e));
   } catch (const sql::SQLException& e) {
     // Every sql:: call should be guarded; this is the safety net.
     lease.discard();
@@ -288,6 +406,44 @@ StoreResult MysqlMessageStore::store(const Event& event) {
     lease.discard();
     return failure(DbError(DbErrorKind::kPermanent, 0, std::string("storing an event: ") + e.what()));
   }
+}
+
+const DbError& MysqlMessageStore::abandon(SessionPool::Lease& lease, const DbError& e) {
+  if (lease->in_transaction()) lease->rollback();
+  if (e.connection_broken() || lease->broken()) lease.discard();
+  return e;
+}
+
+std::vector<StoreResult> MysqlMessageStore::store_messages(const std::vector<NewMessage>& messages) {
+  if (messages.empty()) return {};
+  if (messages.size() == 1) return {store(messages.front())};  // exactly the per-message path
+  std::vector<StoreResult> out(messages.size());
+  SessionPool::Lease lease;
+  try {
+    lease = pool_.checkout();
+  } catch (const DbError& e) {
+    return std::vector<StoreResult>(messages.size(), failure(e));
+  }
+  try {
+    return store_batch(*lease, messages);
+  } catch (const DbError& e) {
+    abandon(lease, e);
+    if (e.retryable() || !lease) return std::vector<StoreResult>(messages.size(), failure(e));
+    spdlog::debug("batch of {} failed ({}); storing one at a time", messages.size(), e.what());
+  } catch (const std::exception& e) {
+    lease.discard();
+    return std::vector<StoreResult>(messages.size(),
+                                    failure(DbError(DbErrorKind::kRetryable, 0, std::string("batch: ") + e.what())));
+  }
+  // Bad data somewhere in the batch: one at a time, so only the bad ones fail.
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    if (!lease || lease->broken()) {
+      out[i] = store(messages[i]);
+    } else {
+      out[i] = store_on(lease, messages[i]);
+    }
+  }
+  return out;
 }
 
 }  // namespace mysql

@@ -154,11 +154,20 @@ void Session::rollback() {
 
 sql::PreparedStatement& Session::prepare(const std::string& sql) {
   auto it = statements_.find(sql);
-  if (it != statements_.end()) return *it->second;
+  if (it != statements_.end()) {
+    it->second.last_use = ++uses_;
+    return *it->second.statement;
+  }
+  if (statements_.size() >= kMaxCachedStatements) {
+    auto oldest = statements_.begin();
+    for (auto i = statements_.begin(); i != statements_.end(); ++i)
+      if (i->second.last_use < oldest->second.last_use) oldest = i;
+    statements_.erase(oldest);  // deallocates it on the server
+  }
   std::unique_ptr<sql::PreparedStatement> stmt;
   guarded("preparing a statement", [&] { stmt.reset(conn_->prepareStatement(sql)); });
   auto& ref = *stmt;
-  statements_.emplace(sql, std::move(stmt));
+  statements_.emplace(sql, Cached{std::move(stmt), ++uses_});
   return ref;
 }
 

@@ -25,8 +25,13 @@ class MysqlMessageStore final : public MessageStore {
  public:
   explicit MysqlMessageStore(SessionPool& pool) : pool_(pool) {}
   StoreResult store(const Event& event) override;
+  std::vector<StoreResult> store_messages(const std::vector<NewMessage>& messages) override;
 
  private:
+  StoreResult store_on(SessionPool::Lease& lease, const Event& event);
+  // Rolls back and discards a broken connection; returns e.
+  static const DbError& abandon(SessionPool::Lease& lease, const DbError& e);
+
   SessionPool& pool_;
 };
 

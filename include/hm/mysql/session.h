@@ -84,8 +84,8 @@ class Session {
     }
   }
 
-  // A prepared statement cached for the session's life. The reference stays
-  // valid until the session is destroyed.
+  // A prepared statement, cached for the session. The reference stays valid
+  // until the next prepare() call (the cache is bounded).
   sql::PreparedStatement& prepare(const std::string& sql);
   // Executes a statement with no result set, e.g. SET or DDL.
   void execute(const std::string& sql);
@@ -102,7 +102,15 @@ class Session {
   void apply_settings(const DbOptions& options);
 
   std::unique_ptr<sql::Connection> conn_;
-  std::map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
+  struct Cached {
+    std::unique_ptr<sql::PreparedStatement> statement;
+    std::uint64_t last_use = 0;
+  };
+  // Bounded, least recently used out: batch statements vary in size, and the
+  // server limits prepared statements (max_prepared_stmt_count).
+  static constexpr std::size_t kMaxCachedStatements = 64;
+  std::map<std::string, Cached> statements_;
+  std::uint64_t uses_ = 0;
   ServerFlavor flavor_ = ServerFlavor::kMariaDB;
   std::string server_version_;
   std::uint64_t connection_id_ = 0;

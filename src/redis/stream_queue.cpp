@@ -1,0 +1,407 @@
+#include "hm/redis/stream_queue.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+namespace hm::redis {
+namespace {
+
+constexpr std::size_t kEnqueueChunk = 500;
+
+std::string hostname() {
+  if (const char* h = std::getenv("HOSTNAME"); h && *h) return h;
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
+  return "hm-worker";
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Parses one [id, [field, value, ...]] stream entry.
+QueueEntry parse_entry(const ReplyView& e, bool* deleted) {
+  QueueEntry q;
+  q.id = e.at(0).str();
+  const ReplyView fields = e.at(1);
+  *deleted = fields.is_nil();
+  bool has_payload = false;
+  std::string names;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+    const std::string key = fields.at(i).str();
+    if (key == "payload") {
+      q.payload = fields.at(i + 1).str();
+      has_payload = true;
+    } else if (key == "enqueued_at") {
+      q.enqueued_ms = fields.at(i + 1).integer();
+    }
+    if (names.size() < 200) names += (names.empty() ? "" : ",") + key;
+  }
+  if (!*deleted && !has_payload) q.problem = "no payload field (fields: " + names + ")";
+  return q;
+}
+
+void ensure_group(Connection& c, const StreamNames& n) {
+  try {
+    // From the start of the stream: entries enqueued before the first worker
+    // started are not skipped.
+    c.command({"XGROUP", "CREATE", n.stream, n.group, "0", "MKSTREAM"});
+  } catch (const RedisError& e) {
+    if (e.kind() != RedisErrorKind::kReply || std::string(e.what()).find("BUSYGROUP") == std::string::npos) throw;
+  }
+}
+
+}  // namespace
+
+RedisOptions redis_options(const Config& config) {
+  RedisOptions r = parse_redis_url(config.queue.redis_url);
+  r.connect_timeout = config.queue.redis_timeout;
+  r.socket_timeout = config.queue.redis_timeout;
+  return r;
+}
+
+StreamQueueOptions stream_queue_options(const Config& config, int index) {
+  StreamQueueOptions o;
+  o.redis = redis_options(config);
+  o.names = StreamNames{config.queue.stream, config.queue.group, config.queue.dead_letter_stream};
+  const std::string base = config.queue.consumer.empty() ? hostname() : config.queue.consumer;
+  o.consumer = base + "-" + std::to_string(index);
+  o.block = config.queue.block;
+  o.linger = config.ingest.batch_linger;
+  o.visibility_timeout = config.queue.visibility_timeout;
+  return o;
+}
+
+RedisStreamQueue::RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop)
+    : options_(std::move(options)), stop_(stop) {}
+
+void RedisStreamQueue::drop(const RedisError& e) {
+  if (!e.connection_broken()) {
+    spdlog::error("redis {}: {}", options_.names.stream, e.what());
+    return;
+  }
+  spdlog::warn("{}; reconnecting", e.what());
+  conn_.reset();
+  // Whatever was delivered to us on the lost connection is in our pending
+  // list: take it back first after reconnecting.
+  own_pending_done_ = false;
+  own_pending_cursor_ = "0";
+}
+
+bool RedisStreamQueue::ensure_connected() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  while (!conn_) {
+    try {
+      auto c = Connection::connect(options_.redis);
+      ensure_group(*c, options_.names);
+      conn_ = std::move(c);
+      if (failures_ > 0) spdlog::info("redis {} reachable again after {} failed attempts", conn_->address(), failures_);
+      failures_ = 0;
+      ++reconnects_;
+    } catch (const RedisError& e) {
+      ++failures_;
+      if (failures_ == 1 || failures_ % 20 == 0) spdlog::warn("{} (attempt {})", e.what(), failures_);
+      const long long cap = std::min<long long>(5000, 100LL << std::min(failures_, 6));
+      const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<long long>(cap / 2, cap)(rng));
+      if (stop_.requested() || stop_.wait_for(delay)) return false;
+    }
+  }
+  return true;
+}
+
+std::vector<QueueEntry> RedisStreamQueue::read_group(const std::string& id, std::size_t count,
+                                                     std::optional<long long> block_ms) {
+  std::vector<std::string> argv = {"XREADGROUP", "GROUP", options_.names.group, options_.consumer, "COUNT",
+                                   std::to_string(count)};
+  if (block_ms) {
+    argv.push_back("BLOCK");
+    argv.push_back(std::to_string(*block_ms));
+  }
+  argv.insert(argv.end(), {"STREAMS", options_.names.stream, id});
+  Reply reply = conn_->command(argv);
+  std::vector<QueueEntry> out;
+  const ReplyView root = reply.view();
+  last_page_id_.clear();
+  if (root.is_nil()) return out;
+  std::vector<std::string> gone;
+  std::string last;  // in page order, deleted entries included
+  for (std::size_t s = 0; s < root.size(); ++s) {
+    const ReplyView entries = root.at(s).at(1);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      bool deleted = false;
+      QueueEntry e = parse_entry(entries.at(i), &deleted);
+      last = e.id;
+      if (deleted) {
+        gone.push_back(e.id);
+      } else {
+        out.push_back(std::move(e));
+      }
+    }
+  }
+  if (!gone.empty()) {
+    // Pending entries whose stream entry was deleted (XDEL, trimming): nothing to store.
+    std::vector<std::string> ack = {"XACK", options_.names.stream, options_.names.group};
+    ack.insert(ack.end(), gone.begin(), gone.end());
+    conn_->command(ack);
+  }
+  last_page_id_ = last;
+  return out;
+}
+
+void RedisStreamQueue::fill_delivery_counts(std::vector<QueueEntry>& entries) {
+  if (entries.empty()) return;
+  std::string lo = entries.front().id;
+  std::string hi = entries.front().id;
+  for (const auto& e : entries) {
+    // Stream ids compare as (ms, seq); compare numerically through the parts.
+    auto key = [](const std::string& id) {
+      const auto dash = id.find('-');
+      return std::make_pair(std::stoull(id.substr(0, dash)),
+                            dash == std::string::npos ? 0ULL : std::stoull(id.substr(dash + 1)));
+    };
+    if (key(e.id) < key(lo)) lo = e.id;
+    if (key(e.id) > key(hi)) hi = e.id;
+  }
+  Reply reply = conn_->command({"XPENDING", options_.names.stream, options_.names.group, lo, hi,
+                                std::to_string(entries.size() * 4 + 16), options_.consumer});
+  std::map<std::string, int> counts;
+  const ReplyView root = reply.view();
+  for (std::size_t i = 0; i < root.size(); ++i) {
+    counts[root.at(i).at(0).str()] = static_cast<int>(root.at(i).at(3).integer());
+  }
+  for (auto& e : entries) {
+    auto it = counts.find(e.id);
+    if (it != counts.end()) e.deliveries = std::max(1, it->second);
+  }
+}
+
+std::vector<QueueEntry> RedisStreamQueue::reclaim(std::size_t max) {
+  std::vector<QueueEntry> out;
+  for (int round = 0; round < 10 && out.empty(); ++round) {
+    Reply reply = conn_->command({"XAUTOCLAIM", options_.names.stream, options_.names.group, options_.consumer,
+                                  std::to_string(options_.visibility_timeout.count()), reclaim_cursor_, "COUNT",
+                                  std::to_string(max)});
+    const ReplyView root = reply.view();
+    reclaim_cursor_ = root.at(0).str();
+    const ReplyView entries = root.at(1);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      bool deleted = false;
+      QueueEntry e = parse_entry(entries.at(i), &deleted);
+      if (!deleted) out.push_back(std::move(e));
+    }
+    if (reclaim_cursor_ == "0-0" || reclaim_cursor_.empty()) {
+      reclaim_cursor_ = "0-0";
+      break;
+    }
+  }
+  if (!out.empty()) {
+    fill_delivery_counts(out);
+    spdlog::info("reclaimed {} entries idle for over {} ms from other consumers", out.size(),
+                 options_.visibility_timeout.count());
+  }
+  return out;
+}
+
+std::vector<QueueEntry> RedisStreamQueue::read(std::size_t max) {
+  if (!ensure_connected()) return {};
+  std::vector<QueueEntry> batch;
+  try {
+    while (!own_pending_done_) {
+      batch = read_group(own_pending_cursor_, max, std::nullopt);
+      if (last_page_id_.empty()) {
+        own_pending_done_ = true;  // the history is exhausted
+      } else {
+        own_pending_cursor_ = last_page_id_;
+        if (!batch.empty()) {
+          fill_delivery_counts(batch);
+          spdlog::info("took back {} of this consumer's unacknowledged entries", batch.size());
+          return batch;
+        }
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_reclaim_) {
+      next_reclaim_ = now + std::max<std::chrono::milliseconds>(options_.visibility_timeout / 4,
+                                                                std::chrono::milliseconds(100));
+      batch = reclaim(max);
+      if (!batch.empty()) return batch;
+    }
+    batch = read_group(">", max, options_.block.count());
+    if (!batch.empty() && batch.size() < max && options_.linger.count() > 0) {
+      const auto deadline = std::chrono::steady_clock::now() + options_.linger;
+      while (batch.size() < max) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        auto more = read_group(">", max - batch.size(), left.count());
+        if (more.empty()) break;
+        for (auto& e : more) batch.push_back(std::move(e));
+      }
+    }
+    return batch;
+  } catch (const RedisError& e) {
+    drop(e);
+    return batch;  // entries already read are ours: process them
+  }
+}
+
+bool RedisStreamQueue::ack(const std::vector<std::string>& ids) {
+  if (ids.empty()) return true;
+  std::vector<std::string> argv = {"XACK", options_.names.stream, options_.names.group};
+  argv.insert(argv.end(), ids.begin(), ids.end());
+  for (int attempt = 0;; ++attempt) {
+    if (!ensure_connected()) return false;
+    try {
+      conn_->command(argv);
+      return true;
+    } catch (const RedisError& e) {
+      drop(e);
+      if (!e.connection_broken() || (stop_.requested() && attempt >= 2)) return false;
+    }
+  }
+}
+
+bool RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
+  const std::vector<std::vector<std::string>> tx = {
+      {"MULTI"},
+      {"XADD", options_.names.dead_stream, "*", "payload", entry.payload, "reason", reason, "attempts",
+       std::to_string(attempts), "time", std::to_string(now_ms()), "entry_id", entry.id, "stream",
+       options_.names.stream, "consumer", options_.consumer},
+      {"XACK", options_.names.stream, options_.names.group, entry.id},
+      {"EXEC"}};
+  for (int attempt = 0;; ++attempt) {
+    if (!ensure_connected()) return false;
+    try {
+      auto replies = conn_->pipeline(tx);
+      const ReplyView exec = replies.back().view();
+      if (exec.is_array() && exec.size() == 2 && !exec.at(0).is_error()) return true;
+      spdlog::error("dead-lettering {}: transaction failed: {}", entry.id,
+                    exec.is_error() ? exec.str() : replies[1].view().str());
+      return false;
+    } catch (const RedisError& e) {
+      drop(e);
+      if (!e.connection_broken() || (stop_.requested() && attempt >= 2)) return false;
+    }
+  }
+}
+
+StreamAdmin::StreamAdmin(const RedisOptions& redis, StreamNames names)
+    : names_(std::move(names)), conn_(Connection::connect(redis)) {
+  ensure_group(*conn_, names_);
+}
+
+std::string StreamAdmin::enqueue_one(const std::string& payload, long long enqueued_ms) {
+  return conn_->command({"XADD", names_.stream, "*", "payload", payload, "enqueued_at", std::to_string(enqueued_ms)})
+      .view()
+      .str();
+}
+
+std::size_t StreamAdmin::enqueue(DeliverySource& source, const Clock& clock) {
+  std::size_t added = 0;
+  std::size_t rejected = 0;
+  std::vector<std::vector<std::string>> chunk;
+  auto flush = [&] {
+    if (chunk.empty()) return;
+    for (const auto& r : conn_->pipeline(chunk)) {
+      if (r.view().is_error()) throw RedisError(RedisErrorKind::kReply, "XADD " + names_.stream + ": " + r.view().str());
+    }
+    added += chunk.size();
+    chunk.clear();
+  };
+  while (auto d = source.next()) {
+    if (d->oversized) {
+      ++rejected;
+      spdlog::error("{}: {} bytes, over MAX_DELIVERY_BYTES; not enqueued", d->origin, d->size);
+      continue;
+    }
+    chunk.push_back({"XADD", names_.stream, "*", "payload", d->payload, "enqueued_at", std::to_string(clock.wall_ms())});
+    if (chunk.size() >= kEnqueueChunk) flush();
+  }
+  flush();
+  if (rejected > 0) throw std::runtime_error(std::to_string(rejected) + " oversized deliveries were not enqueued");
+  return added;
+}
+
+std::vector<StreamAdmin::DeadEntry> StreamAdmin::dead_letters(std::size_t max) {
+  Reply reply = conn_->command({"XRANGE", names_.dead_stream, "-", "+", "COUNT", std::to_string(max)});
+  std::vector<DeadEntry> out;
+  const ReplyView root = reply.view();
+  for (std::size_t i = 0; i < root.size(); ++i) {
+    DeadEntry d;
+    d.id = root.at(i).at(0).str();
+    const ReplyView f = root.at(i).at(1);
+    for (std::size_t k = 0; k + 1 < f.size(); k += 2) {
+      const std::string key = f.at(k).str();
+      const std::string value = f.at(k + 1).str();
+      if (key == "payload") d.payload = value;
+      if (key == "reason") d.reason = value;
+      if (key == "attempts") d.attempts = value;
+      if (key == "time") d.time_ms = value;
+      if (key == "entry_id") d.entry_id = value;
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::size_t StreamAdmin::replay(const std::vector<std::string>& ids, std::size_t max) {
+  std::vector<DeadEntry> all = dead_letters(ids.empty() ? max : 1000000);
+  std::size_t moved = 0;
+  for (const auto& d : all) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), d.id) == ids.end()) continue;
+    auto replies = conn_->pipeline({{"MULTI"},
+                                    {"XADD", names_.stream, "*", "payload", d.payload, "enqueued_at",
+                                     std::to_string(now_ms()), "replayed_from", d.id},
+                                    {"XDEL", names_.dead_stream, d.id},
+                                    {"EXEC"}});
+    if (!replies.back().view().is_array()) throw RedisError(RedisErrorKind::kReply, "replay of " + d.id + " failed");
+    ++moved;
+  }
+  return moved;
+}
+
+std::size_t StreamAdmin::purge(const std::vector<std::string>& ids) {
+  if (ids.empty()) {
+    const long long n = dead_length();
+    conn_->command({"DEL", names_.dead_stream});
+    return static_cast<std::size_t>(n);
+  }
+  std::vector<std::string> argv = {"XDEL", names_.dead_stream};
+  argv.insert(argv.end(), ids.begin(), ids.end());
+  return static_cast<std::size_t>(conn_->command(argv).view().integer());
+}
+
+long long StreamAdmin::length() { return conn_->command({"XLEN", names_.stream}).view().integer(); }
+
+long long StreamAdmin::dead_length() { return conn_->command({"XLEN", names_.dead_stream}).view().integer(); }
+
+long long StreamAdmin::pending() {
+  Reply r = conn_->command({"XPENDING", names_.stream, names_.group});
+  return r.view().at(0).integer();
+}
+
+long long StreamAdmin::lag() {
+  Reply r = conn_->command({"XINFO", "GROUPS", names_.stream});
+  const ReplyView groups = r.view();
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const ReplyView info = groups.at(g);
+    std::string name;
+    long long lag = -1;
+    for (std::size_t k = 0; k + 1 < info.size(); k += 2) {
+      const std::string key = info.at(k).str();
+      if (key == "name") name = info.at(k + 1).str();
+      if (key == "lag" && !info.at(k + 1).is_nil()) lag = info.at(k + 1).integer();
+    }
+    if (name == names_.group) return lag;
+  }
+  return -1;
+}
+
+}  // namespace hm::redis
