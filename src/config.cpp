@@ -1,5 +1,7 @@
 #include "hm/config.h"
 
+#include "hm/redis/connection.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -421,6 +423,7 @@ Config parse_config(const RawConfig& raw) {
 
   c.queue.redis_url = trim(str("REDIS_URL"));
   if (c.queue.redis_url.empty()) throw ConfigError("REDIS_URL", "is empty");
+  redis::parse_redis_url(c.queue.redis_url);  // throws ConfigError naming REDIS_URL
   c.queue.redis_timeout = std::chrono::seconds(integer("REDIS_TIMEOUT", 1, 3600, " (seconds)"));
   c.queue.stream = trim(str("QUEUE_STREAM"));
   if (c.queue.stream.empty()) c.queue.stream = "hm:" + c.role;

@@ -1,0 +1,38 @@
+#include <gtest/gtest.h>
+
+#include "hm/config.h"
+#include "hm/redis/connection.h"
+
+namespace hm::redis {
+namespace {
+
+TEST(RedisUrlTest, Parses) {
+  auto o = parse_redis_url("redis://127.0.0.1:36379/2");
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 36379);
+  EXPECT_EQ(o.db, 2);
+  o = parse_redis_url("redis://:s3cret@cache.internal");
+  EXPECT_EQ(o.password, "s3cret");
+  EXPECT_EQ(o.port, 6379);
+  o = parse_redis_url("redis://worker:s3cret@cache:6380/0");
+  EXPECT_EQ(o.username, "worker");
+  o = parse_redis_url("unix:///run/redis.sock?db=3");
+  EXPECT_EQ(o.socket, "/run/redis.sock");
+  EXPECT_EQ(o.db, 3);
+}
+
+TEST(RedisUrlTest, RejectsBadUrlsWithoutThePassword) {
+  for (const char* url : {"http://x", "redis://:hunter2@h:99999", "redis://:hunter2@h/abc", "redis://:hunter2@",
+                          "unix://", "redis://:hunter2@h:port/0"}) {
+    try {
+      parse_redis_url(url);
+      ADD_FAILURE() << url;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.variable(), "REDIS_URL");
+      EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hm::redis
