@@ -51,6 +51,7 @@ TestDatabase::TestDatabase(const std::string& suffix, bool migrate) {
 
 TestDatabase::~TestDatabase() {
   try {
+    reconnect_if_broken();
     admin_->execute("DROP DATABASE IF EXISTS `" + options_.name + "`");
   } catch (...) {
   }
@@ -58,12 +59,29 @@ TestDatabase::~TestDatabase() {
 
 std::unique_ptr<mysql::Session> TestDatabase::connect() const { return mysql::Session::connect(driver(), options_); }
 
-Rows TestDatabase::query(const std::string& sql) { return admin_->query(sql); }
+void TestDatabase::reconnect_if_broken() {
+  if (admin_ && !admin_->broken()) return;
+  admin_ = mysql::Session::connect(driver(), options_);
+}
 
-void TestDatabase::execute(const std::string& sql) { admin_->execute(sql); }
+Rows TestDatabase::query(const std::string& sql) {
+  reconnect_if_broken();
+  try {
+    return admin_->query(sql);
+  } catch (const DbError& e) {
+    if (!e.connection_broken()) throw;
+    reconnect_if_broken();  // e.g. after a server restart
+    return admin_->query(sql);
+  }
+}
+
+void TestDatabase::execute(const std::string& sql) {
+  reconnect_if_broken();
+  admin_->execute(sql);
+}
 
 long long TestDatabase::scalar(const std::string& sql) {
-  const auto rows = admin_->query(sql);
+  const auto rows = query(sql);
   if (rows.empty() || rows[0].empty() || !rows[0][0]) return 0;
   return std::stoll(*rows[0][0]);
 }
@@ -95,6 +113,29 @@ CommandResult run_command(const std::string& command) {
 std::string worker_env(const DbOptions& db) {
   return "env -u DATABASE_URL DB_HOST='" + db.host + "' DB_PORT=" + std::to_string(db.port) + " DB_NAME='" + db.name +
          "' DB_USER='" + db.user + "' DB_PASSWORD='" + db.password + "' ";
+}
+
+}  // namespace hm::test
+
+namespace hm::test {
+
+std::map<std::string, std::string> worker_env_map(const DbOptions& db) {
+  return {{"DATABASE_URL", ""},
+          {"DB_HOST", db.host},
+          {"DB_PORT", std::to_string(db.port)},
+          {"DB_NAME", db.name},
+          {"DB_USER", db.user},
+          {"DB_PASSWORD", db.password},
+          {"REDIS_URL", stack_redis_url()}};
+}
+
+std::string stack_redis_url() {
+  const char* url = std::getenv("REDIS_URL");
+  if (!url || !*url) {
+    throw std::runtime_error("REDIS_URL is not set: start the local stack with `scripts/stack start` and "
+                             "`source .run/env`, or run the tests with `scripts/test`");
+  }
+  return url;
 }
 
 }  // namespace hm::test

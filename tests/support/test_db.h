@@ -3,6 +3,7 @@
 // (scripts/stack start; DATABASE_URL comes from .run/env). Each TestDatabase is
 // a fresh, migrated database of its own, dropped afterwards.
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,7 @@ class TestDatabase {
   std::uint64_t admin_connection_id() const { return admin_->connection_id(); }
 
  private:
+  void reconnect_if_broken();
   DbOptions options_;
   std::unique_ptr<mysql::Session> admin_;
 };
@@ -53,5 +55,10 @@ CommandResult run_command(const std::string& command);
 
 // Environment assignments that point the hm-worker binary at db, for run_command.
 std::string worker_env(const DbOptions& db);
+// The same as a map, for ChildProcess.
+std::map<std::string, std::string> worker_env_map(const DbOptions& db);
+
+// Redis settings of the stack (REDIS_URL).
+std::string stack_redis_url();
 
 }  // namespace hm::test

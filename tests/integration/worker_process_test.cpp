@@ -1,0 +1,324 @@
+// The hm-worker daemon as Kubernetes runs it: real processes on a real Redis
+// stream and a real MariaDB, killed, stopped and restarted.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "hm/redis/stream_queue.h"
+#include "support/fakes.h"
+#include "support/process.h"
+#include "support/test_db.h"
+
+namespace hm {
+namespace {
+
+using namespace std::chrono_literals;
+using test::ChildProcess;
+
+const std::string kBin = HM_WORKER_BINARY;
+
+class WorkerProcessTest : public ::testing::Test {
+ protected:
+  WorkerProcessTest() : db_("proc") {}
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    names_ = {"hm:test:" + std::string(info->name()) + ":" + std::to_string(::getpid()), "hm-worker", ""};
+    names_.dead_stream = names_.stream + ":dead";
+    redis_ = redis::parse_redis_url(test::stack_redis_url());
+    admin_ = std::make_unique<redis::StreamAdmin>(redis_, names_);
+  }
+  void TearDown() override {
+    workers_.clear();
+    try {
+      admin().connection().command({"DEL", names_.stream, names_.dead_stream});
+    } catch (...) {
+    }
+  }
+
+  // A worker with test-sized timeouts; `extra` overrides.
+  ChildProcess& start_worker(const std::string& consumer, std::map<std::string, std::string> extra = {}) {
+    auto env = test::worker_env_map(db_.options());
+    env["QUEUE_STREAM"] = names_.stream;
+    env["CONSUMER_NAME"] = consumer;
+    env["DB_POOL_SIZE"] = "3";
+    env["DB_MAX_OVERFLOW"] = "1";
+    env["WORKER_CONCURRENCY"] = "2";
+    env["INGEST_BATCH_SIZE"] = "20";
+    env["INGEST_BATCH_LINGER_MS"] = "10";
+    env["QUEUE_BLOCK_MS"] = "200";
+    env["DB_QUERY_TIMEOUT"] = "5";
+    env["DB_LOCK_WAIT_TIMEOUT"] = "2";
+    env["DB_RETRY_ATTEMPTS"] = "20";
+    env["DB_RETRY_BASE_MS"] = "50";
+    env["DB_RETRY_MAX_MS"] = "500";
+    env["DB_RETRY_MAX_TOTAL_MS"] = "10000";
+    env["QUEUE_VISIBILITY_TIMEOUT"] = "16";
+    env["SHUTDOWN_TIMEOUT"] = "15";
+    for (const auto& [k, v] : extra) env[k] = v;
+    workers_.push_back(std::make_unique<ChildProcess>(kBin, std::vector<std::string>{"run", "--role", "ingest"}, env,
+                                                      consumer));
+    return *workers_.back();
+  }
+
+  redis::StreamAdmin& admin() {
+    try {
+      admin_->connection().command({"PING"});
+    } catch (const redis::RedisError&) {
+      admin_ = std::make_unique<redis::StreamAdmin>(redis_, names_);
+    }
+    return *admin_;
+  }
+
+  void enqueue(const std::vector<std::string>& lines) {
+    std::vector<std::vector<std::string>> chunk;
+    for (const auto& l : lines) {
+      chunk.push_back({"XADD", names_.stream, "*", "payload", l, "enqueued_at", "1"});
+      if (chunk.size() == 500) {
+        admin().connection().pipeline(chunk);
+        chunk.clear();
+      }
+    }
+    if (!chunk.empty()) admin().connection().pipeline(chunk);
+  }
+
+  // Every entry delivered and acknowledged.
+  bool drained() { return admin().lag() == 0 && admin().pending() == 0; }
+
+  void expect_drained(std::chrono::seconds limit = 90s) {
+    ASSERT_TRUE(test::eventually([&] { return drained(); }, limit))
+        << "lag=" << admin().lag() << " pending=" << admin().pending()
+        << (workers_.empty() ? "" : "\nlast worker log:\n" + workers_.back()->err());
+  }
+
+  long long rows() { return db_.scalar("SELECT COUNT(*) FROM message"); }
+
+  // n unique mids, plus `redeliveries` copies of random ones, shuffled.
+  std::vector<std::string> workload(int n, int redeliveries, std::vector<std::string>* mids = nullptr) {
+    std::vector<std::string> lines;
+    std::mt19937 rng(42);
+    for (int i = 0; i < n; ++i) {
+      const std::string mid = "aWdf" + std::to_string(i) + "_" + std::string(i % 2 ? "Ab" : "aB");
+      if (mids) mids->push_back(mid);
+      lines.push_back(test::text_delivery(mid, "Merhaba 🙏 " + std::to_string(i) + " مرحبا", 1768396566941LL + i));
+    }
+    for (int k = 0; k < redeliveries; ++k) lines.push_back(lines[rng() % n]);
+    std::shuffle(lines.begin(), lines.end(), rng);
+    return lines;
+  }
+
+  test::TestDatabase db_;
+  redis::StreamNames names_;
+  redis::RedisOptions redis_;
+  std::unique_ptr<redis::StreamAdmin> admin_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+};
+
+TEST_F(WorkerProcessTest, KillNineMidRunLosesAndDuplicatesNothing) {
+  std::vector<std::string> mids;
+  enqueue(workload(12000, 6000, &mids));
+  start_worker("w1");
+  ChildProcess* victim = &start_worker("w2");
+  start_worker("w3");
+  std::mt19937 rng(7);
+  int kills = 0;
+  for (int round = 0; round < 6; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 250));
+    if (drained()) break;
+    victim->signal(SIGKILL);  // mid-run: entries it read are left pending
+    ASSERT_EQ(victim->wait(10s), 128 + SIGKILL);
+    ++kills;
+    victim = &start_worker("w2");  // the same pod name: it takes back its own pending entries
+  }
+  EXPECT_GE(kills, 3) << "the workload drained too fast to kill a worker mid-run";
+  expect_drained();
+  EXPECT_EQ(rows(), 12000);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(DISTINCT ig_message_id) FROM message"), 12000);
+  EXPECT_EQ(admin().pending(), 0);
+  EXPECT_EQ(admin().dead_length(), 0);
+  for (auto& w : workers_) {
+    if (!w->running()) continue;
+    w->signal(SIGTERM);
+    EXPECT_EQ(w->wait(20s), 0) << w->err();
+  }
+}
+
+TEST_F(WorkerProcessTest, SigtermWhileABatchIsInFlightCommitsAndAcknowledgesIt) {
+  auto holder = db_.connect();
+  holder->begin();
+  holder->execute(
+      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
+      "VALUES ('held-mid', '1', '2', '1', 'inbound', NOW(3))");
+  enqueue({test::text_delivery("held-mid", "waits for the lock"), test::text_delivery("free-mid", "x")});
+  // The lock wait outlasts the signal: the batch in flight finishes after it.
+  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"},
+                                {"WORKER_CONCURRENCY", "1"},
+                                {"DB_LOCK_WAIT_TIMEOUT", "8"},
+                                {"DB_QUERY_TIMEOUT", "10"},
+                                {"QUEUE_VISIBILITY_TIMEOUT", "30"}});
+  // The worker's INSERT IGNORE of held-mid now waits for the row lock.
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        // InnoDB refreshes INNODB_TRX only when it was not read for 100 ms.
+        std::this_thread::sleep_for(150ms);
+        return db_.scalar("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'") > 0;
+      },
+      20s))
+      << w.err() << "\ntrx: " << [&] {
+           std::string all;
+           for (const auto& r : db_.query("SELECT trx_state, COALESCE(trx_query, '') FROM information_schema.INNODB_TRX"))
+             all += r[0].value_or("") + " " + r[1].value_or("") + "; ";
+           return all;
+         }();
+  w.signal(SIGTERM);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(w.running());  // still finishing the batch in flight
+  holder->rollback();        // the lock goes away; the insert goes through
+  const auto code = w.wait(20s);
+  ASSERT_TRUE(code.has_value()) << w.err();
+  EXPECT_EQ(*code, 0) << w.err();
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id = 'held-mid'"), 1);
+  // The entry it had in flight was acknowledged; the one it never read is still there for the next worker.
+  EXPECT_EQ(admin().pending(), 0);
+  EXPECT_EQ(admin().lag(), 1);
+  EXPECT_NE(w.out().find("deliveries=1 inserted=1"), std::string::npos) << w.out();
+}
+
+TEST_F(WorkerProcessTest, RowLockHeldLongerThanTheLockWaitTimeoutIsRetriedThenStored) {
+  auto holder = db_.connect();
+  holder->begin();
+  holder->execute(
+      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
+      "VALUES ('locked-mid', '1', '2', '1', 'inbound', NOW(3))");
+  std::vector<std::string> lines = {test::text_delivery("locked-mid", "blocked")};
+  for (int i = 0; i < 40; ++i) lines.push_back(test::text_delivery("other-" + std::to_string(i), "free"));
+  enqueue(lines);
+  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"}, {"WORKER_CONCURRENCY", "2"}});
+  // Other messages are not held up behind the lock: all 40 are stored while it is held.
+  ASSERT_TRUE(test::eventually([&] { return db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id LIKE 'other-%'") == 40; }, 30s))
+      << w.err();
+  // Held for longer than DB_LOCK_WAIT_TIMEOUT=2: at least one 1205 was retried.
+  ASSERT_TRUE(test::eventually([&] { return w.err().find("1205") != std::string::npos; }, 10s)) << w.err();
+  holder->rollback();
+  expect_drained(60s);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id = 'locked-mid'"), 1);
+  EXPECT_EQ(db_.query("SELECT text FROM message WHERE ig_message_id = 'locked-mid'").at(0).at(0).value_or(""), "blocked");
+  EXPECT_EQ(admin().dead_length(), 0);
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(20s), 0);
+}
+
+TEST_F(WorkerProcessTest, MariaDbRestartDuringARunLosesNothing) {
+  std::vector<std::string> mids;
+  const auto lines = workload(1200, 200, &mids);
+  enqueue(std::vector<std::string>(lines.begin(), lines.begin() + 700));
+  auto& w = start_worker("w1");
+  ASSERT_TRUE(test::eventually([&] { return rows() > 100; }, 30s));
+  const auto r = test::run_command(test::source_dir() + "/scripts/stack restart db");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  enqueue(std::vector<std::string>(lines.begin() + 700, lines.end()));
+  expect_drained(120s);
+  EXPECT_EQ(rows(), 1200);
+  EXPECT_EQ(admin().dead_length(), 0);
+  EXPECT_TRUE(w.running()) << w.err();  // it recovered by itself
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(20s), 0) << w.err();
+}
+
+TEST_F(WorkerProcessTest, APoisonedDeliveryInsideABatchIsTheOnlyOneDeadLettered) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 30; ++i) lines.push_back(test::text_delivery("good-" + std::to_string(i), "fine 👍"));
+  // Valid JSON the parser accepts, but too long for the text column: only the
+  // database can refuse it, inside the multi-row insert.
+  lines.insert(lines.begin() + 15, test::text_delivery("poison", std::string(70000, 'x')));
+  lines.insert(lines.begin() + 5, "{\"object\":\"instagram\",\"entry\":[]}");
+  enqueue(lines);
+  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "100"}, {"INGEST_BATCH_LINGER_MS", "300"}, {"WORKER_CONCURRENCY", "1"}});
+  expect_drained();
+  EXPECT_EQ(rows(), 30);
+  const auto dead = admin().dead_letters(10);
+  ASSERT_EQ(dead.size(), 2u);
+  std::string reasons = dead[0].reason + " | " + dead[1].reason;
+  EXPECT_NE(reasons.find("poison"), std::string::npos) << reasons;
+  EXPECT_NE(reasons.find("entry: is empty"), std::string::npos) << reasons;
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(20s), 0);
+}
+
+TEST_F(WorkerProcessTest, BatchSizeOneAndHundredGiveTheSameTable) {
+  std::vector<std::string> lines = workload(300, 150);
+  // Edits, deletions, reactions and reads, some before their messages.
+  std::ifstream samples(test::source_dir() + "/config/samples/deliveries.jsonl");
+  for (std::string l; std::getline(samples, l);) lines.push_back(l);
+  for (const char* f : {"edit.json", "deleted.json", "text.json", "reaction.json", "seen.json", "multi_entry.json"})
+    lines.push_back(test::fixture_line(f));
+  enqueue(lines);
+  auto& one = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"}});
+  expect_drained();
+  one.signal(SIGTERM);
+  ASSERT_EQ(one.wait(20s), 0);
+  const std::string snapshot_sql =
+      "SELECT ig_message_id, account_id, sender_id, direction, kind, text, attachments, reply_to_mid, "
+      "postback_payload, event_time, is_deleted, edit_count FROM message ORDER BY ig_message_id";
+  const auto with_one = db_.query(snapshot_sql);
+  const auto side_one = db_.query(
+      "SELECT (SELECT COUNT(*) FROM message_edit), (SELECT COUNT(*) FROM message_deletion), "
+      "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)");
+
+  db_.execute("TRUNCATE message");
+  for (const char* t : {"message_edit", "message_deletion", "message_reaction", "message_read"})
+    db_.execute(std::string("TRUNCATE ") + t);
+  admin().connection().command({"DEL", names_.stream});
+  enqueue(lines);
+  auto& hundred = start_worker("w2", {{"INGEST_BATCH_SIZE", "100"}, {"INGEST_BATCH_LINGER_MS", "100"}});
+  expect_drained();
+  hundred.signal(SIGTERM);
+  ASSERT_EQ(hundred.wait(20s), 0);
+  EXPECT_EQ(db_.query(snapshot_sql), with_one);
+  EXPECT_EQ(db_.query("SELECT (SELECT COUNT(*) FROM message_edit), (SELECT COUNT(*) FROM message_deletion), "
+                      "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)"),
+            side_one);
+  EXPECT_GT(with_one.size(), 300u);
+}
+
+TEST_F(WorkerProcessTest, RollingRestartOfThreeReplicasLosesAndDuplicatesNothing) {
+  std::vector<std::string> mids;
+  const auto lines = workload(3000, 1000, &mids);
+  std::atomic<bool> producing{true};
+  std::thread producer([&] {
+    // Deliveries keep arriving during the rollout.
+    redis::StreamAdmin own(redis_, names_);
+    for (std::size_t i = 0; i < lines.size(); i += 100) {
+      std::vector<std::vector<std::string>> chunk;
+      for (std::size_t k = i; k < std::min(lines.size(), i + 100); ++k)
+        chunk.push_back({"XADD", names_.stream, "*", "payload", lines[k], "enqueued_at", "1"});
+      own.connection().pipeline(chunk);
+      std::this_thread::sleep_for(20ms);
+    }
+    producing = false;
+  });
+  std::vector<ChildProcess*> replicas = {&start_worker("pod-a"), &start_worker("pod-b"), &start_worker("pod-c")};
+  // kubectl rollout restart: one new pod up, one old pod terminated (SIGTERM), in turn.
+  const char* fresh[] = {"pod-d", "pod-e", "pod-f"};
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(300ms);
+    start_worker(fresh[i]);
+    replicas[i]->signal(SIGTERM);
+    const auto code = replicas[i]->wait(20s);
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(*code, 0) << replicas[i]->err();
+  }
+  producer.join();
+  expect_drained();
+  EXPECT_EQ(rows(), 3000);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(DISTINCT ig_message_id) FROM message"), 3000);
+  EXPECT_EQ(admin().dead_length(), 0);
+}
+
+}  // namespace
+}  // namespace hm
