@@ -311,7 +311,7 @@ int cmd_dead_letters(const Config& cfg, const std::string& action, const std::ve
   if (action == "list") {
     for (const auto& d : admin.dead_letters(count)) {
       if (!ids.empty() && std::find(ids.begin(), ids.end(), d.id) == ids.end()) continue;
-      nlohmann::json j;
+      nlohmann::ordered_json j;
       j["id"] = d.id;
       j["time"] = d.time_ms.empty() ? "" : format_utc_ms(std::stoll(d.time_ms));
       j["reason"] = d.reason;
@@ -322,7 +322,7 @@ int cmd_dead_letters(const Config& cfg, const std::string& action, const std::ve
       } else {
         j["payload_base64"] = base64_encode(d.payload);
       }
-      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     }
     std::cerr << "dead letters in " << cfg.queue.dead_letter_stream << ": " << admin.dead_length() << "\n";
     return kExitOk;

@@ -74,7 +74,7 @@ bool is_valid_utf8(const std::string& s) {
 }
 
 std::string dead_letter_json(const DeadLetter& l) {
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["time"] = format_utc_ms(l.time_ms);
   j["reason"] = is_valid_utf8(l.reason) ? l.reason : std::string("(reason not valid UTF-8)");
   j["origin"] = l.origin;

@@ -189,6 +189,35 @@ TEST_F(WorkerProcessTest, SigtermWhileABatchIsInFlightCommitsAndAcknowledgesIt) 
   EXPECT_NE(w.out().find("deliveries=1 inserted=1"), std::string::npos) << w.out();
 }
 
+TEST_F(WorkerProcessTest, ASecondSignalExitsAtOnceAndTheEntryIsDeliveredAgain) {
+  auto holder = db_.connect();
+  holder->begin();
+  holder->execute(
+      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
+      "VALUES ('held-mid', '1', '2', '1', 'inbound', NOW(3))");
+  enqueue({test::text_delivery("held-mid", "x")});
+  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"},
+                                {"WORKER_CONCURRENCY", "1"},
+                                {"DB_LOCK_WAIT_TIMEOUT", "8"},
+                                {"DB_QUERY_TIMEOUT", "10"},
+                                {"QUEUE_VISIBILITY_TIMEOUT", "30"}});
+  ASSERT_TRUE(test::eventually([&] { return admin().pending() == 1; }, 20s));
+  w.signal(SIGTERM);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(w.running());
+  w.signal(SIGTERM);
+  const auto code = w.wait(3s);  // well before the 8 s lock wait ends
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  holder->rollback();
+  EXPECT_EQ(admin().pending(), 1);  // not acknowledged: it will be delivered again
+  auto& next = start_worker("w1");  // the same consumer takes it back at once
+  expect_drained(30s);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id = 'held-mid'"), 1);
+  next.signal(SIGTERM);
+  EXPECT_EQ(next.wait(20s), 0);
+}
+
 TEST_F(WorkerProcessTest, RowLockHeldLongerThanTheLockWaitTimeoutIsRetriedThenStored) {
   auto holder = db_.connect();
   holder->begin();

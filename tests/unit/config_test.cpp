@@ -221,9 +221,50 @@ TEST_F(ConfigTest, RejectsOtherBadValues) {
   expect_rejected("DB_NAME", "quote");
 }
 
+TEST_F(ConfigTest, QueueDefaultsFollowTheRole) {
+  g_env["WORKER_ROLE"] = "media";
+  const Config c = load();
+  EXPECT_EQ(c.queue.stream, "hm:media");
+  EXPECT_EQ(c.queue.dead_letter_stream, "hm:media:dead");
+  EXPECT_EQ(c.queue.group, "hm-worker");
+  EXPECT_EQ(c.ingest.batch_size, 100u);
+  EXPECT_EQ(c.worker.concurrency, 2);
+  EXPECT_LT(c.worker.shutdown_timeout, std::chrono::seconds(30));  // below Kubernetes' default grace period
+}
+
+TEST_F(ConfigTest, RefusesAConcurrencyThePoolCannotServe) {
+  g_env["DB_POOL_SIZE"] = "2";
+  g_env["DB_MAX_OVERFLOW"] = "1";
+  g_env["WORKER_CONCURRENCY"] = "4";
+  expect_rejected("WORKER_CONCURRENCY", "DB_POOL_SIZE + DB_MAX_OVERFLOW = 3");
+}
+
+TEST_F(ConfigTest, VisibilityTimeoutMustOutlastTheSlowestBatch) {
+  g_env["QUEUE_VISIBILITY_TIMEOUT"] = "40";  // retries 30 s + query 30 s
+  expect_rejected("QUEUE_VISIBILITY_TIMEOUT", "slowest batch");
+}
+
+TEST_F(ConfigTest, RejectsBadQueueValues) {
+  g_env["REDIS_URL"] = "http://:hunter2@x";
+  expect_rejected("REDIS_URL", "redis://");
+  g_env.clear();
+  g_env["QUEUE_BLOCK_MS"] = "9000";
+  expect_rejected("QUEUE_BLOCK_MS", "REDIS_TIMEOUT");
+  g_env.clear();
+  g_env["INGEST_BATCH_SIZE"] = "0";
+  expect_rejected("INGEST_BATCH_SIZE", "too small");
+  g_env.clear();
+  g_env["QUEUE_DEAD_LETTER_STREAM"] = "hm:ingest";
+  expect_rejected("QUEUE_DEAD_LETTER_STREAM", "differ");
+  g_env.clear();
+  g_env["QUEUE_MAX_DELIVERIES"] = "many";
+  expect_rejected("QUEUE_MAX_DELIVERIES", "not a number");
+}
+
 TEST_F(ConfigTest, DescribeRedactsSecrets) {
   g_env["DB_PASSWORD"] = "hunter2";
   g_env["DATABASE_URL"] = "mysql://app:hunter2@db/x";
+  g_env["REDIS_URL"] = "redis://:hunter2@cache:6379/0";
   const auto lines = describe_config(layer_config("", fake_env, {}));
   std::string all;
   for (const auto& l : lines) all += l + "\n";
