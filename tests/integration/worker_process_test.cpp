@@ -98,6 +98,17 @@ class WorkerProcessTest : public ::testing::Test {
 
   long long rows() { return db_.scalar("SELECT COUNT(*) FROM message"); }
 
+  // Another session inserts `mid` and keeps its transaction open: the row's
+  // unique-key lock is held until the returned session rolls back.
+  std::unique_ptr<mysql::Session> hold_row_lock(const std::string& mid) {
+    auto holder = db_.connect();
+    holder->begin();
+    holder->execute(
+        "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
+        "VALUES ('" + mid + "', '1', '2', '1', 'inbound', NOW(3))");
+    return holder;
+  }
+
   // n unique mids, plus `redeliveries` copies of random ones, shuffled.
   std::vector<std::string> workload(int n, int redeliveries, std::vector<std::string>* mids = nullptr) {
     std::vector<std::string> lines;
@@ -149,11 +160,7 @@ TEST_F(WorkerProcessTest, KillNineMidRunLosesAndDuplicatesNothing) {
 }
 
 TEST_F(WorkerProcessTest, SigtermWhileABatchIsInFlightCommitsAndAcknowledgesIt) {
-  auto holder = db_.connect();
-  holder->begin();
-  holder->execute(
-      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
-      "VALUES ('held-mid', '1', '2', '1', 'inbound', NOW(3))");
+  auto holder = hold_row_lock("held-mid");
   enqueue({test::text_delivery("held-mid", "waits for the lock"), test::text_delivery("free-mid", "x")});
   // The lock wait outlasts the signal: the batch in flight finishes after it.
   auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"},
@@ -190,11 +197,7 @@ TEST_F(WorkerProcessTest, SigtermWhileABatchIsInFlightCommitsAndAcknowledgesIt) 
 }
 
 TEST_F(WorkerProcessTest, ASecondSignalExitsAtOnceAndTheEntryIsDeliveredAgain) {
-  auto holder = db_.connect();
-  holder->begin();
-  holder->execute(
-      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
-      "VALUES ('held-mid', '1', '2', '1', 'inbound', NOW(3))");
+  auto holder = hold_row_lock("held-mid");
   enqueue({test::text_delivery("held-mid", "x")});
   auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"},
                                 {"WORKER_CONCURRENCY", "1"},
@@ -219,11 +222,7 @@ TEST_F(WorkerProcessTest, ASecondSignalExitsAtOnceAndTheEntryIsDeliveredAgain) {
 }
 
 TEST_F(WorkerProcessTest, RowLockHeldLongerThanTheLockWaitTimeoutIsRetriedThenStored) {
-  auto holder = db_.connect();
-  holder->begin();
-  holder->execute(
-      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
-      "VALUES ('locked-mid', '1', '2', '1', 'inbound', NOW(3))");
+  auto holder = hold_row_lock("locked-mid");
   std::vector<std::string> lines = {test::text_delivery("locked-mid", "blocked")};
   for (int i = 0; i < 40; ++i) lines.push_back(test::text_delivery("other-" + std::to_string(i), "free"));
   enqueue(lines);
