@@ -47,10 +47,17 @@ constexpr const char* kBatchApplyPendingEditSql =
     "WHERE m.id BETWEEN ? AND ? AND m.edit_count < e.num_edit "
     "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
     "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id)";
+// After a real insert: the new id, and whether a deletion or an edit of the
+// message is already recorded. The reads of message_deletion and message_edit
+// are locking reads on purpose: a deletion or edit being recorded right now by
+// another transaction (uncommitted, so invisible to a plain read) is waited
+// for instead of missed. That transaction's UPDATE of the message waits for
+// our insert in turn; if both wait, InnoDB picks one (1213) and its retry sees
+// the other's commit. Either way the change is applied exactly once.
 constexpr const char* kInsertedIdSql =
-    "SELECT LAST_INSERT_ID(), "
-    "EXISTS(SELECT 1 FROM message_deletion WHERE ig_message_id = ?), "
-    "EXISTS(SELECT 1 FROM message_edit WHERE ig_message_id = ?)";
+    "(SELECT 'id' AS what, LAST_INSERT_ID() AS value) "
+    "UNION ALL (SELECT 'deletion', 0 FROM message_deletion WHERE ig_message_id = ? LIMIT 1 LOCK IN SHARE MODE) "
+    "UNION ALL (SELECT 'edit', 0 FROM message_edit WHERE ig_message_id = ? LIMIT 1 LOCK IN SHARE MODE)";
 constexpr const char* kApplyPendingDeletionSql =
     "UPDATE message m JOIN message_deletion d "
     "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
@@ -177,10 +184,12 @@ StoreResult store_message(Session& s, const NewMessage& m) {
   {
     std::unique_ptr<sql::ResultSet> rs(s.guarded("reading the new id", [&] { return q.executeQuery(); }));
     s.guarded("reading the new id", [&] {
-      rs->next();
-      r.message_id = rs->getUInt64(1);
-      pending_deletion = rs->getInt(2) != 0;
-      pending_edit = rs->getInt(3) != 0;
+      while (rs->next()) {
+        const std::string what = rs->getString(1);
+        if (what == "id") r.message_id = rs->getUInt64(2);
+        if (what == "deletion") pending_deletion = true;
+        if (what == "edit") pending_edit = true;
+      }
     });
   }
   if (pending_edit) {
@@ -340,12 +349,27 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
                     "batch insert: " + std::to_string(affected) + " rows inserted but " + std::to_string(ours) +
                         " found in the LAST_INSERT_ID() block; rolled back");
     }
-    // Deletions and edits that arrived before their messages.
-    for (const char* apply : {kBatchApplyPendingEditSql, kBatchApplyPendingDeletionSql}) {
-      auto& up = s.prepare(apply);
-      up.setUInt64(1, lo);
-      up.setUInt64(2, hi);
-      s.guarded("applying earlier deletions and edits", [&] { return up.executeUpdate(); });
+    // Deletions and edits that arrived before their messages: locking reads,
+    // for the reason given at kInsertedIdSql.
+    std::size_t bucket = 1;
+    while (bucket < absent.size()) bucket *= 2;
+    const std::string in = placeholders(bucket);
+    auto& pending = s.prepare(
+        "(SELECT 1 FROM message_deletion WHERE ig_message_id IN " + in + " LOCK IN SHARE MODE) UNION ALL "
+        "(SELECT 1 FROM message_edit WHERE ig_message_id IN " + in + " LOCK IN SHARE MODE)");
+    for (std::size_t k = 0; k < 2 * bucket; ++k)
+      pending.setString(static_cast<unsigned>(k + 1), ms[absent[std::min(k % bucket, absent.size() - 1)]].mid);
+    std::unique_ptr<sql::ResultSet> prs(
+        s.guarded("checking for earlier deletions and edits", [&] { return pending.executeQuery(); }));
+    const bool any = s.guarded("checking for earlier deletions and edits", [&] { return prs->next(); });
+    prs.reset();
+    if (any) {
+      for (const char* apply : {kBatchApplyPendingEditSql, kBatchApplyPendingDeletionSql}) {
+        auto& up = s.prepare(apply);
+        up.setUInt64(1, lo);
+        up.setUInt64(2, hi);
+        s.guarded("applying earlier deletions and edits", [&] { return up.executeUpdate(); });
+      }
     }
   }
   s.commit();

@@ -174,6 +174,58 @@ TEST_F(MessageStoreTest, DeletionAndEditBeforeTheMessageAreAppliedWhenItArrives)
   EXPECT_EQ(db_.scalar("SELECT is_deleted FROM message WHERE ig_message_id = 'gone-mid'"), 1);
 }
 
+TEST_F(MessageStoreTest, EditsAndDeletionsRacingTheirMessageAreNeverLost) {
+  // Messages on one side, their edits and deletions on the other, at the same
+  // moment: whichever commits first, every message must end up edited and deleted.
+  auto& p = pool(6);
+  MysqlMessageStore store(p);
+  constexpr int kMids = 300;
+  auto until_done = [&](const auto& make) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      const StoreResult r = make();
+      if (r.status != StoreStatus::kRetryable) return r;
+    }
+    return test::result(StoreStatus::kRetryable, "gave up");
+  };
+  std::barrier start(3);
+  std::atomic<int> failures{0};
+  std::thread messages([&] {
+    Driver::ThreadScope scope(test::driver());
+    start.arrive_and_wait();
+    // Half one at a time, half in batches of 10.
+    for (int i = 0; i < kMids / 2; ++i) {
+      if (!until_done([&] { return store.store(message("race-" + std::to_string(i), "v0")); }).ok()) ++failures;
+    }
+    for (int i = kMids / 2; i < kMids; i += 10) {
+      std::vector<NewMessage> batch;
+      for (int k = i; k < i + 10; ++k) batch.push_back(message("race-" + std::to_string(k), "v0"));
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        const auto rs = store.store_messages(batch);
+        if (std::none_of(rs.begin(), rs.end(), [](const StoreResult& r) { return r.status == StoreStatus::kRetryable; })) break;
+      }
+    }
+  });
+  auto changes = [&](bool edits) {
+    Driver::ThreadScope scope(test::driver());
+    start.arrive_and_wait();
+    for (int i = 0; i < kMids; ++i) {
+      const NewMessage m = message("race-" + std::to_string(i));
+      const StoreResult r = edits ? until_done([&] { return store.store(MessageEdit{m.mid, m.account_id, m.sender_id, "v1", 1, m.timestamp_ms}); })
+                                  : until_done([&] { return store.store(MessageDeletion{m.mid, m.account_id, m.sender_id, m.timestamp_ms}); });
+      if (!r.ok()) ++failures;
+    }
+  };
+  std::thread edits([&] { changes(true); });
+  std::thread deletions([&] { changes(false); });
+  messages.join();
+  edits.join();
+  deletions.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(rows(), kMids);
+  EXPECT_EQ(rows("text = 'v1' AND edit_count = 1"), kMids);
+  EXPECT_EQ(rows("is_deleted = 1"), kMids);
+}
+
 TEST_F(MessageStoreTest, EditsAfterTheMessageOnlyMoveForward) {
   MysqlMessageStore store(pool());
   const NewMessage m = message("edit-mid", "v0");

@@ -133,20 +133,20 @@ class WorkerProcessTest : public ::testing::Test {
 TEST_F(WorkerProcessTest, KillNineMidRunLosesAndDuplicatesNothing) {
   std::vector<std::string> mids;
   enqueue(workload(12000, 6000, &mids));
-  start_worker("w1");
-  ChildProcess* victim = &start_worker("w2");
-  start_worker("w3");
-  std::mt19937 rng(7);
+  start_worker("w1", {{"INGEST_BATCH_SIZE", "5"}});
+  ChildProcess* victim = &start_worker("w2", {{"INGEST_BATCH_SIZE", "5"}});
+  start_worker("w3", {{"INGEST_BATCH_SIZE", "5"}});
   int kills = 0;
-  for (int round = 0; round < 6; ++round) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 250));
+  for (const long long threshold : {1200, 3600, 6000, 8400}) {
+    // Kill at points of progress, not of time, so that every kill is mid-run.
+    ASSERT_TRUE(test::eventually([&] { return rows() >= threshold; }, 60s));
     if (drained()) break;
-    victim->signal(SIGKILL);  // mid-run: entries it read are left pending
+    victim->signal(SIGKILL);  // entries it had read are left pending
     ASSERT_EQ(victim->wait(10s), 128 + SIGKILL);
     ++kills;
-    victim = &start_worker("w2");  // the same pod name: it takes back its own pending entries
+    victim = &start_worker("w2", {{"INGEST_BATCH_SIZE", "5"}});  // the same pod name: takes back its own pending entries
   }
-  EXPECT_GE(kills, 3) << "the workload drained too fast to kill a worker mid-run";
+  EXPECT_EQ(kills, 4) << "the workload drained too fast to kill a worker mid-run";
   expect_drained();
   EXPECT_EQ(rows(), 12000);
   EXPECT_EQ(db_.scalar("SELECT COUNT(DISTINCT ig_message_id) FROM message"), 12000);
