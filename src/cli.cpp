@@ -22,7 +22,10 @@
 #include "hm/delivery_source.h"
 #include "hm/ingest_service.h"
 #include "hm/logging.h"
+#include "hm/http_server.h"
+#include "hm/metrics.h"
 #include "hm/mysql/driver.h"
+#include "hm/probes.h"
 #include "hm/mysql/message_store.h"
 #include "hm/mysql/schema.h"
 #include "hm/mysql/session.h"
@@ -200,6 +203,76 @@ class SignalWatcher {
   std::thread thread_;
 };
 
+// The daemon's /readyz checks and queue gauges, run on the HTTP thread with
+// connections of their own (not the pool's: a busy pool must not make the
+// database look down).
+class ReadinessChecks {
+ public:
+  ReadinessChecks(mysql::Driver& driver, const Config& cfg, const mysql::SessionPool& pool, PrometheusMetrics& metrics)
+      : driver_(driver), cfg_(cfg), pool_(pool), metrics_(metrics) {}
+
+  std::string database() {
+    try {
+      if (!db_ || db_->broken()) db_ = mysql::Session::connect(driver_, cfg_.db);
+      if (!db_->ping()) {
+        db_.reset();
+        return "database does not answer";
+      }
+      return "";
+    } catch (const DbError& e) {
+      db_.reset();
+      return std::string("database: ") + e.what();
+    }
+  }
+
+  std::string queue() {
+    try {
+      if (!admin_) {
+        admin_ = std::make_unique<redis::StreamAdmin>(
+            redis::redis_options(cfg_), redis::StreamNames{cfg_.queue.stream, cfg_.queue.group, cfg_.queue.dead_letter_stream});
+      }
+      admin_->connection().command({"PING"});
+      return "";
+    } catch (const redis::RedisError& e) {
+      admin_.reset();
+      return std::string("redis: ") + e.what();
+    }
+  }
+
+  std::string pool() const {
+    const PoolStats s = pool_.stats();
+    if (s.waiting > 0 && s.in_use >= s.size + s.max_overflow) {
+      return "pool exhausted: " + std::to_string(s.in_use) + " connections in use, " + std::to_string(s.waiting) +
+             " threads waiting";
+    }
+    return "";
+  }
+
+  // Metrics text, with the pool and (at most every 5 s) the queue gauges refreshed.
+  std::string metrics() {
+    metrics_.set_pool(pool_.stats());
+    const auto now = std::chrono::steady_clock::now();
+    if (now - queue_read_ >= std::chrono::seconds(5) && queue().empty()) {
+      queue_read_ = now;
+      try {
+        metrics_.set_queue({admin_->pending(), admin_->lag(), admin_->dead_length()});
+      } catch (const redis::RedisError&) {
+        admin_.reset();
+      }
+    }
+    return metrics_.serialize();
+  }
+
+ private:
+  mysql::Driver& driver_;
+  const Config& cfg_;
+  const mysql::SessionPool& pool_;
+  PrometheusMetrics& metrics_;
+  std::unique_ptr<mysql::Session> db_;
+  std::unique_ptr<redis::StreamAdmin> admin_;
+  std::chrono::steady_clock::time_point queue_read_{};
+};
+
 int cmd_run_stream(const Config& cfg) {
   if (cfg.role != "ingest") {
     std::cerr << "hm-worker: --role " << cfg.role << ": only the ingest role has a handler in this build\n";
@@ -209,8 +282,12 @@ int cmd_run_stream(const Config& cfg) {
   SignalWatcher signals(stop);
   Database db;
   SystemClock clock;
+  PrometheusMetrics metrics(cfg.role, kVersion);
   mysql::SessionPool pool(
       cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock);
+  pool.set_wait_observer([&metrics](Clock::duration waited, bool timed_out) {
+    metrics.pool_checkout(std::chrono::duration<double>(waited).count(), timed_out);
+  });
   probe_database(pool, cfg);
   {
     redis::StreamAdmin admin(redis::redis_options(cfg),
@@ -219,12 +296,22 @@ int cmd_run_stream(const Config& cfg) {
                  cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency, cfg.ingest.batch_size);
   }
   mysql::MysqlMessageStore store(pool);
-  IngestService service(store, clock, cfg.retry, &stop);
+  IngestService service(store, clock, cfg.retry, &stop, &metrics);
   WorkerTotals totals;
-  StreamWorkerOptions wopts;
-  wopts.batch_size = cfg.ingest.batch_size;
-  wopts.max_deliveries = cfg.queue.max_deliveries;
-  wopts.max_delivery_bytes = cfg.ingest.max_delivery_bytes;
+  WorkerHeartbeats heartbeats(cfg.worker.concurrency);
+
+  ReadinessChecks checks(db.driver, cfg, pool, metrics);
+  // A batch may legitimately take up to the visibility timeout; longer is stuck.
+  StatusEndpoints endpoints(heartbeats, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.queue.visibility_timeout),
+                            stop, {[&] { return checks.database(); }, [&] { return checks.queue(); }, [&] { return checks.pool(); }},
+                            [&] { return checks.metrics(); });
+  std::unique_ptr<HttpServer> http;
+  if (cfg.worker.metrics_port > 0) {
+    http = std::make_unique<HttpServer>(
+        cfg.worker.metrics_bind, cfg.worker.metrics_port, [&](const std::string& path) { return endpoints.handle(path); },
+        [&db] { return std::make_shared<mysql::Driver::ThreadScope>(db.driver); });
+    spdlog::info("serving /metrics, /healthz and /readyz on {}:{}", cfg.worker.metrics_bind, http->port());
+  }
 
   std::mutex done_mutex;
   std::condition_variable done_cv;
@@ -236,7 +323,12 @@ int cmd_run_stream(const Config& cfg) {
       try {
         mysql::Driver::ThreadScope scope(db.driver);
         redis::RedisStreamQueue queue(redis::stream_queue_options(cfg, i), stop);
-        StreamWorker worker(queue, service, wopts, stop, totals);
+        StreamWorkerOptions wopts;
+        wopts.batch_size = cfg.ingest.batch_size;
+        wopts.max_deliveries = cfg.queue.max_deliveries;
+        wopts.max_delivery_bytes = cfg.ingest.max_delivery_bytes;
+        wopts.on_loop = [&heartbeats, i] { heartbeats.beat(i); };
+        StreamWorker worker(queue, service, wopts, stop, totals, metrics);
         worker.run();
       } catch (const std::exception& e) {
         spdlog::critical("worker thread {} failed: {}", i, e.what());
@@ -244,6 +336,7 @@ int cmd_run_stream(const Config& cfg) {
         crashed = true;
         stop.request();
       }
+      heartbeats.finished(i);
       std::lock_guard<std::mutex> lock(done_mutex);
       --running;
       done_cv.notify_all();
@@ -267,6 +360,7 @@ int cmd_run_stream(const Config& cfg) {
     }
   }
   for (auto& t : threads) t.join();
+  http.reset();
   pool.close();
   const IngestCounts counts = totals.snapshot();
   spdlog::info("stopped: applied={} retries={}", counts.applied, counts.retries);
@@ -398,7 +492,8 @@ int run_cli(int argc, char** argv) {
     std::cerr << "hm-worker: configuration error: " << e.what() << "\n";
     return kExitUsage;
   }
-  setup_logging(cfg.log, cfg.role);
+  const bool daemon = command == "run" && (!args.count("source") || args["source"].as<std::string>() == "redis");
+  setup_logging(cfg.log, cfg.role, daemon);
 
   try {
     if (command == "migrate") return cmd_migrate(cfg, args.count("verify") > 0);

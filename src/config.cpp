@@ -216,6 +216,8 @@ const std::vector<VariableSpec>& known_variables() {
       {"INGEST_BATCH_LINGER_MS", "20", "how long to wait to fill a batch after its first entry, milliseconds"},
       {"WORKER_CONCURRENCY", "2", "worker threads per process, each with its own Redis connection"},
       {"SHUTDOWN_TIMEOUT", "20", "seconds to finish in-flight batches after SIGTERM (keep below the pod's grace period)"},
+      {"METRICS_PORT", "9400", "port of /metrics, /healthz and /readyz (0 = no HTTP server)"},
+      {"METRICS_BIND", "0.0.0.0", "address the HTTP server binds (numeric IPv4 or IPv6)"},
       {"DEAD_LETTER_PATH", "dead-letters.jsonl", "JSONL file for deliveries that cannot be stored (file source)"},
       {"MAX_DELIVERY_BYTES", "1048576", "largest accepted delivery (one line), bytes"},
       {"LOG_LEVEL", "info", "trace, debug, info, warn, error, critical or off"},
@@ -446,6 +448,9 @@ Config parse_config(const RawConfig& raw) {
   c.ingest.batch_linger = std::chrono::milliseconds(integer("INGEST_BATCH_LINGER_MS", 0, 10000, " (milliseconds)"));
   c.worker.concurrency = static_cast<int>(integer("WORKER_CONCURRENCY", 1, 256, " (threads)"));
   c.worker.shutdown_timeout = std::chrono::seconds(integer("SHUTDOWN_TIMEOUT", 1, 3600, " (seconds)"));
+  c.worker.metrics_port = static_cast<int>(integer("METRICS_PORT", 0, 65535, ""));
+  c.worker.metrics_bind = trim(str("METRICS_BIND"));
+  if (c.worker.metrics_bind.empty()) throw ConfigError("METRICS_BIND", "is empty");
   if (c.worker.concurrency > c.pool.size + c.pool.max_overflow) {
     throw ConfigError("WORKER_CONCURRENCY",
                       std::to_string(c.worker.concurrency) + " threads cannot be served by DB_POOL_SIZE + DB_MAX_OVERFLOW = " +

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "hm/logging.h"
 #include "hm/payload.h"
 #include "hm/retry.h"
 
@@ -43,8 +44,9 @@ std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessa
   return out;
 }
 
-IngestService::IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop)
-    : store_(store), clock_(clock), retry_(retry), stop_(stop) {}
+IngestService::IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop,
+                             Telemetry* telemetry)
+    : store_(store), clock_(clock), retry_(retry), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}
 
 namespace {
 
@@ -140,8 +142,14 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
         if (got[k].status == StoreStatus::kRetryable) again.push_back(pending[k]);
       }
       if (again.empty()) break;
-      spdlog::warn("{} of {} messages failed retryably (attempt {}): {}", again.size(), pending.size(),
-                   backoff.attempts(), results[again.front()].error);
+      for (std::size_t i : again) telemetry_.retried(results[i].error_code);
+      const StoreResult& first = results[again.front()];
+      log_event(spdlog::level::warn, "store failed, retrying",
+                {{"mid", unique[again.front()].mid},
+                 {"messages", static_cast<long long>(again.size())},
+                 {"attempt", backoff.attempts()},
+                 {"code", first.error_code},
+                 {"error", first.error}});
       if (!backoff.wait_before_retry()) break;
       pending = std::move(again);
     }
@@ -172,7 +180,13 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
       for (;;) {
         r = store_.store(ev);
         if (r.status != StoreStatus::kRetryable) break;
-        spdlog::warn("{} attempt {}: {}", event_label(e, ev), backoff.attempts(), r.error);
+        telemetry_.retried(r.error_code);
+        log_event(spdlog::level::warn, "store failed, retrying",
+                  {{"event", describe(ev)},
+                   {"mid", event_mid(ev)},
+                   {"attempt", backoff.attempts()},
+                   {"code", r.error_code},
+                   {"error", r.error}});
         if (!backoff.wait_before_retry()) break;
       }
       record(outcomes[d], e, ev, r, backoff.attempts());

@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "hm/logging.h"
+
 namespace hm {
 
 IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
-                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size) {
+                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size,
+                          Telemetry& telemetry) {
   IngestCounts total;
   bool more = true;
   while (more) {
@@ -27,6 +30,10 @@ IngestCounts drain_source(DeliverySource& source, const IngestService& service, 
       where.push_back(i);
     }
     const auto outcomes = service.ingest_batch(payloads);
+    IngestCounts chunk;
+    chunk.deliveries = static_cast<long long>(batch.size());
+    for (const auto& o : outcomes) chunk += o.counts;
+    telemetry.counted(chunk);
     std::vector<const DeliveryOutcome*> by_index(batch.size(), nullptr);
     for (std::size_t k = 0; k < where.size(); ++k) by_index[where[k]] = &outcomes[k];
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -51,6 +58,7 @@ IngestCounts drain_source(DeliverySource& source, const IngestService& service, 
       letter.time_ms = clock.wall_ms();
       spdlog::warn("dead-lettering {}: {}", letter.origin, letter.reason);
       dead_letters.put(letter);
+      telemetry.dead_lettered(dead_letter_class(letter.reason));
       ++total.dead_lettered;
     }
   }
@@ -68,16 +76,17 @@ IngestCounts WorkerTotals::snapshot() const {
 }
 
 StreamWorker::StreamWorker(DeliveryQueue& queue, const IngestService& service, StreamWorkerOptions options,
-                           const StopSignal& stop, WorkerTotals& totals, BatchObserver* observer)
+                           const StopSignal& stop, WorkerTotals& totals, Telemetry& telemetry)
     : queue_(queue),
       service_(service),
-      options_(options),
+      options_(std::move(options)),
       stop_(stop),
       totals_(totals),
-      observer_(observer) {}
+      telemetry_(telemetry) {}
 
 void StreamWorker::run() {
   while (!stop_.requested()) {
+    if (options_.on_loop) options_.on_loop();
     const auto batch = queue_.read(options_.batch_size);
     if (batch.empty()) continue;
     // Entries read are ours now: finish them even when a stop came meanwhile.
@@ -86,6 +95,7 @@ void StreamWorker::run() {
 }
 
 IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
+  const auto started = std::chrono::steady_clock::now();
   IngestCounts counts;
   counts.deliveries = static_cast<long long>(batch.size());
   struct Doomed {
@@ -116,7 +126,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   }
   const auto outcomes = service_.ingest_batch(payloads);
   std::vector<std::string> acks;
-  std::vector<long long> committed_enqueued;
+  std::vector<long long> committed_enqueued;  // ms since epoch
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const DeliveryOutcome& out = outcomes[i];
     counts += out.counts;
@@ -129,7 +139,8 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
         doomed.push_back({sent[i], out.reason, sent[i]->deliveries});
         break;
       case Verdict::kRetryLater:
-        spdlog::warn("entry {} left for redelivery (delivery {}): {}", sent[i]->id, sent[i]->deliveries, out.reason);
+        log_event(spdlog::level::warn, "left for redelivery",
+                  {{"entry", sent[i]->id}, {"delivery", sent[i]->deliveries}, {"reason", out.reason}});
         break;
     }
   }
@@ -138,14 +149,24 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
     spdlog::warn("could not acknowledge {} stored entries; they will be delivered again (harmless)", acks.size());
   }
   for (const auto& d : doomed) {
-    spdlog::warn("dead-lettering entry {}: {}", d.entry->id, d.reason);
+    log_event(spdlog::level::warn, "dead-lettering",
+              {{"entry", d.entry->id}, {"class", dead_letter_class(d.reason)}, {"attempts", d.attempts}, {"reason", d.reason}});
     if (queue_.dead_letter(*d.entry, d.reason, d.attempts)) {
       ++counts.dead_lettered;
+      telemetry_.dead_lettered(dead_letter_class(d.reason));
     } else {
       spdlog::error("could not dead-letter entry {}; it stays pending and will be delivered again", d.entry->id);
     }
   }
-  if (observer_) observer_->on_batch(batch.size(), committed_enqueued);
+  const auto now_wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  std::vector<double> latencies;
+  for (long long t : committed_enqueued)
+    if (t > 0 && t <= now_wall) latencies.push_back(static_cast<double>(now_wall - t) / 1000.0);
+  telemetry_.counted(counts);
+  telemetry_.batch_done(batch.size(),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), latencies);
   return counts;
 }
 

@@ -117,6 +117,8 @@ struct WorkerOptions {
   int concurrency = 2;  // threads, each with its own Redis connection
   // After SIGTERM, how long in-flight batches may take before the process gives up.
   std::chrono::seconds shutdown_timeout{20};
+  int metrics_port = 9400;  // /metrics, /healthz, /readyz; 0 = none
+  std::string metrics_bind = "0.0.0.0";
 };
 
 struct LogOptions {

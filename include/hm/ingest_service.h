@@ -18,6 +18,7 @@
 #include "hm/config.h"
 #include "hm/message_store.h"
 #include "hm/stop_signal.h"
+#include "hm/telemetry.h"
 
 namespace hm {
 
@@ -50,14 +51,12 @@ struct DeliveryOutcome {
   IngestCounts counts; // what this delivery stored (deliveries and dead_lettered not set)
 };
 
-// Called after retryable failures, for metrics: the error code (1205, 1213...).
-using RetryObserver = void (*)(int error_code, void* context);
-
 class IngestService {
  public:
   // `stop`, when given, cuts retry backoff short at shutdown (the delivery is
-  // then left for redelivery).
-  IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop = nullptr);
+  // then left for redelivery). `telemetry`, when given, hears of every retry.
+  IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop = nullptr,
+                Telemetry* telemetry = nullptr);
 
   // One delivery. Never throws. Events stored before a failure stay stored:
   // every write is idempotent, so a redelivery or a replay is safe.
@@ -74,6 +73,7 @@ class IngestService {
   Clock& clock_;
   RetryOptions retry_;
   const StopSignal* stop_;
+  Telemetry& telemetry_;
 };
 
 }  // namespace hm

@@ -20,6 +20,7 @@
 #include "hm/delivery_source.h"
 #include "hm/ingest_service.h"
 #include "hm/stop_signal.h"
+#include "hm/telemetry.h"
 
 namespace hm {
 
@@ -27,7 +28,8 @@ namespace hm {
 // std::runtime_error when the dead-letter sink cannot be written (continuing
 // would lose deliveries).
 IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
-                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size = 1);
+                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size = 1,
+                          Telemetry& telemetry = no_telemetry());
 
 // Counters shared by the worker threads of one process. Thread-safe.
 class WorkerTotals {
@@ -44,20 +46,15 @@ struct StreamWorkerOptions {
   std::size_t batch_size = 100;
   int max_deliveries = 10;
   std::size_t max_delivery_bytes = 1024 * 1024;
-};
-
-// Observes each processed batch (for metrics): entries, and for each stored
-// entry its enqueue time. Optional.
-struct BatchObserver {
-  virtual ~BatchObserver() = default;
-  virtual void on_batch(std::size_t entries, const std::vector<long long>& committed_enqueued_ms) = 0;
+  // Called at every turn of the loop (the liveness heartbeat). Optional.
+  std::function<void()> on_loop;
 };
 
 // One worker thread's loop over a DeliveryQueue. Not thread-safe: one per thread.
 class StreamWorker {
  public:
   StreamWorker(DeliveryQueue& queue, const IngestService& service, StreamWorkerOptions options, const StopSignal& stop,
-               WorkerTotals& totals, BatchObserver* observer = nullptr);
+               WorkerTotals& totals, Telemetry& telemetry = no_telemetry());
 
   // Reads and processes batches until a stop is requested; the batch in
   // flight when it is requested is finished and acknowledged first.
@@ -72,7 +69,7 @@ class StreamWorker {
   StreamWorkerOptions options_;
   const StopSignal& stop_;
   WorkerTotals& totals_;
-  BatchObserver* observer_;
+  Telemetry& telemetry_;
 };
 
 }  // namespace hm

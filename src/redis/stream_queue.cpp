@@ -13,6 +13,9 @@ namespace hm::redis {
 namespace {
 
 constexpr std::size_t kEnqueueChunk = 500;
+// Connection attempts for an ack or a dead letter (about 30 s of backoff)
+// before giving up; the entries then stay pending and come back later.
+constexpr int kDeliverAttempts = 10;
 
 std::string hostname() {
   if (const char* h = std::getenv("HOSTNAME"); h && *h) return h;
@@ -95,9 +98,10 @@ void RedisStreamQueue::drop(const RedisError& e) {
   own_pending_cursor_ = "0";
 }
 
-bool RedisStreamQueue::ensure_connected() {
+bool RedisStreamQueue::ensure_connected(int max_attempts) {
   thread_local std::mt19937 rng{std::random_device{}()};
-  while (!conn_) {
+  for (int attempt = 0; !conn_; ++attempt) {
+    if (attempt >= max_attempts) return false;
     try {
       auto c = Connection::connect(options_.redis);
       ensure_group(*c, options_.names);
@@ -210,7 +214,9 @@ std::vector<QueueEntry> RedisStreamQueue::reclaim(std::size_t max) {
 }
 
 std::vector<QueueEntry> RedisStreamQueue::read(std::size_t max) {
-  if (!ensure_connected()) return {};
+  // One attempt per call while Redis is down: the worker loop keeps turning
+  // (and its liveness heartbeat with it).
+  if (!ensure_connected(1)) return {};
   std::vector<QueueEntry> batch;
   try {
     while (!own_pending_done_) {
@@ -257,13 +263,13 @@ bool RedisStreamQueue::ack(const std::vector<std::string>& ids) {
   std::vector<std::string> argv = {"XACK", options_.names.stream, options_.names.group};
   argv.insert(argv.end(), ids.begin(), ids.end());
   for (int attempt = 0;; ++attempt) {
-    if (!ensure_connected()) return false;
+    if (!ensure_connected(kDeliverAttempts)) return false;
     try {
       conn_->command(argv);
       return true;
     } catch (const RedisError& e) {
       drop(e);
-      if (!e.connection_broken() || (stop_.requested() && attempt >= 2)) return false;
+      if (!e.connection_broken() || attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2)) return false;
     }
   }
 }
@@ -277,7 +283,7 @@ bool RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& r
       {"XACK", options_.names.stream, options_.names.group, entry.id},
       {"EXEC"}};
   for (int attempt = 0;; ++attempt) {
-    if (!ensure_connected()) return false;
+    if (!ensure_connected(kDeliverAttempts)) return false;
     try {
       auto replies = conn_->pipeline(tx);
       const ReplyView exec = replies.back().view();
@@ -287,7 +293,7 @@ bool RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& r
       return false;
     } catch (const RedisError& e) {
       drop(e);
-      if (!e.connection_broken() || (stop_.requested() && attempt >= 2)) return false;
+      if (!e.connection_broken() || attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2)) return false;
     }
   }
 }

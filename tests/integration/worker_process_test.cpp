@@ -60,6 +60,7 @@ class WorkerProcessTest : public ::testing::Test {
     env["DB_RETRY_MAX_TOTAL_MS"] = "10000";
     env["QUEUE_VISIBILITY_TIMEOUT"] = "16";
     env["SHUTDOWN_TIMEOUT"] = "15";
+    env["METRICS_PORT"] = "0";  // several workers at once: no fixed port
     for (const auto& [k, v] : extra) env[k] = v;
     workers_.push_back(std::make_unique<ChildProcess>(kBin, std::vector<std::string>{"run", "--role", "ingest"}, env,
                                                       consumer));
@@ -93,7 +94,7 @@ class WorkerProcessTest : public ::testing::Test {
   void expect_drained(std::chrono::seconds limit = 90s) {
     ASSERT_TRUE(test::eventually([&] { return drained(); }, limit))
         << "lag=" << admin().lag() << " pending=" << admin().pending()
-        << (workers_.empty() ? "" : "\nlast worker log:\n" + workers_.back()->err());
+        << (workers_.empty() ? "" : "\nlast worker log:\n" + workers_.back()->out() + workers_.back()->err());
   }
 
   long long rows() { return db_.scalar("SELECT COUNT(*) FROM message"); }
@@ -231,7 +232,7 @@ TEST_F(WorkerProcessTest, RowLockHeldLongerThanTheLockWaitTimeoutIsRetriedThenSt
   ASSERT_TRUE(test::eventually([&] { return db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id LIKE 'other-%'") == 40; }, 30s))
       << w.err();
   // Held for longer than DB_LOCK_WAIT_TIMEOUT=2: at least one 1205 was retried.
-  ASSERT_TRUE(test::eventually([&] { return w.err().find("1205") != std::string::npos; }, 10s)) << w.err();
+  ASSERT_TRUE(test::eventually([&] { return w.out().find("1205") != std::string::npos; }, 10s)) << w.err();
   holder->rollback();
   expect_drained(60s);
   EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id = 'locked-mid'"), 1);
@@ -312,6 +313,64 @@ TEST_F(WorkerProcessTest, BatchSizeOneAndHundredGiveTheSameTable) {
                       "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)"),
             side_one);
   EXPECT_GT(with_one.size(), 300u);
+}
+
+int metrics_port(ChildProcess& w) {
+  int port = 0;
+  test::eventually(
+      [&] {
+        const std::string out = w.out();
+        const auto at = out.find("/readyz on ");
+        if (at == std::string::npos) return false;
+        const auto colon = out.find(':', at + 11);
+        port = std::stoi(out.substr(colon + 1));
+        return true;
+      },
+      10s);
+  return port;
+}
+
+TEST_F(WorkerProcessTest, ProbesAndMetricsFollowRedisAndTheDatabase) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 50; ++i) lines.push_back(test::text_delivery("probe-" + std::to_string(i), "x"));
+  lines.push_back("{\"object\":\"instagram\",\"entry\":[]}");
+  enqueue(lines);
+  auto& w = start_worker("w1", {{"METRICS_PORT", std::to_string(20000 + ::getpid() % 20000)}, {"METRICS_BIND", "127.0.0.1"}});
+  const int port = metrics_port(w);
+  ASSERT_GT(port, 0) << w.out();
+  expect_drained();
+  EXPECT_EQ(test::http_get(port, "/healthz").status, 200);
+  EXPECT_EQ(test::http_get(port, "/readyz").status, 200);
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        const auto m = test::http_get(port, "/metrics").body;
+        return m.find("hm_worker_messages_total{outcome=\"inserted\",role=\"ingest\"} 50") != std::string::npos &&
+               m.find("hm_worker_dead_letters_total{reason=\"bad_payload\",role=\"ingest\"} 1") != std::string::npos;
+      },
+      10s))
+      << test::http_get(port, "/metrics").body;
+
+  // Redis down: not ready (and says why), but alive: no restart loop.
+  ASSERT_EQ(test::run_command(test::source_dir() + "/scripts/stack stop redis").exit_code, 0);
+  ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 503; }, 10s));
+  EXPECT_NE(test::http_get(port, "/readyz").body.find("redis"), std::string::npos);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(test::http_get(port, "/healthz").status, 200);
+  ASSERT_EQ(test::run_command(test::source_dir() + "/scripts/stack start redis").exit_code, 0);
+  ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }, 20s))
+      << test::http_get(port, "/readyz").body;
+
+  // MariaDB down: not ready, still alive.
+  ASSERT_EQ(test::run_command(test::source_dir() + "/scripts/stack stop db").exit_code, 0);
+  ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 503; }, 10s));
+  EXPECT_NE(test::http_get(port, "/readyz").body.find("database"), std::string::npos);
+  EXPECT_EQ(test::http_get(port, "/healthz").status, 200);
+  ASSERT_EQ(test::run_command(test::source_dir() + "/scripts/stack start db").exit_code, 0);
+  ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }, 20s))
+      << test::http_get(port, "/readyz").body;
+
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(20s), 0) << w.out();
 }
 
 TEST_F(WorkerProcessTest, RollingRestartOfThreeReplicasLosesAndDuplicatesNothing) {

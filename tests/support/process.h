@@ -48,4 +48,11 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
 
 std::string source_dir();  // the repository root
 
+struct HttpResult {
+  int status = 0;  // 0 when no answer
+  std::string body;
+};
+// GET http://127.0.0.1:port/path, with a 5 s limit.
+HttpResult http_get(int port, const std::string& path);
+
 }  // namespace hm::test

@@ -59,8 +59,9 @@ class RedisStreamQueue final : public DeliveryQueue {
   bool ack(const std::vector<std::string>& ids) override;
   bool dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) override;
 
-  // Connects (with backoff) and creates the group if missing. False on stop.
-  bool ensure_connected();
+  // Connects (up to max_attempts, with backoff between them) and creates the
+  // group if missing. False when not connected (or on stop).
+  bool ensure_connected(int max_attempts = 1000000);
   long long reconnects() const { return reconnects_; }
 
  private:

@@ -1,0 +1,39 @@
+#pragma once
+// The observability seam: what the worker reports as it runs. The default
+// implementation does nothing; metrics.h implements it with Prometheus
+// counters and histograms. Implementations must be thread-safe and must never
+// throw (a failure to count must not fail a delivery).
+
+#include <string>
+#include <vector>
+
+namespace hm {
+
+struct IngestCounts;
+
+class Telemetry {
+ public:
+  virtual ~Telemetry() = default;
+  // What one batch (or file chunk) stored.
+  virtual void counted(const IngestCounts& /*delta*/) {}
+  // A store call is being retried after this MySQL error code (0 = not a server error).
+  virtual void retried(int /*error_code*/) {}
+  // A delivery was dead-lettered; reason is a short class: bad_payload,
+  // data_error, max_deliveries, oversized, malformed_entry, retries_exhausted.
+  virtual void dead_lettered(const std::string& /*reason*/) {}
+  // A batch of `entries` was processed: from read to acknowledgement took
+  // fetch_to_commit_s; enqueue_to_commit_s holds, per stored entry with a known
+  // enqueue time, the time from enqueue to acknowledgement.
+  virtual void batch_done(std::size_t /*entries*/, double /*fetch_to_commit_s*/,
+                          const std::vector<double>& /*enqueue_to_commit_s*/) {}
+  // A pool checkout waited this long (and failed when timed_out).
+  virtual void pool_checkout(double /*wait_s*/, bool /*timed_out*/) {}
+};
+
+// A shared do-nothing instance.
+Telemetry& no_telemetry();
+
+// "bad_payload" for "bad payload: ...", "data_error" for other store failures...
+std::string dead_letter_class(const std::string& reason);
+
+}  // namespace hm
