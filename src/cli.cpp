@@ -24,6 +24,7 @@
 #include "hm/logging.h"
 #include "hm/http_server.h"
 #include "hm/metrics.h"
+#include "hm/mysql/doctor.h"
 #include "hm/mysql/driver.h"
 #include "hm/probes.h"
 #include "hm/mysql/message_store.h"
@@ -50,13 +51,17 @@ const char* kCommands =
     "  enqueue --role ROLE FILE|-    add JSONL deliveries to the role's stream (replays, backfills)\n"
     "  dead-letters list|replay|purge [--id ID]... [--count N]\n"
     "                                show dead letters, move them back to the stream, or delete them\n"
+    "  doctor [--json] [--replicas ingest=N,reply=N,enrich=N,media=N] [--long-query-seconds N]\n"
+    "                                check the live database: lock waits, long statements, connections\n"
+    "                                against the fleet's budget, a worker session's settings, the index;\n"
+    "                                exits 3 when something needs attention\n"
     "  config                        print the effective configuration (secrets redacted)\n"
     "\n"
     "Every variable can be set as a flag (below), in the environment, or in a --config file\n"
     "of KEY=VALUE lines; that is also the order of precedence. Secrets (DB_PASSWORD,\n"
     "DATABASE_URL) are not accepted as flags: use the environment, DB_PASSWORD_FILE or the file.\n"
     "\n"
-    "Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error.\n";
+    "Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error, 3 doctor found a problem.\n";
 
 cxxopts::Options build_options() {
   cxxopts::Options options("hm-worker", "hm-worker " + std::string(kVersion) +
@@ -70,6 +75,10 @@ cxxopts::Options build_options() {
       "source", "run: redis (default), file:PATH or - for stdin", cxxopts::value<std::string>(), "SRC")(
       "id", "dead-letters: only this dead-letter entry id (repeatable)", cxxopts::value<std::vector<std::string>>(), "ID")(
       "count", "dead-letters: at most N entries (default 100)", cxxopts::value<std::size_t>(), "N")(
+      "json", "doctor: print the report as JSON")(
+      "replicas", "doctor: replicas per role, e.g. ingest=3,reply=2 (default 1 each)", cxxopts::value<std::string>(),
+      "LIST")("long-query-seconds", "doctor: list statements running longer than this (default 5)",
+              cxxopts::value<int>(), "N")(
       "command", "", cxxopts::value<std::string>())("extra", "", cxxopts::value<std::vector<std::string>>());
   for (const auto& v : known_variables()) {
     if (v.secret) continue;
@@ -103,6 +112,69 @@ void probe_database(mysql::SessionPool& pool, const Config& cfg) {
   auto probe = pool.checkout();
   spdlog::info("connected to {} (connection {}), pool size {} + overflow {}", probe->server_version(),
                probe->connection_id(), cfg.pool.size, cfg.pool.max_overflow);
+}
+
+constexpr int kExitAttention = 3;
+
+int cmd_doctor(const Config& cfg, const mysql::DoctorOptions& options, bool as_json) {
+  Database db;
+  auto session = mysql::Session::connect(db.driver, cfg.db);
+  const mysql::DoctorReport r = mysql::run_doctor(*session, cfg, options);
+  if (as_json) {
+    nlohmann::ordered_json j;
+    j["server"] = r.server_version;
+    j["attention"] = r.attention();
+    j["findings"] = nlohmann::ordered_json::array();
+    for (const auto& f : r.findings) j["findings"].push_back({{"check", f.check}, {"attention", f.attention}, {"detail", f.detail}});
+    j["lock_wait_source"] = r.lock_wait_source;
+    j["lock_waits"] = nlohmann::ordered_json::array();
+    for (const auto& w : r.lock_waits) {
+      j["lock_waits"].push_back({{"waiting_thread", w.waiting_thread},
+                                 {"waiting_query", w.waiting_query},
+                                 {"blocking_thread", w.blocking_thread},
+                                 {"blocking_query", w.blocking_query},
+                                 {"wait_seconds", w.wait_seconds}});
+    }
+    j["long_queries"] = nlohmann::ordered_json::array();
+    for (const auto& q : r.long_queries) {
+      j["long_queries"].push_back({{"id", q.id}, {"user", q.user}, {"db", q.db}, {"command", q.command},
+                                   {"seconds", q.seconds}, {"state", q.state}, {"query", q.info}});
+    }
+    j["connections"] = {{"threads_connected", r.threads_connected},
+                        {"max_used_connections", r.max_used_connections},
+                        {"max_connections", r.max_connections},
+                        {"fleet_budget", r.fleet_budget}};
+    j["session"] = {{"isolation", r.session.isolation},
+                    {"innodb_lock_wait_timeout", r.session.lock_wait_timeout},
+                    {"read_timeout", r.session.read_timeout_s},
+                    {"write_timeout", r.session.write_timeout_s},
+                    {"max_statement_time", r.session.max_statement_time_s},
+                    {"character_set", r.session.character_set},
+                    {"time_zone", r.session.time_zone}};
+    std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+  } else {
+    std::cout << "server " << r.server_version << "\n\n";
+    for (const auto& f : r.findings) {
+      std::cout << (f.attention ? "ATTENTION  " : "ok         ") << f.check;
+      std::cout << std::string(f.check.size() < 14 ? 14 - f.check.size() : 1, ' ') << f.detail << "\n";
+    }
+    if (!r.lock_waits.empty()) {
+      std::cout << "\nlock waits (" << r.lock_wait_source << "):\n";
+      for (const auto& w : r.lock_waits) {
+        std::cout << "  thread " << w.waiting_thread << " waits " << w.wait_seconds << " s: " << w.waiting_query.substr(0, 120)
+                  << "\n    blocked by thread " << w.blocking_thread << ": "
+                  << (w.blocking_query.empty() ? "(idle in transaction)" : w.blocking_query.substr(0, 120)) << "\n";
+      }
+    }
+    if (!r.long_queries.empty()) {
+      std::cout << "\nlong statements:\n";
+      for (const auto& q : r.long_queries) {
+        std::cout << "  thread " << q.id << " " << q.user << "@" << q.db << " " << q.seconds << " s " << q.command << " "
+                  << q.state << ": " << q.info.substr(0, 120) << "\n";
+      }
+    }
+  }
+  return r.attention() ? kExitAttention : kExitOk;
 }
 
 int cmd_migrate(const Config& cfg, bool verify_only) {
@@ -471,8 +543,8 @@ int run_cli(int argc, char** argv) {
               << (command == "enqueue" ? "a FILE (or - for stdin)" : "an action: list, replay or purge") << "\n";
     return kExitUsage;
   }
-  if (command != "migrate" && command != "run" && command != "config" && !takes_argument) {
-    std::cerr << "hm-worker: unknown command '" << command << "' (migrate, run, enqueue, dead-letters, config)\n";
+  if (command != "migrate" && command != "run" && command != "config" && command != "doctor" && !takes_argument) {
+    std::cerr << "hm-worker: unknown command '" << command << "' (migrate, run, enqueue, dead-letters, doctor, config)\n";
     return kExitUsage;
   }
 
@@ -498,6 +570,20 @@ int run_cli(int argc, char** argv) {
   try {
     if (command == "migrate") return cmd_migrate(cfg, args.count("verify") > 0);
     if (command == "enqueue") return cmd_enqueue(cfg, extra.front());
+    if (command == "doctor") {
+      mysql::DoctorOptions doctor;
+      try {
+        if (args.count("replicas")) {
+          // Roles not named keep one replica.
+          for (const auto& [role, n] : mysql::parse_replicas(args["replicas"].as<std::string>())) doctor.replicas[role] = n;
+        }
+      } catch (const ConfigError& e) {
+        std::cerr << "hm-worker: " << e.what() << "\n";
+        return kExitUsage;
+      }
+      if (args.count("long-query-seconds")) doctor.long_query_seconds = args["long-query-seconds"].as<int>();
+      return cmd_doctor(cfg, doctor, args.count("json") > 0);
+    }
     if (command == "dead-letters") {
       const auto ids = args.count("id") ? args["id"].as<std::vector<std::string>>() : std::vector<std::string>{};
       const std::size_t count = args.count("count") ? args["count"].as<std::size_t>() : 100;
