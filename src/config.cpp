@@ -178,6 +178,17 @@ std::string read_secret_file(const std::string& variable, const std::string& pat
   return value;
 }
 
+// scheme://user:password@host... -> scheme://user:<redacted>@host...
+std::string redact_url_password(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto at = url.find('@', scheme + 3);
+  if (at == std::string::npos) return url;
+  const auto colon = url.find(':', scheme + 3);
+  const std::size_t start = (colon != std::string::npos && colon < at) ? colon + 1 : scheme + 3;
+  return url.substr(0, start) + "<redacted>" + url.substr(at);
+}
+
 }  // namespace
 
 const std::vector<VariableSpec>& known_variables() {
@@ -203,7 +214,9 @@ const std::vector<VariableSpec>& known_variables() {
       {"DB_RETRY_BASE_MS", "100", "first backoff ceiling, milliseconds (exponential, full jitter)"},
       {"DB_RETRY_MAX_MS", "5000", "largest single backoff, milliseconds"},
       {"DB_RETRY_MAX_TOTAL_MS", "30000", "time budget for all tries of one unit, milliseconds"},
-      {"REDIS_URL", "redis://127.0.0.1:6379/0", "redis://[:password@]host:port/db or unix:///path?db=N", true},
+      {"REDIS_URL", "redis://127.0.0.1:6379/0", "redis://host:port/db or unix:///path?db=N (a password in it is never printed)"},
+      {"REDIS_PASSWORD", "", "Redis password (AUTH)", true},
+      {"REDIS_PASSWORD_FILE", "", "file holding the Redis password (a mounted Kubernetes secret); wins over REDIS_PASSWORD"},
       {"REDIS_TIMEOUT", "5", "Redis connect and command timeout, seconds; must exceed QUEUE_BLOCK_MS"},
       {"QUEUE_STREAM", "", "stream the role consumes (default hm:ROLE)"},
       {"QUEUE_GROUP", "hm-worker", "consumer group on the stream"},
@@ -426,6 +439,9 @@ Config parse_config(const RawConfig& raw) {
   c.queue.redis_url = trim(str("REDIS_URL"));
   if (c.queue.redis_url.empty()) throw ConfigError("REDIS_URL", "is empty");
   redis::parse_redis_url(c.queue.redis_url);  // throws ConfigError naming REDIS_URL
+  if (raw.is_set("REDIS_PASSWORD")) c.queue.redis_password = str("REDIS_PASSWORD");
+  if (auto file = raw.get("REDIS_PASSWORD_FILE"); file && !file->empty())
+    c.queue.redis_password = read_secret_file("REDIS_PASSWORD_FILE", *file);
   c.queue.redis_timeout = std::chrono::seconds(integer("REDIS_TIMEOUT", 1, 3600, " (seconds)"));
   c.queue.stream = trim(str("QUEUE_STREAM"));
   if (c.queue.stream.empty()) c.queue.stream = "hm:" + c.role;
@@ -477,6 +493,8 @@ std::vector<std::string> describe_config(const RawConfig& raw) {
       shown = "";
     } else if (v.secret) {
       shown = "<redacted>";
+    } else if (v.name == "REDIS_URL") {
+      shown = redact_url_password(*value);
     } else {
       shown = *value;
     }

@@ -101,7 +101,8 @@ struct IngestOptions {
 
 // The Redis Streams queue of one role.
 struct QueueOptions {
-  std::string redis_url = "redis://127.0.0.1:6379/0";  // may hold a password: secret
+  std::string redis_url = "redis://127.0.0.1:6379/0";  // a password in it is never printed
+  std::string redis_password;  // secret; REDIS_PASSWORD(_FILE), wins over one in the URL
   std::chrono::seconds redis_timeout{5};  // connect and command timeout
   std::string stream;                     // default hm:<role>
   std::string group = "hm-worker";

@@ -65,6 +65,7 @@ void ensure_group(Connection& c, const StreamNames& n) {
 
 RedisOptions redis_options(const Config& config) {
   RedisOptions r = parse_redis_url(config.queue.redis_url);
+  if (!config.queue.redis_password.empty()) r.password = config.queue.redis_password;
   r.connect_timeout = config.queue.redis_timeout;
   r.socket_timeout = config.queue.redis_timeout;
   return r;

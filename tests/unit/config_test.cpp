@@ -184,6 +184,14 @@ TEST_F(ConfigTest, PasswordFileWinsAndUnreadableFileIsNamed) {
   expect_rejected("DB_PASSWORD_FILE", "cannot read");
 }
 
+TEST_F(ConfigTest, RedisPasswordFromAFile) {
+  const std::string file = write_file("redis-secret\n");
+  g_env["REDIS_PASSWORD_FILE"] = file;
+  EXPECT_EQ(load().queue.redis_password, "redis-secret");
+  g_env["REDIS_PASSWORD_FILE"] = "/nonexistent";
+  expect_rejected("REDIS_PASSWORD_FILE", "cannot read");
+}
+
 TEST_F(ConfigTest, SecretsAreNotAcceptedAsFlags) {
   EXPECT_THROW(layer_config("", fake_env, {{"DB_PASSWORD", "x"}}), ConfigError);
   EXPECT_THROW(layer_config("", fake_env, {{"DATABASE_URL", "mysql://a:b@c/d"}}), ConfigError);
@@ -270,6 +278,7 @@ TEST_F(ConfigTest, DescribeRedactsSecrets) {
   for (const auto& l : lines) all += l + "\n";
   EXPECT_EQ(all.find("hunter2"), std::string::npos) << all;
   EXPECT_NE(all.find("DB_PASSWORD=<redacted>"), std::string::npos) << all;
+  EXPECT_NE(all.find("REDIS_URL=redis://:<redacted>@cache:6379/0"), std::string::npos) << all;
   EXPECT_NE(all.find("DB_POOL_SIZE=10"), std::string::npos) << all;
 }
 
