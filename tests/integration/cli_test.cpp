@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "support/fakes.h"
@@ -131,6 +132,29 @@ TEST(CliTest, BadDeliveryIsDeadLetteredAndTheNextIsStored) {
   EXPECT_TRUE(letters[0].contains("time"));
   std::remove(dlq.c_str());
   std::remove(input.c_str());
+}
+
+TEST(CliTest, JsonLogsAndNoSecretAtTraceLevel) {
+  test::TestDatabase db("cli_logs");
+  const std::string dlq = temp_path("dlq3");
+  const auto r = test::run_command("printf '%s\\n' '{\"object\":\"instagram\",\"entry\":[]}' | " +
+                                   test::worker_env(db.options()) + "LOG_FORMAT=json LOG_LEVEL=trace DEAD_LETTER_PATH=" +
+                                   dlq + " REDIS_URL=redis://:redis-hunter2@127.0.0.1:1/0 " + kBin +
+                                   " run --role ingest --source -");
+  std::remove(dlq.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ((r.out + r.err).find(db.options().password), std::string::npos);
+  EXPECT_EQ((r.out + r.err).find("hunter2"), std::string::npos);
+  std::istringstream lines(r.err);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_EQ(j["role"], "ingest");
+  }
+  EXPECT_GT(n, 1);
+  const auto config = test::run_command("env REDIS_URL=redis://:redis-hunter2@cache:6379/0 " + kBin + " config");
+  EXPECT_EQ(config.out.find("hunter2"), std::string::npos) << config.out;
 }
 
 TEST(CliTest, VerifyFailsOnACaseInsensitiveIndex) {

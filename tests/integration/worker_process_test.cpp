@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <random>
 #include <thread>
 
@@ -227,7 +229,7 @@ TEST_F(WorkerProcessTest, RowLockHeldLongerThanTheLockWaitTimeoutIsRetriedThenSt
   std::vector<std::string> lines = {test::text_delivery("locked-mid", "blocked")};
   for (int i = 0; i < 40; ++i) lines.push_back(test::text_delivery("other-" + std::to_string(i), "free"));
   enqueue(lines);
-  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"}, {"WORKER_CONCURRENCY", "2"}});
+  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"}, {"WORKER_CONCURRENCY", "2"}, {"LOG_FORMAT", "json"}});
   // Other messages are not held up behind the lock: all 40 are stored while it is held.
   ASSERT_TRUE(test::eventually([&] { return db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id LIKE 'other-%'") == 40; }, 30s))
       << w.err();
@@ -235,6 +237,19 @@ TEST_F(WorkerProcessTest, RowLockHeldLongerThanTheLockWaitTimeoutIsRetriedThenSt
   ASSERT_TRUE(test::eventually([&] { return w.out().find("1205") != std::string::npos; }, 10s)) << w.err();
   holder->rollback();
   expect_drained(60s);
+  // JSON logs: one object per line, with the retry's fields.
+  bool retry_line = false;
+  std::istringstream log(w.out());
+  for (std::string line; std::getline(log, line);) {
+    if (line.rfind("deliveries=", 0) == 0) continue;  // the summary line
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    for (const char* key : {"time", "level", "role", "message"}) EXPECT_TRUE(j.contains(key)) << line;
+    if (j.value("code", 0) == 1205) {
+      retry_line = j.value("mid", "") == "locked-mid" && j.contains("attempt");
+    }
+  }
+  EXPECT_TRUE(retry_line) << w.out();
   EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id = 'locked-mid'"), 1);
   EXPECT_EQ(db_.query("SELECT text FROM message WHERE ig_message_id = 'locked-mid'").at(0).at(0).value_or(""), "blocked");
   EXPECT_EQ(admin().dead_length(), 0);
