@@ -29,8 +29,8 @@ namespace {
 constexpr const char* kFastPathSql = "SELECT id FROM message WHERE ig_message_id = ? LIMIT 1";
 constexpr const char* kInsertMessageSql =
     "INSERT IGNORE INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, kind, "
-    "text, attachments, reply_to_mid, postback_payload, event_time) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "text, attachments, reply_to_mid, postback_payload, event_time, customer_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 // Batch path: rows of the multi-row insert are ours when their id lies in the
 // block of LAST_INSERT_ID() .. + rows - 1 (InnoDB reserves a simple insert's
 // auto-increment values at once); the mid check guards against anything else.
@@ -93,10 +93,10 @@ void set_optional(sql::PreparedStatement& st, unsigned index, const std::optiona
   }
 }
 
-constexpr unsigned kMessageColumns = 11;
+constexpr unsigned kMessageColumns = 12;
 constexpr const char* kMessageColumnList =
     "(ig_message_id, account_id, sender_id, recipient_id, direction, kind, text, attachments, reply_to_mid, "
-    "postback_payload, event_time)";
+    "postback_payload, event_time, customer_id)";
 
 // Binds one message's columns, in kMessageColumnList order, at row `row` of a
 // (multi-row) INSERT.
@@ -113,6 +113,7 @@ void bind_message(sql::PreparedStatement& st, unsigned row, const NewMessage& m)
   set_optional(st, b + 9, m.reply_to_mid);
   set_optional(st, b + 10, m.postback_payload);
   st.setString(b + 11, sql_datetime_ms(m.timestamp_ms));
+  st.setString(b + 12, m.direction == Direction::kEcho ? m.recipient_id : m.sender_id);
 }
 
 std::string placeholders(std::size_t n) {

@@ -37,8 +37,8 @@ TEST(DoctorTest, ShowsTheWaitingAndBlockingQueryAndThread) {
   auto holder = db.connect();
   holder->begin();
   holder->execute(
-      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
-      "VALUES ('doctor-mid', '1', '2', '1', 'inbound', NOW(3))");
+      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, customer_id, direction, event_time) "
+      "VALUES ('doctor-mid', '1', '2', '1', '2', 'inbound', NOW(3))");
   DbOptions slow = db.options();
   slow.lock_wait_timeout = 8s;
   slow.query_timeout = 10s;
@@ -47,8 +47,8 @@ TEST(DoctorTest, ShowsTheWaitingAndBlockingQueryAndThread) {
     auto w = Session::connect(test::driver(), slow);
     try {
       w->execute(
-          "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
-          "VALUES ('doctor-mid', '1', '2', '1', 'inbound', NOW(3))");
+          "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, customer_id, direction, event_time) "
+          "VALUES ('doctor-mid', '1', '2', '1', '2', 'inbound', NOW(3))");
     } catch (const DbError&) {
     }
   });

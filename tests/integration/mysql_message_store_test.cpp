@@ -261,8 +261,8 @@ TEST_F(MessageStoreTest, RowLockHeldTooLongIsRetryableThenStored) {
   auto holder = db_.connect();
   holder->begin();
   holder->execute(
-      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
-      "VALUES ('locked-mid', '1', '2', '1', 'inbound', NOW(3))");
+      "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, customer_id, direction, event_time) "
+      "VALUES ('locked-mid', '1', '2', '1', '2', 'inbound', NOW(3))");
   // Another session's uncommitted insert of the same key: our INSERT IGNORE waits, then times out.
   const auto r = store.store(message("locked-mid"));
   EXPECT_EQ(r.status, StoreStatus::kRetryable);

@@ -107,8 +107,8 @@ class WorkerProcessTest : public ::testing::Test {
     auto holder = db_.connect();
     holder->begin();
     holder->execute(
-        "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, event_time) "
-        "VALUES ('" + mid + "', '1', '2', '1', 'inbound', NOW(3))");
+        "INSERT INTO message (ig_message_id, account_id, sender_id, recipient_id, customer_id, direction, event_time) "
+        "VALUES ('" + mid + "', '1', '2', '1', '2', 'inbound', NOW(3))");
     return holder;
   }
 
