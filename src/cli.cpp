@@ -29,8 +29,10 @@
 #include "hm/probes.h"
 #include "hm/mysql/message_store.h"
 #include "hm/mysql/schema.h"
+#include "hm/mysql/role_store.h"
 #include "hm/mysql/session.h"
 #include "hm/redis/stream_queue.h"
+#include "hm/roles.h"
 #include "hm/stop_signal.h"
 #include "hm/version.h"
 #include "hm/worker_loop.h"
@@ -346,8 +348,16 @@ class ReadinessChecks {
 };
 
 int cmd_run_stream(const Config& cfg) {
-  if (cfg.role != "ingest") {
-    std::cerr << "hm-worker: --role " << cfg.role << ": only the ingest role has a handler in this build\n";
+  // Role prerequisites are configuration: exit 2 before anything starts.
+  ReplyRules rules;
+  try {
+    if (!cfg.roles.reply_rules_path.empty()) rules = ReplyRules::load(cfg.roles.reply_rules_path);
+    if (cfg.role == "reply" && cfg.roles.reply_rules_path.empty())
+      throw ConfigError("REPLY_RULES_PATH", "is empty: the reply role needs a rule file");
+    if (cfg.role == "reply" && cfg.roles.graph_token.empty())
+      throw ConfigError("GRAPH_ACCESS_TOKEN", "is empty: the reply role needs a token to send (or GRAPH_ACCESS_TOKEN_FILE)");
+  } catch (const ConfigError& e) {
+    std::cerr << "hm-worker: configuration error: " << e.what() << "\n";
     return kExitUsage;
   }
   StopSignal stop;
@@ -363,12 +373,41 @@ int cmd_run_stream(const Config& cfg) {
   probe_database(pool, cfg);
   {
     redis::StreamAdmin admin(redis::redis_options(cfg),
-                             {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+                             {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream, cfg.queue.prefix});
     spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, batches of {}", cfg.queue.stream,
                  cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency, cfg.ingest.batch_size);
   }
   mysql::MysqlMessageStore store(pool);
-  IngestService service(store, clock, cfg.retry, &stop, &metrics);
+  mysql::MysqlRoleStore role_store(pool);
+  CurlHttpClient http_client;
+  GraphOptions graph_options;
+  graph_options.base = cfg.roles.graph_base;
+  graph_options.token = cfg.roles.graph_token;
+  graph_options.timeout = cfg.roles.graph_timeout;
+  graph_options.retry.max_attempts = cfg.roles.graph_attempts;
+  graph_options.retry.base_delay = std::chrono::milliseconds(200);
+  graph_options.retry.max_delay = std::chrono::milliseconds(5000);
+  graph_options.retry.max_total = std::chrono::milliseconds(30000);
+  GraphApi graph(http_client, graph_options, clock, &stop);
+  MediaOptions media;
+  media.dir = cfg.roles.media_dir;
+  media.max_bytes = cfg.roles.media_max_bytes;
+  media.connect_timeout = cfg.roles.media_connect_timeout;
+  media.timeout = cfg.roles.media_timeout;
+  media.max_redirects = cfg.roles.media_max_redirects;
+  media.retry = graph_options.retry;
+
+  IngestService ingest(store, clock, cfg.retry, &stop, &metrics);
+  ingest.set_fan_out({true, rules.empty() ? nullptr : &rules});
+  EnrichService enrich(role_store, cfg.roles.graph_token.empty() ? nullptr : &graph, cfg.roles.profile_ttl);
+  MediaService media_service(role_store, http_client, media, clock, &stop);
+  ReplyService reply(role_store, graph, rules, clock);
+  const BatchHandler& service = cfg.role == "ingest"   ? static_cast<const BatchHandler&>(ingest)
+                                : cfg.role == "enrich" ? static_cast<const BatchHandler&>(enrich)
+                                : cfg.role == "media"  ? static_cast<const BatchHandler&>(media_service)
+                                                       : static_cast<const BatchHandler&>(reply);
+  if (cfg.role == "enrich" && cfg.roles.graph_token.empty())
+    spdlog::warn("GRAPH_ACCESS_TOKEN is not set: contacts and conversations are kept, profiles are not fetched");
   WorkerTotals totals;
   WorkerHeartbeats heartbeats(cfg.worker.concurrency);
 
@@ -443,7 +482,8 @@ int cmd_run_stream(const Config& cfg) {
 int cmd_run(const Config& cfg, const std::string& source_spec) {
   if (source_spec == "redis") return cmd_run_stream(cfg);
   if (cfg.role != "ingest") {
-    std::cerr << "hm-worker: --role " << cfg.role << ": only the ingest role has a handler in this build\n";
+    std::cerr << "hm-worker: --role " << cfg.role << ": a file source feeds the ingest role only; the "
+              << cfg.role << " role consumes its stream (--source redis)\n";
     return kExitUsage;
   }
   if (source_spec == "-" || (source_spec.rfind("file:", 0) == 0 && source_spec.size() > 5))

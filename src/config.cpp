@@ -218,7 +218,8 @@ const std::vector<VariableSpec>& known_variables() {
       {"REDIS_PASSWORD", "", "Redis password (AUTH)", true},
       {"REDIS_PASSWORD_FILE", "", "file holding the Redis password (a mounted Kubernetes secret); wins over REDIS_PASSWORD"},
       {"REDIS_TIMEOUT", "5", "Redis connect and command timeout, seconds; must exceed QUEUE_BLOCK_MS"},
-      {"QUEUE_STREAM", "", "stream the role consumes (default hm:ROLE)"},
+      {"QUEUE_STREAM_PREFIX", "hm:", "prefix of the role streams: hm:ingest, hm:enrich, hm:media, hm:reply"},
+      {"QUEUE_STREAM", "", "stream the role consumes (default PREFIX + ROLE)"},
       {"QUEUE_GROUP", "hm-worker", "consumer group on the stream"},
       {"QUEUE_DEAD_LETTER_STREAM", "", "stream for deliveries that cannot be stored (default STREAM:dead)"},
       {"CONSUMER_NAME", "", "this consumer's name in the group (default $HOSTNAME, the pod name)"},
@@ -229,6 +230,18 @@ const std::vector<VariableSpec>& known_variables() {
       {"INGEST_BATCH_LINGER_MS", "20", "how long to wait to fill a batch after its first entry, milliseconds"},
       {"WORKER_CONCURRENCY", "2", "worker threads per process, each with its own Redis connection"},
       {"SHUTDOWN_TIMEOUT", "20", "seconds to finish in-flight batches after SIGTERM (keep below the pod's grace period)"},
+      {"GRAPH_API_BASE", "https://graph.facebook.com/v21.0", "Graph API address with its version, no trailing slash"},
+      {"GRAPH_ACCESS_TOKEN", "", "Graph API access token (enrich profiles, reply sends)", true},
+      {"GRAPH_ACCESS_TOKEN_FILE", "", "file holding the access token (a mounted Kubernetes secret); wins over GRAPH_ACCESS_TOKEN"},
+      {"GRAPH_TIMEOUT", "10", "Graph API call timeout, seconds"},
+      {"GRAPH_RETRY_ATTEMPTS", "4", "tries of a Graph API call on rate limits, server and network errors"},
+      {"PROFILE_TTL", "86400", "seconds before a contact's profile is fetched again"},
+      {"MEDIA_DIR", "/var/lib/hm-worker/media", "where media files are stored, content-addressed by SHA-256"},
+      {"MEDIA_MAX_BYTES", "26214400", "largest attachment downloaded, bytes"},
+      {"MEDIA_CONNECT_TIMEOUT", "5", "seconds to connect to the CDN"},
+      {"MEDIA_TIMEOUT", "60", "seconds for one whole download"},
+      {"MEDIA_MAX_REDIRECTS", "5", "redirects followed for one download"},
+      {"REPLY_RULES_PATH", "", "JSON file of auto-reply rules (required by the reply role; ingest uses it to decide reply jobs)"},
       {"METRICS_PORT", "9400", "port of /metrics, /healthz and /readyz (0 = no HTTP server)"},
       {"METRICS_BIND", "0.0.0.0", "address the HTTP server binds (numeric IPv4 or IPv6)"},
       {"DEAD_LETTER_PATH", "dead-letters.jsonl", "JSONL file for deliveries that cannot be stored (file source)"},
@@ -443,8 +456,9 @@ Config parse_config(const RawConfig& raw) {
   if (auto file = raw.get("REDIS_PASSWORD_FILE"); file && !file->empty())
     c.queue.redis_password = read_secret_file("REDIS_PASSWORD_FILE", *file);
   c.queue.redis_timeout = std::chrono::seconds(integer("REDIS_TIMEOUT", 1, 3600, " (seconds)"));
+  c.queue.prefix = trim(str("QUEUE_STREAM_PREFIX"));
   c.queue.stream = trim(str("QUEUE_STREAM"));
-  if (c.queue.stream.empty()) c.queue.stream = "hm:" + c.role;
+  if (c.queue.stream.empty()) c.queue.stream = c.queue.prefix + c.role;
   c.queue.group = trim(str("QUEUE_GROUP"));
   if (c.queue.group.empty()) throw ConfigError("QUEUE_GROUP", "is empty");
   c.queue.dead_letter_stream = trim(str("QUEUE_DEAD_LETTER_STREAM"));
@@ -465,6 +479,23 @@ Config parse_config(const RawConfig& raw) {
   c.worker.concurrency = static_cast<int>(integer("WORKER_CONCURRENCY", 1, 256, " (threads)"));
   c.worker.shutdown_timeout = std::chrono::seconds(integer("SHUTDOWN_TIMEOUT", 1, 3600, " (seconds)"));
   c.worker.metrics_port = static_cast<int>(integer("METRICS_PORT", 0, 65535, ""));
+  c.roles.graph_base = trim(str("GRAPH_API_BASE"));
+  while (!c.roles.graph_base.empty() && c.roles.graph_base.back() == '/') c.roles.graph_base.pop_back();
+  if (c.roles.graph_base.rfind("http://", 0) != 0 && c.roles.graph_base.rfind("https://", 0) != 0)
+    throw ConfigError("GRAPH_API_BASE", "'" + c.roles.graph_base + "' must start with https:// (or http://)");
+  if (raw.is_set("GRAPH_ACCESS_TOKEN")) c.roles.graph_token = str("GRAPH_ACCESS_TOKEN");
+  if (auto file = raw.get("GRAPH_ACCESS_TOKEN_FILE"); file && !file->empty())
+    c.roles.graph_token = read_secret_file("GRAPH_ACCESS_TOKEN_FILE", *file);
+  c.roles.graph_timeout = std::chrono::seconds(integer("GRAPH_TIMEOUT", 1, 300, " (seconds)"));
+  c.roles.graph_attempts = static_cast<int>(integer("GRAPH_RETRY_ATTEMPTS", 1, 100, ""));
+  c.roles.profile_ttl = std::chrono::seconds(integer("PROFILE_TTL", 0, kMaxSeconds, " (seconds)"));
+  c.roles.media_dir = trim(str("MEDIA_DIR"));
+  if (c.roles.media_dir.empty()) throw ConfigError("MEDIA_DIR", "is empty");
+  c.roles.media_max_bytes = integer("MEDIA_MAX_BYTES", 1, 1LL << 40, " (bytes)");
+  c.roles.media_connect_timeout = std::chrono::seconds(integer("MEDIA_CONNECT_TIMEOUT", 1, 600, " (seconds)"));
+  c.roles.media_timeout = std::chrono::seconds(integer("MEDIA_TIMEOUT", 1, 3600, " (seconds)"));
+  c.roles.media_max_redirects = static_cast<int>(integer("MEDIA_MAX_REDIRECTS", 0, 50, ""));
+  c.roles.reply_rules_path = trim(str("REPLY_RULES_PATH"));
   c.worker.metrics_bind = trim(str("METRICS_BIND"));
   if (c.worker.metrics_bind.empty()) throw ConfigError("METRICS_BIND", "is empty");
   if (c.worker.concurrency > c.pool.size + c.pool.max_overflow) {

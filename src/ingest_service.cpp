@@ -7,6 +7,9 @@
 
 #include "hm/logging.h"
 #include "hm/payload.h"
+#include "hm/reply_rules.h"
+
+#include <nlohmann/json.hpp>
 #include "hm/retry.h"
 
 namespace hm {
@@ -81,6 +84,19 @@ void record(DeliveryOutcome& out, std::size_t index, const Event& ev, const Stor
 }
 
 }  // namespace
+
+void IngestService::add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const {
+  nlohmann::json j = {{"mid", m.mid}};
+  if (message_id) j["message_id"] = message_id;
+  const std::string payload = j.dump();
+  const bool inbound = m.direction == Direction::kInbound;
+  if (inbound) jobs.push_back({"enrich", payload});
+  if (m.attachments_json) jobs.push_back({"media", payload});
+  if (inbound && fan_out_.rules &&
+      fan_out_.rules->match(m.account_id, m.text.value_or(""), clock_.wall_ms()).has_value()) {
+    jobs.push_back({"reply", payload});
+  }
+}
 
 DeliveryOutcome IngestService::ingest(std::string_view payload) const {
   return ingest_batch({payload}).front();
@@ -157,6 +173,7 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
   for (std::size_t i = 0; i < unique.size(); ++i) {
     const Slot s = first_seen[i];
     record(outcomes[s.delivery], s.event, parsed[s.delivery].delivery.events[s.event], results[i], attempts[i]);
+    if (fan_out_.enabled && results[i].ok()) add_jobs(outcomes[s.delivery].jobs, unique[i], results[i].message_id);
   }
   for (const Slot& s : repeats) {
     const Event& ev = parsed[s.delivery].delivery.events[s.event];

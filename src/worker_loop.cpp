@@ -75,7 +75,7 @@ IngestCounts WorkerTotals::snapshot() const {
   return totals_;
 }
 
-StreamWorker::StreamWorker(DeliveryQueue& queue, const IngestService& service, StreamWorkerOptions options,
+StreamWorker::StreamWorker(DeliveryQueue& queue, const BatchHandler& service, StreamWorkerOptions options,
                            const StopSignal& stop, WorkerTotals& totals, Telemetry& telemetry)
     : queue_(queue),
       service_(service),
@@ -124,12 +124,17 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
       sent.push_back(&e);
     }
   }
-  const auto outcomes = service_.ingest_batch(payloads);
+  const auto outcomes = service_.handle(payloads);
   std::vector<std::string> acks;
+  std::vector<OutboundJob> jobs;
   std::vector<long long> committed_enqueued;  // ms since epoch
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const DeliveryOutcome& out = outcomes[i];
     counts += out.counts;
+    if (out.verdict != Verdict::kRetryLater) {
+      // Dead letters too: what they did store owes its jobs.
+      jobs.insert(jobs.end(), out.jobs.begin(), out.jobs.end());
+    }
     switch (out.verdict) {
       case Verdict::kDone:
         acks.push_back(sent[i]->id);
@@ -145,7 +150,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
     }
   }
   // Acknowledge only what is committed; XACK after the database commit.
-  if (!acks.empty() && !queue_.ack(acks)) {
+  if ((!acks.empty() || !jobs.empty()) && !queue_.ack(acks, jobs)) {
     spdlog::warn("could not acknowledge {} stored entries; they will be delivered again (harmless)", acks.size());
   }
   for (const auto& d : doomed) {

@@ -104,7 +104,8 @@ struct QueueOptions {
   std::string redis_url = "redis://127.0.0.1:6379/0";  // a password in it is never printed
   std::string redis_password;  // secret; REDIS_PASSWORD(_FILE), wins over one in the URL
   std::chrono::seconds redis_timeout{5};  // connect and command timeout
-  std::string stream;                     // default hm:<role>
+  std::string prefix = "hm:";             // role R's stream is <prefix>R
+  std::string stream;                     // default <prefix><role>
   std::string group = "hm-worker";
   std::string dead_letter_stream;         // default <stream>:dead
   std::string consumer;                   // default $HOSTNAME
@@ -122,6 +123,21 @@ struct WorkerOptions {
   std::string metrics_bind = "0.0.0.0";
 };
 
+// The enrich, media and reply roles.
+struct RoleOptions {
+  std::string graph_base = "https://graph.facebook.com/v21.0";
+  std::string graph_token;  // secret
+  std::chrono::seconds graph_timeout{10};
+  int graph_attempts = 4;
+  std::chrono::seconds profile_ttl{86400};
+  std::string media_dir = "/var/lib/hm-worker/media";
+  long long media_max_bytes = 25LL * 1024 * 1024;
+  std::chrono::seconds media_connect_timeout{5};
+  std::chrono::seconds media_timeout{60};
+  int media_max_redirects = 5;
+  std::string reply_rules_path;  // empty: no reply jobs, and the reply role refuses to start
+};
+
 struct LogOptions {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   std::string format = "text";  // text or json
@@ -134,6 +150,7 @@ struct Config {
   IngestOptions ingest;
   QueueOptions queue;
   WorkerOptions worker;
+  RoleOptions roles;
   LogOptions log;
   std::string role = "ingest";
 };

@@ -19,6 +19,11 @@ struct QueueEntry {
   std::string problem;        // set when the entry itself is malformed (e.g. no payload field)
 };
 
+struct OutboundJob {
+  std::string role;     // the stream of that role receives it
+  std::string payload;
+};
+
 class DeliveryQueue {
  public:
   virtual ~DeliveryQueue() = default;
@@ -29,9 +34,13 @@ class DeliveryQueue {
   // queue is unreachable (it reconnects with backoff). Never throws.
   virtual std::vector<QueueEntry> read(std::size_t max) = 0;
 
-  // Acknowledges stored entries. Returns false if the queue could not be told
-  // (the entries will be delivered again, which the unique key makes harmless).
-  virtual bool ack(const std::vector<std::string>& ids) = 0;
+  // Acknowledges stored entries and, in the same atomic step, publishes the
+  // jobs they owe to other roles (so a crash never acknowledges an entry
+  // whose jobs were not published). Returns false if the queue could not be
+  // told: the entries will be delivered again, which the unique key and the
+  // idempotent handlers make harmless.
+  virtual bool ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) = 0;
+  bool ack(const std::vector<std::string>& ids) { return ack(ids, {}); }
 
   // Moves one entry to the dead-letter place with the reason and attempt count,
   // and acknowledges it, atomically. Returns false on failure (it stays pending).

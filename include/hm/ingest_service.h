@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "hm/clock.h"
+#include "hm/delivery_queue.h"
+#include "hm/events.h"
 #include "hm/config.h"
 #include "hm/message_store.h"
 #include "hm/stop_signal.h"
@@ -44,14 +46,37 @@ enum class Verdict {
 
 const char* to_string(Verdict v);
 
+// Work for another role (enrich, media, reply; payload {"mid": "...",
+// "message_id": N}), published atomically with the acknowledgement of the
+// delivery that caused it.
+using Job = OutboundJob;
+
 struct DeliveryOutcome {
   Verdict verdict = Verdict::kDone;
   std::string reason;  // for kDeadLetter and kRetryLater
   int attempts = 1;    // most tries any store call for this delivery needed
   IngestCounts counts; // what this delivery stored (deliveries and dead_lettered not set)
+  std::vector<Job> jobs;  // published when the delivery is acknowledged
 };
 
-class IngestService {
+// What a stream worker runs for each batch of its role. Never throws.
+// Thread-safe: called from every worker thread of a process.
+class BatchHandler {
+ public:
+  virtual ~BatchHandler() = default;
+  virtual std::vector<DeliveryOutcome> handle(const std::vector<std::string_view>& payloads) const = 0;
+};
+
+class ReplyRules;
+
+// Which jobs the ingest role owes for a stored message (inserted now or found
+// already stored: a redelivery re-owes them, the handlers are idempotent).
+struct FanOutOptions {
+  bool enabled = false;              // only the stream daemon fans out
+  const ReplyRules* rules = nullptr;  // reply jobs only where a rule matches
+};
+
+class IngestService final : public BatchHandler {
  public:
   // `stop`, when given, cuts retry backoff short at shutdown (the delivery is
   // then left for redelivery). `telemetry`, when given, hears of every retry.
@@ -67,6 +92,11 @@ class IngestService {
   // aligned with the input. With one delivery holding one message this is
   // exactly ingest(). Never throws.
   std::vector<DeliveryOutcome> ingest_batch(const std::vector<std::string_view>& payloads) const;
+  std::vector<DeliveryOutcome> handle(const std::vector<std::string_view>& payloads) const override {
+    return ingest_batch(payloads);
+  }
+
+  void set_fan_out(FanOutOptions fan_out) { fan_out_ = fan_out; }
 
  private:
   MessageStore& store_;
@@ -74,6 +104,9 @@ class IngestService {
   RetryOptions retry_;
   const StopSignal* stop_;
   Telemetry& telemetry_;
+  FanOutOptions fan_out_;
+
+  void add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const;
 };
 
 }  // namespace hm

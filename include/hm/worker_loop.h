@@ -53,7 +53,7 @@ struct StreamWorkerOptions {
 // One worker thread's loop over a DeliveryQueue. Not thread-safe: one per thread.
 class StreamWorker {
  public:
-  StreamWorker(DeliveryQueue& queue, const IngestService& service, StreamWorkerOptions options, const StopSignal& stop,
+  StreamWorker(DeliveryQueue& queue, const BatchHandler& handler, StreamWorkerOptions options, const StopSignal& stop,
                WorkerTotals& totals, Telemetry& telemetry = no_telemetry());
 
   // Reads and processes batches until a stop is requested; the batch in
@@ -65,7 +65,7 @@ class StreamWorker {
 
  private:
   DeliveryQueue& queue_;
-  const IngestService& service_;
+  const BatchHandler& service_;
   StreamWorkerOptions options_;
   const StopSignal& stop_;
   WorkerTotals& totals_;

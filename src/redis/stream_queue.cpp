@@ -74,7 +74,7 @@ RedisOptions redis_options(const Config& config) {
 StreamQueueOptions stream_queue_options(const Config& config, int index) {
   StreamQueueOptions o;
   o.redis = redis_options(config);
-  o.names = StreamNames{config.queue.stream, config.queue.group, config.queue.dead_letter_stream};
+  o.names = StreamNames{config.queue.stream, config.queue.group, config.queue.dead_letter_stream, config.queue.prefix};
   const std::string base = config.queue.consumer.empty() ? hostname() : config.queue.consumer;
   o.consumer = base + "-" + std::to_string(index);
   o.block = config.queue.block;
@@ -259,14 +259,27 @@ std::vector<QueueEntry> RedisStreamQueue::read(std::size_t max) {
   }
 }
 
-bool RedisStreamQueue::ack(const std::vector<std::string>& ids) {
-  if (ids.empty()) return true;
-  std::vector<std::string> argv = {"XACK", options_.names.stream, options_.names.group};
-  argv.insert(argv.end(), ids.begin(), ids.end());
+bool RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
+  if (ids.empty() && jobs.empty()) return true;
+  std::vector<std::vector<std::string>> tx;
+  if (!jobs.empty()) tx.push_back({"MULTI"});
+  const std::string now = std::to_string(now_ms());
+  for (const auto& j : jobs) tx.push_back({"XADD", options_.names.prefix + j.role, "*", "payload", j.payload, "enqueued_at", now});
+  if (!ids.empty()) {
+    std::vector<std::string> xack = {"XACK", options_.names.stream, options_.names.group};
+    xack.insert(xack.end(), ids.begin(), ids.end());
+    tx.push_back(std::move(xack));
+  }
+  if (!jobs.empty()) tx.push_back({"EXEC"});
   for (int attempt = 0;; ++attempt) {
     if (!ensure_connected(kDeliverAttempts)) return false;
     try {
-      conn_->command(argv);
+      auto replies = conn_->pipeline(tx);
+      const ReplyView last = replies.back().view();
+      if (last.is_error() || (!jobs.empty() && !last.is_array())) {
+        spdlog::error("acknowledging {} entries: {}", ids.size(), last.str());
+        return false;
+      }
       return true;
     } catch (const RedisError& e) {
       drop(e);

@@ -19,8 +19,10 @@ class FakeQueue final : public DeliveryQueue {
     }
     return out;
   }
-  bool ack(const std::vector<std::string>& ids) override {
+  using DeliveryQueue::ack;
+  bool ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& published) override {
     acked.insert(acked.end(), ids.begin(), ids.end());
+    jobs.insert(jobs.end(), published.begin(), published.end());
     return true;
   }
   bool dead_letter(const QueueEntry& e, const std::string& reason, int attempts) override {
@@ -34,6 +36,7 @@ class FakeQueue final : public DeliveryQueue {
   };
   std::deque<QueueEntry> entries;
   std::vector<std::string> acked;
+  std::vector<OutboundJob> jobs;
   std::vector<Dead> dead;
 };
 

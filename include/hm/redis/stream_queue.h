@@ -35,6 +35,7 @@ struct StreamNames {
   std::string stream;       // e.g. hm:ingest
   std::string group;        // e.g. hm-worker
   std::string dead_stream;  // e.g. hm:ingest:dead
+  std::string prefix = "hm:";  // jobs for role R go to <prefix>R
 };
 
 struct StreamQueueOptions {
@@ -56,7 +57,8 @@ class RedisStreamQueue final : public DeliveryQueue {
   RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop);
 
   std::vector<QueueEntry> read(std::size_t max) override;
-  bool ack(const std::vector<std::string>& ids) override;
+  using DeliveryQueue::ack;
+  bool ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) override;
   bool dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) override;
 
   // Connects (up to max_attempts, with backoff between them) and creates the

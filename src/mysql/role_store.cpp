@@ -1,0 +1,255 @@
+#include "hm/mysql/role_store.h"
+
+#include <cppconn/datatype.h>
+
+namespace hm::mysql {
+namespace {
+
+void set_optional_string(sql::PreparedStatement& st, unsigned i, const std::optional<std::string>& v) {
+  if (v) {
+    st.setString(i, *v);
+  } else {
+    st.setNull(i, sql::DataType::VARCHAR);
+  }
+}
+
+void set_optional_int(sql::PreparedStatement& st, unsigned i, const std::optional<long long>& v) {
+  if (v) {
+    st.setInt64(i, *v);
+  } else {
+    st.setNull(i, sql::DataType::BIGINT);
+  }
+}
+
+void set_optional_bool(sql::PreparedStatement& st, unsigned i, const std::optional<bool>& v) {
+  if (v) {
+    st.setInt(i, *v ? 1 : 0);
+  } else {
+    st.setNull(i, sql::DataType::TINYINT);
+  }
+}
+
+std::optional<std::string> get_optional(sql::ResultSet& rs, unsigned i) {
+  if (rs.isNull(i)) return std::nullopt;
+  return std::string(rs.getString(i));
+}
+
+}  // namespace
+
+template <class Fn>
+auto MysqlRoleStore::with_session(const char* what, Fn&& fn) -> decltype(fn(std::declval<Session&>())) {
+  auto lease = pool_.checkout();
+  try {
+    return lease->guarded(what, [&] { return fn(*lease); });
+  } catch (const DbError& e) {
+    if (lease->in_transaction()) lease->rollback();
+    if (e.connection_broken() || lease->broken()) lease.discard();
+    throw;
+  }
+}
+
+std::optional<StoredMessage> MysqlRoleStore::find_message(const std::string& mid) {
+  return with_session("reading the message", [&](Session& s) -> std::optional<StoredMessage> {
+    auto& st = s.prepare(
+        "SELECT id, ig_message_id, account_id, customer_id, direction, kind, text, attachments, is_deleted, "
+        "CAST(UNIX_TIMESTAMP(event_time) * 1000 AS SIGNED) FROM message WHERE ig_message_id = ? LIMIT 1");
+    st.setString(1, mid);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    StoredMessage m;
+    m.id = rs->getUInt64(1);
+    m.mid = rs->getString(2);
+    m.account_id = rs->getString(3);
+    m.customer_id = rs->getString(4);
+    m.direction = rs->getString(5);
+    m.kind = rs->getString(6);
+    m.text = get_optional(*rs, 7);
+    m.attachments_json = get_optional(*rs, 8);
+    m.is_deleted = rs->getInt(9) != 0;
+    m.event_time_ms = rs->getInt64(10);
+    return m;
+  });
+}
+
+void MysqlRoleStore::upsert_contact(const std::string& account_id, const std::string& igsid, long long seen_ms) {
+  with_session("upserting the contact", [&](Session& s) {
+    auto& st = s.prepare(
+        "INSERT INTO contact (account_id, igsid, first_seen_at) VALUES (?, ?, ?) "
+        "ON DUPLICATE KEY UPDATE first_seen_at = LEAST(first_seen_at, VALUES(first_seen_at))");
+    st.setString(1, account_id);
+    st.setString(2, igsid);
+    st.setString(3, sql_datetime_ms(seen_ms));
+    return st.executeUpdate();
+  });
+}
+
+void MysqlRoleStore::upsert_conversation(const std::string& account_id, const std::string& customer_id) {
+  with_session("upserting the conversation", [&](Session& s) {
+    auto& st = s.prepare(
+        "INSERT INTO conversation (account_id, customer_id, first_message_at, last_message_at, last_inbound_at, "
+        "inbound_count, outbound_count) "
+        "SELECT account_id, customer_id, MIN(event_time), MAX(event_time), "
+        "MAX(CASE WHEN direction = 'inbound' THEN event_time END), "
+        "SUM(direction = 'inbound'), SUM(direction = 'echo') "
+        "FROM message WHERE account_id = ? AND customer_id = ? GROUP BY account_id, customer_id "
+        "ON DUPLICATE KEY UPDATE "
+        "first_message_at = LEAST(first_message_at, VALUES(first_message_at)), "
+        "last_message_at = GREATEST(last_message_at, VALUES(last_message_at)), "
+        "last_inbound_at = GREATEST(COALESCE(last_inbound_at, VALUES(last_inbound_at)), "
+        "COALESCE(VALUES(last_inbound_at), last_inbound_at)), "
+        "inbound_count = GREATEST(inbound_count, VALUES(inbound_count)), "
+        "outbound_count = GREATEST(outbound_count, VALUES(outbound_count))");
+    st.setString(1, account_id);
+    st.setString(2, customer_id);
+    return st.executeUpdate();
+  });
+}
+
+bool MysqlRoleStore::claim_profile_fetch(const std::string& account_id, const std::string& igsid,
+                                         std::chrono::seconds ttl) {
+  return with_session("claiming the profile fetch", [&](Session& s) {
+    auto& st = s.prepare(
+        "UPDATE contact SET profile_claimed_at = NOW(3) WHERE account_id = ? AND igsid = ? "
+        "AND (profile_fetched_at IS NULL OR profile_fetched_at < NOW(3) - INTERVAL ? SECOND) "
+        "AND (profile_claimed_at IS NULL OR profile_claimed_at < NOW(3) - INTERVAL 60 SECOND)");
+    st.setString(1, account_id);
+    st.setString(2, igsid);
+    st.setInt64(3, ttl.count());
+    return st.executeUpdate() == 1;
+  });
+}
+
+void MysqlRoleStore::save_profile(const std::string& account_id, const std::string& igsid, const Profile& p) {
+  with_session("saving the profile", [&](Session& s) {
+    auto& st = s.prepare(
+        "UPDATE contact SET name = ?, username = ?, profile_pic = ?, follower_count = ?, is_verified_user = ?, "
+        "is_user_follow_business = ?, is_business_follow_user = ?, profile_fetched_at = NOW(3), "
+        "profile_claimed_at = NULL, profile_error = NULL WHERE account_id = ? AND igsid = ?");
+    set_optional_string(st, 1, p.name);
+    set_optional_string(st, 2, p.username);
+    set_optional_string(st, 3, p.profile_pic);
+    set_optional_int(st, 4, p.follower_count);
+    set_optional_bool(st, 5, p.is_verified_user);
+    set_optional_bool(st, 6, p.is_user_follow_business);
+    set_optional_bool(st, 7, p.is_business_follow_user);
+    st.setString(8, account_id);
+    st.setString(9, igsid);
+    return st.executeUpdate();
+  });
+}
+
+void MysqlRoleStore::save_profile_error(const std::string& account_id, const std::string& igsid,
+                                        const std::string& error, bool permanent) {
+  with_session("recording the profile error", [&](Session& s) {
+    auto& st = s.prepare(permanent ? "UPDATE contact SET profile_error = ?, profile_fetched_at = NOW(3), "
+                                     "profile_claimed_at = NULL WHERE account_id = ? AND igsid = ?"
+                                   : "UPDATE contact SET profile_error = ?, profile_claimed_at = NULL "
+                                     "WHERE account_id = ? AND igsid = ?");
+    st.setString(1, error.substr(0, 2000));
+    st.setString(2, account_id);
+    st.setString(3, igsid);
+    return st.executeUpdate();
+  });
+}
+
+std::optional<std::string> MysqlRoleStore::media_status(std::uint64_t message_id, int idx) {
+  return with_session("reading the media row", [&](Session& s) -> std::optional<std::string> {
+    auto& st = s.prepare("SELECT status FROM media WHERE message_id = ? AND idx = ?");
+    st.setUInt64(1, message_id);
+    st.setInt(2, idx);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    return std::string(rs->getString(1));
+  });
+}
+
+void MysqlRoleStore::save_media(const MediaRecord& m) {
+  with_session("saving the media row", [&](Session& s) {
+    auto& st = s.prepare(
+        "INSERT INTO media (message_id, idx, type, source_url, sha256, size, content_type, status, error) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON DUPLICATE KEY UPDATE sha256 = VALUES(sha256), size = VALUES(size), content_type = VALUES(content_type), "
+        "status = VALUES(status), error = VALUES(error), attempts = attempts + 1");
+    st.setUInt64(1, m.message_id);
+    st.setInt(2, m.idx);
+    st.setString(3, m.type.substr(0, 32));
+    st.setString(4, m.source_url);
+    set_optional_string(st, 5, m.sha256.empty() ? std::nullopt : std::optional<std::string>(m.sha256));
+    set_optional_int(st, 6, m.status == "stored" ? std::optional<long long>(m.size) : std::nullopt);
+    set_optional_string(st, 7, m.content_type.empty() ? std::nullopt : std::optional<std::string>(m.content_type.substr(0, 255)));
+    st.setString(8, m.status);
+    set_optional_string(st, 9, m.error.empty() ? std::nullopt : std::optional<std::string>(m.error.substr(0, 2000)));
+    return st.executeUpdate();
+  });
+}
+
+std::optional<long long> MysqlRoleStore::last_inbound_ms(const std::string& account_id, const std::string& customer_id) {
+  return with_session("reading the last inbound message", [&](Session& s) -> std::optional<long long> {
+    auto& st = s.prepare(
+        "SELECT CAST(UNIX_TIMESTAMP(MAX(event_time)) * 1000 AS SIGNED) FROM message "
+        "WHERE account_id = ? AND customer_id = ? AND direction = 'inbound'");
+    st.setString(1, account_id);
+    st.setString(2, customer_id);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+    if (!rs->next() || rs->isNull(1)) return std::nullopt;
+    return static_cast<long long>(rs->getInt64(1));
+  });
+}
+
+bool MysqlRoleStore::reserve_reply(std::uint64_t message_id, const std::string& account_id,
+                                   const std::string& customer_id, const std::string& rule, const std::string& text) {
+  return with_session("reserving the reply", [&](Session& s) {
+    auto& st = s.prepare(
+        "INSERT IGNORE INTO reply (message_id, account_id, customer_id, rule, text, status) "
+        "VALUES (?, ?, ?, ?, ?, 'reserved')");
+    st.setUInt64(1, message_id);
+    st.setString(2, account_id);
+    st.setString(3, customer_id);
+    st.setString(4, rule.substr(0, 255));
+    st.setString(5, text);
+    const int affected = st.executeUpdate();
+    for (const auto& w : s.warnings(st)) {
+      if (w.code != 1062) throw DbError(DbErrorKind::kPermanent, w.code, "reserving the reply: warning " + w.message);
+    }
+    return affected == 1;
+  });
+}
+
+std::optional<ReplyRecord> MysqlRoleStore::reply(std::uint64_t message_id) {
+  return with_session("reading the reply", [&](Session& s) -> std::optional<ReplyRecord> {
+    auto& st = s.prepare("SELECT status, attempts, COALESCE(sent_message_id, '') FROM reply WHERE message_id = ?");
+    st.setUInt64(1, message_id);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+    if (!rs->next()) return std::nullopt;
+    ReplyRecord r;
+    r.message_id = message_id;
+    r.status = rs->getString(1);
+    r.attempts = rs->getInt(2);
+    r.sent_message_id = rs->getString(3);
+    return r;
+  });
+}
+
+bool MysqlRoleStore::claim_reply_send(std::uint64_t message_id) {
+  return with_session("claiming the reply", [&](Session& s) {
+    auto& st = s.prepare(
+        "UPDATE reply SET status = 'sending', attempts = attempts + 1 WHERE message_id = ? AND status = 'reserved'");
+    st.setUInt64(1, message_id);
+    return st.executeUpdate() == 1;
+  });
+}
+
+void MysqlRoleStore::finish_reply(std::uint64_t message_id, const std::string& status,
+                                  const std::string& sent_message_id, const std::string& error) {
+  with_session("recording the reply", [&](Session& s) {
+    auto& st = s.prepare(
+        "UPDATE reply SET status = ?, sent_message_id = ?, error = ? WHERE message_id = ? AND status = 'sending'");
+    st.setString(1, status);
+    set_optional_string(st, 2, sent_message_id.empty() ? std::nullopt : std::optional<std::string>(sent_message_id));
+    set_optional_string(st, 3, error.empty() ? std::nullopt : std::optional<std::string>(error.substr(0, 2000)));
+    st.setUInt64(4, message_id);
+    return st.executeUpdate();
+  });
+}
+
+}  // namespace hm::mysql
