@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "hm/redis/stream_queue.h"
+#include "support/fake_http.h"
 #include "support/fakes.h"
 #include "support/process.h"
 #include "support/test_db.h"
@@ -39,14 +41,23 @@ class WorkerProcessTest : public ::testing::Test {
     workers_.clear();
     try {
       admin().connection().command({"DEL", names_.stream, names_.dead_stream});
+      for (const char* role : {"ingest", "enrich", "media", "reply"}) {
+        const std::string s = prefix() + role;
+        admin().connection().command({"DEL", s, s + ":dead"});
+      }
     } catch (...) {
     }
   }
 
+  // Where ingest publishes jobs for the other roles in these tests.
+  std::string prefix() const { return names_.stream + ":"; }
+
   // A worker with test-sized timeouts; `extra` overrides.
-  ChildProcess& start_worker(const std::string& consumer, std::map<std::string, std::string> extra = {}) {
+  ChildProcess& start_worker(const std::string& consumer, std::map<std::string, std::string> extra = {},
+                             const std::string& role = "ingest") {
     auto env = test::worker_env_map(db_.options());
-    env["QUEUE_STREAM"] = names_.stream;
+    env["QUEUE_STREAM_PREFIX"] = prefix();
+    env["QUEUE_STREAM"] = role == "ingest" ? names_.stream : prefix() + role;
     env["CONSUMER_NAME"] = consumer;
     env["DB_POOL_SIZE"] = "3";
     env["DB_MAX_OVERFLOW"] = "1";
@@ -64,7 +75,7 @@ class WorkerProcessTest : public ::testing::Test {
     env["SHUTDOWN_TIMEOUT"] = "15";
     env["METRICS_PORT"] = "0";  // several workers at once: no fixed port
     for (const auto& [k, v] : extra) env[k] = v;
-    workers_.push_back(std::make_unique<ChildProcess>(kBin, std::vector<std::string>{"run", "--role", "ingest"}, env,
+    workers_.push_back(std::make_unique<ChildProcess>(kBin, std::vector<std::string>{"run", "--role", role}, env,
                                                       consumer));
     return *workers_.back();
   }
@@ -328,6 +339,63 @@ TEST_F(WorkerProcessTest, BatchSizeOneAndHundredGiveTheSameTable) {
                       "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)"),
             side_one);
   EXPECT_GT(with_one.size(), 300u);
+}
+
+TEST_F(WorkerProcessTest, FourRolesTogetherEndToEnd) {
+  const std::string image(200000, '\x42');
+  test::FakeHttpServer graph([&](const test::FakeRequest& r) {
+    test::FakeResponse resp;
+    if (r.method == "POST") {
+      resp.body = R"({"recipient_id":"1284930675412097","message_id":"reply-1"})";
+    } else if (r.path == "/cdn/photo.jpg") {
+      resp.content_type = "image/jpeg";
+      resp.body = image;
+    } else {
+      resp.body = R"({"name":"Ayşe","username":"ayse"})";
+    }
+    return resp;
+  });
+  const std::string rules = "/tmp/hm-rules-" + std::to_string(::getpid()) + ".json";
+  std::ofstream(rules) << R"({"accounts": {"17841405309211844": {"rules": [{"name": "hours", "keywords": ["saat"], "reply": "09-22 açığız"}]}}})";
+  const std::string media = "/tmp/hm-e2e-media-" + std::to_string(::getpid());
+  const long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+  nlohmann::json pic = nlohmann::json::parse(test::text_delivery("e2e-pic", "", now - 2000));
+  pic["entry"][0]["messaging"][0]["message"].erase("text");
+  pic["entry"][0]["messaging"][0]["message"]["attachments"] = {
+      {{"type", "image"}, {"payload", {{"url", graph.base() + "/cdn/photo.jpg?sig=abc"}}}}};
+  const std::string question = test::text_delivery("e2e-question", "Çalışma saatleriniz?", now - 1000);
+  enqueue({question, pic.dump(), question, test::text_delivery("e2e-thanks", "teşekkürler", now)});
+  const std::map<std::string, std::string> env = {{"GRAPH_API_BASE", graph.base()},
+                                                  {"GRAPH_ACCESS_TOKEN", "e2e-token"},
+                                                  {"REPLY_RULES_PATH", rules},
+                                                  {"MEDIA_DIR", media}};
+  for (const char* role : {"ingest", "enrich", "media", "reply"}) start_worker(std::string("e2e-") + role, env, role);
+  auto drained_all = [&] {
+    for (const char* role : {"enrich", "media", "reply"}) {
+      redis::StreamAdmin a(redis_, {prefix() + role, "hm-worker", prefix() + role + ":dead", prefix()});
+      if (a.lag() != 0 || a.pending() != 0 || a.length() == 0) return false;
+    }
+    return drained();
+  };
+  ASSERT_TRUE(test::eventually(drained_all, 60s)) << workers_.back()->out();
+  ASSERT_TRUE(test::eventually([&] { return db_.scalar("SELECT COUNT(*) FROM reply WHERE status = 'sent'") == 1; }, 20s));
+  EXPECT_EQ(rows(), 3);
+  EXPECT_EQ(db_.query("SELECT name FROM contact").at(0).at(0).value_or(""), "Ayşe");
+  EXPECT_EQ(db_.scalar("SELECT inbound_count FROM conversation"), 3);
+  const auto m = db_.query("SELECT status, sha256 FROM media");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0][0].value_or(""), "stored");
+  const std::string sha = m[0][1].value_or("");
+  EXPECT_TRUE(std::filesystem::exists(media + "/" + sha.substr(0, 2) + "/" + sha));
+  EXPECT_EQ(graph.count("POST", "/17841405309211844/messages"), 1);  // the question came twice: one reply
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM reply"), 1);
+  for (auto& w : workers_) {
+    w->signal(SIGTERM);
+    EXPECT_EQ(w->wait(20s), 0) << w->out();
+  }
+  std::filesystem::remove_all(media);
+  std::remove(rules.c_str());
 }
 
 int metrics_port(ChildProcess& w) {

@@ -1,0 +1,131 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "hm/config.h"
+#include "hm/graph_api.h"
+#include "hm/ingest_service.h"
+#include "hm/reply_rules.h"
+#include "support/fakes.h"
+#include "support/process.h"
+
+namespace hm {
+namespace {
+
+const char* kRules = R"({"accounts": {"acc": {
+  "rules": [{"name": "hours", "keywords": ["Saat", "hours"], "reply": "R-hours"},
+            {"name": "price", "pattern": "fiyat|pr[i1]ce", "reply": "R-price"}],
+  "away": {"utc_offset_minutes": 180, "from": "22:00", "to": "08:00", "reply": "R-away"}}}})";
+
+// 2026-01-14 12:00 UTC = 15:00 local (+3), inside working hours.
+constexpr long long kNoonUtc = 1768392000000LL;
+
+TEST(ReplyRulesTest, KeywordsPatternsAndAwayHours) {
+  const auto r = ReplyRules::parse(kRules, "rules.json");
+  EXPECT_EQ(r.match("acc", "Çalışma SAATLERİ?", kNoonUtc)->rule, "hours");  // ASCII letters case-insensitive
+  EXPECT_EQ(r.match("acc", "PRICE please", kNoonUtc)->text, "R-price");
+  EXPECT_FALSE(r.match("acc", "merhaba", kNoonUtc).has_value());
+  EXPECT_FALSE(r.match("other", "hours", kNoonUtc).has_value());
+  // 20:00 UTC = 23:00 local: away; 04:00 UTC = 07:00 local: away (wraps midnight); 05:00 UTC = 08:00: not.
+  EXPECT_EQ(r.match("acc", "merhaba", kNoonUtc + 8 * 3600000LL)->rule, "away");
+  EXPECT_EQ(r.match("acc", "merhaba", kNoonUtc - 8 * 3600000LL)->rule, "away");
+  EXPECT_FALSE(r.match("acc", "merhaba", kNoonUtc - 7 * 3600000LL).has_value());
+  EXPECT_EQ(r.match("acc", "hours", kNoonUtc + 8 * 3600000LL)->rule, "hours");  // rules win over away
+}
+
+TEST(ReplyRulesTest, BadRuleFilesNameTheProblem) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"{", "not valid JSON"},
+      {R"({"accounts": []})", "accounts: must be an object"},
+      {R"({"accounts": {"a": {"rules": [{"name": "x", "reply": "r"}]}}})", "rules[0]: needs \"keywords\" or \"pattern\""},
+      {R"({"accounts": {"a": {"rules": [{"keywords": ["k"]}]}}})", "rules[0]: needs \"reply\""},
+      {R"({"accounts": {"a": {"rules": [{"pattern": "(", "reply": "r"}]}}})", "pattern: is not a valid regular expression"},
+      {R"({"accounts": {"a": {"away": {"from": "25:00", "to": "08:00", "reply": "r"}}}})", "away.from: '25:00' is not a time of day"},
+      {R"({"accounts": {"a": {"rules": [{"keywords": [], "reply": "r"}]}}})", "keywords: must be a non-empty array"},
+  };
+  for (const auto& [text, fragment] : bad) {
+    try {
+      ReplyRules::parse(text, "rules.json");
+      ADD_FAILURE() << text;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.variable(), "REPLY_RULES_PATH");
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("rules.json"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(ReplyRules::load("/nonexistent/rules.json"), ConfigError);
+}
+
+HttpResult answer(long status, const std::string& body, HttpFailure failure = HttpFailure::kNone, bool sent = true) {
+  HttpResult r;
+  r.status = status;
+  r.body = body;
+  r.failure = failure;
+  r.request_sent = sent;
+  return r;
+}
+
+TEST(GraphApiTest, ClassifiesAnswers) {
+  std::string e;
+  EXPECT_EQ(classify_graph_answer(answer(200, "{}"), false, &e), GraphAnswer::kOk);
+  EXPECT_EQ(classify_graph_answer(answer(429, "{}"), false, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":4}})"), false, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":80002}})"), false, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(503, "oops"), false, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":100,"message":"bad id"}})"), false, &e),
+            GraphAnswer::kPermanent);
+  EXPECT_NE(e.find("Graph error 100: bad id"), std::string::npos);
+  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kNotSent, false), true, &e), GraphAnswer::kRetryable);
+  // No answer after the request went out: a read is repeated, a send is not.
+  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kTimeout, true), false, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kTimeout, true), true, &e), GraphAnswer::kAmbiguous);
+}
+
+std::string delivery_with(const nlohmann::json& message, bool echo = false) {
+  nlohmann::json m = message;
+  if (echo) m["is_echo"] = true;
+  nlohmann::json d = {{"object", "instagram"},
+                      {"entry",
+                       {{{"id", "acc"},
+                         {"time", 1768396566941LL},
+                         {"messaging",
+                          {{{"sender", {{"id", echo ? "acc" : "cust"}}},
+                            {"recipient", {{"id", echo ? "cust" : "acc"}}},
+                            {"timestamp", 1768396566941LL},
+                            {"message", m}}}}}}}};
+  return d.dump();
+}
+
+TEST(FanOutTest, IngestOwesJobsForInboundAttachmentsAndMatchingRules) {
+  test::FakeStore store;
+  test::FakeClock clock;
+  const auto rules = ReplyRules::parse(kRules, "rules.json");
+  IngestService svc(store, clock, RetryOptions{});
+  svc.set_fan_out({true, &rules});
+  auto roles_of = [](const DeliveryOutcome& o) {
+    std::vector<std::string> roles;
+    for (const auto& j : o.jobs) roles.push_back(j.role);
+    return roles;
+  };
+  const auto out = svc.ingest_batch({
+      delivery_with({{"mid", "m-text"}, {"text", "merhaba"}}),
+      delivery_with({{"mid", "m-hours"}, {"text", "hours?"}}),
+      delivery_with({{"mid", "m-pic"}, {"attachments", {{{"type", "image"}, {"payload", {{"url", "u"}}}}}}}),
+      delivery_with({{"mid", "m-echo"}, {"text", "hours"}, {"attachments", {{{"type", "image"}}}}}, true),
+  });
+  EXPECT_EQ(roles_of(out[0]), std::vector<std::string>{"enrich"});
+  EXPECT_EQ(roles_of(out[1]), (std::vector<std::string>{"enrich", "reply"}));
+  EXPECT_EQ(roles_of(out[2]), (std::vector<std::string>{"enrich", "media"}));
+  EXPECT_EQ(roles_of(out[3]), std::vector<std::string>{"media"});  // echoes: no enrich, never a reply
+  EXPECT_EQ(nlohmann::json::parse(out[0].jobs[0].payload)["mid"], "m-text");
+  // A redelivery of a stored message owes its jobs again.
+  store.script({test::result(StoreStatus::kDuplicate)});
+  EXPECT_EQ(roles_of(svc.ingest(delivery_with({{"mid", "m-text"}, {"text", "merhaba"}}))),
+            std::vector<std::string>{"enrich"});
+  // Without fan-out (the file source), no jobs.
+  IngestService plain(store, clock, RetryOptions{});
+  EXPECT_TRUE(plain.ingest(delivery_with({{"mid", "m2"}, {"text", "hours"}})).jobs.empty());
+}
+
+}  // namespace
+}  // namespace hm
