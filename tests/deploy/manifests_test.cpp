@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "hm/config.h"
+#include "hm/reply_rules.h"
 
 namespace hm {
 namespace {
@@ -34,11 +35,16 @@ std::vector<YAML::Node> of_kind(const std::string& kind) {
   return out;
 }
 
+YAML::Node configmap_named(const std::string& name) {
+  for (const auto& m : of_kind("ConfigMap"))
+    if (m["metadata"]["name"].as<std::string>() == name) return m;
+  ADD_FAILURE() << "no ConfigMap " << name;
+  return YAML::Node();
+}
+
 std::map<std::string, std::string> configmap() {
-  const auto maps = of_kind("ConfigMap");
-  EXPECT_EQ(maps.size(), 1u);
   std::map<std::string, std::string> out;
-  for (const auto& kv : maps.at(0)["data"]) out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  for (const auto& kv : configmap_named("hm-worker-config")["data"]) out[kv.first.as<std::string>()] = kv.second.as<std::string>();
   return out;
 }
 
@@ -100,8 +106,9 @@ TEST(ManifestsTest, ConfigMapHoldsOnlyKnownVariablesWithValidValues) {
   EXPECT_NO_THROW(parse_config(raw));
   // Every tuning variable is there, with the binary's default where it has one.
   const std::set<std::string> per_pod = {"WORKER_ROLE", "CONSUMER_NAME", "QUEUE_STREAM", "QUEUE_DEAD_LETTER_STREAM",
-                                         "DB_PASSWORD_FILE", "REDIS_PASSWORD_FILE", "DB_SOCKET", "DEAD_LETTER_PATH"};
-  const std::set<std::string> deployment_values = {"DB_HOST", "REDIS_URL", "LOG_FORMAT"};
+                                         "DB_PASSWORD_FILE", "REDIS_PASSWORD_FILE", "GRAPH_ACCESS_TOKEN_FILE",
+                                         "DB_SOCKET", "DEAD_LETTER_PATH"};
+  const std::set<std::string> deployment_values = {"DB_HOST", "REDIS_URL", "LOG_FORMAT", "REPLY_RULES_PATH"};
   for (const auto& v : known_variables()) {
     if (v.secret || per_pod.count(v.name)) continue;
     ASSERT_TRUE(data.count(v.name)) << v.name << " is missing from the ConfigMap";
@@ -149,7 +156,30 @@ TEST(ManifestsTest, ProbesPortsGraceAndSecurityAgree) {
     EXPECT_TRUE(mounted) << name << ": " << password_file << " is not under a volume mount";
   }
   EXPECT_EQ(of_kind("PodDisruptionBudget").size(), 4u);
-  EXPECT_EQ(of_kind("Secret").size(), 1u);
+  EXPECT_EQ(of_kind("Secret").size(), 2u);
+}
+
+TEST(ManifestsTest, ReplyRulesAreMountedWhereTheConfigMapSaysAndParse) {
+  const auto data = configmap();
+  const std::string path = data.at("REPLY_RULES_PATH");
+  const auto rules = configmap_named("hm-worker-reply-rules");
+  const std::string file = path.substr(path.rfind('/') + 1);
+  ASSERT_TRUE(rules["data"][file]) << file;
+  EXPECT_NO_THROW(ReplyRules::parse(rules["data"][file].as<std::string>(), "deploy/configmap.yaml"));
+  for (const auto& d : of_kind("Deployment")) {
+    bool mounted = false;
+    for (const auto& m : d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
+      if (path.rfind(m["mountPath"].as<std::string>() + "/", 0) == 0) mounted = true;
+    EXPECT_TRUE(mounted) << d["metadata"]["name"].as<std::string>() << " does not mount " << path;
+  }
+  // The media pods write MEDIA_DIR: it must be a mounted volume (the root filesystem is read-only).
+  for (const auto& d : of_kind("Deployment")) {
+    if (d["metadata"]["name"].as<std::string>() != "hm-worker-media") continue;
+    bool mounted = false;
+    for (const auto& m : d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
+      if (m["mountPath"].as<std::string>() == data.at("MEDIA_DIR")) mounted = true;
+    EXPECT_TRUE(mounted);
+  }
 }
 
 TEST(ManifestsTest, DockerfileBuildsTheBinaryAndRunsAsNonRoot) {
