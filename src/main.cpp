@@ -1,3 +1,10 @@
+#include <malloc.h>
+
 #include "hm/cli.h"
 
-int main(int argc, char** argv) { return hm::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+  // A few threads share the heap: two malloc arenas keep the resident set
+  // small (a pod's memory limit) at no measurable cost in speed.
+  mallopt(M_ARENA_MAX, 2);
+  return hm::run_cli(argc, argv);
+}

@@ -108,7 +108,7 @@ class Session {
   };
   // Bounded, least recently used out: batch statements vary in size, and the
   // server limits prepared statements (max_prepared_stmt_count).
-  static constexpr std::size_t kMaxCachedStatements = 64;
+  static constexpr std::size_t kMaxCachedStatements = 24;
   std::map<std::string, Cached> statements_;
   std::uint64_t uses_ = 0;
   ServerFlavor flavor_ = ServerFlavor::kMariaDB;
