@@ -73,10 +73,33 @@ bool is_valid_utf8(const std::string& s) {
   return true;
 }
 
+std::string printable_utf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (len == 1) {
+      out.push_back(c < 0x20 && c != '\t' ? '?' : static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    if (len == 0 || i + len > s.size() || !is_valid_utf8(s.substr(i, len))) {
+      out.push_back('?');
+      ++i;
+      continue;
+    }
+    out.append(s, i, len);
+    i += len;
+  }
+  return out;
+}
+
 std::string dead_letter_json(const DeadLetter& l) {
   nlohmann::ordered_json j;
   j["time"] = format_utc_ms(l.time_ms);
-  j["reason"] = is_valid_utf8(l.reason) ? l.reason : std::string("(reason not valid UTF-8)");
+  j["reason"] = printable_utf8(l.reason);
   j["origin"] = l.origin;
   j["attempts"] = l.attempts;
   j["size"] = l.size;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hm/dead_letter.h"
+
 namespace hm {
 namespace {
 
@@ -283,7 +285,7 @@ ParseResult parse_delivery(std::string_view text) {
     r.error = e.message;
   } catch (const nlohmann::json::exception& e) {
     // nlohmann's messages name the byte position but never echo the input.
-    r.error = std::string("invalid JSON: ") + e.what();
+    r.error = std::string("invalid JSON: ") + printable_utf8(e.what());
   } catch (const std::exception& e) {
     r.error = std::string("cannot parse delivery: ") + e.what();
   }

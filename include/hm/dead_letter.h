@@ -50,5 +50,8 @@ class FileDeadLetterSink final : public DeadLetterSink {
 std::string dead_letter_json(const DeadLetter& letter);
 std::string base64_encode(const std::string& bytes);
 bool is_valid_utf8(const std::string& s);
+// s with every invalid UTF-8 sequence and control character (but tab) replaced
+// by '?', for messages that quote input (a reason must always be printable).
+std::string printable_utf8(const std::string& s);
 
 }  // namespace hm

@@ -41,6 +41,14 @@ TEST(DeadLetterTest, Utf8Validation) {
   EXPECT_EQ(base64_encode("M"), "TQ==");
 }
 
+TEST(DeadLetterTest, ReasonsQuotingBadInputStayPrintable) {
+  EXPECT_EQ(printable_utf8("ok é 🙏"), "ok é 🙏");
+  EXPECT_EQ(printable_utf8(std::string("last read: 'caf\xc3(\x01'", 19)), "last read: 'caf?(?'");
+  DeadLetter l;
+  l.reason = std::string("bad \xff byte");
+  EXPECT_EQ(nlohmann::json::parse(dead_letter_json(l))["reason"], "bad ? byte");
+}
+
 TEST(DeadLetterTest, FileSinkAppendsLines) {
   char path[] = "/tmp/hm-dlq-XXXXXX";
   close(mkstemp(path));
