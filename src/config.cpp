@@ -100,7 +100,7 @@ UrlParts parse_database_url(const std::string& url) {
   std::string query;
   if (auto q = rest.find('?'); q != std::string::npos) {
     query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
+    rest.resize(q);
   }
   const auto slash = rest.find('/');
   if (slash == std::string::npos) throw ConfigError(name, "has no database name (mysql://user:password@host:port/db)");

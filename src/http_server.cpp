@@ -113,7 +113,7 @@ void HttpServer::handle(int fd) {
   } else {
     method = line.substr(0, sp1);
     std::string path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    if (auto q = path.find('?'); q != std::string::npos) path = path.substr(0, q);
+    if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
     if (method != "GET" && method != "HEAD") {
       r = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
     } else {

@@ -51,6 +51,7 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Gauge>* pool_overflow;
   prometheus::Family<prometheus::Gauge>* pool_connections;
   prometheus::Family<prometheus::Gauge>* pool_waiting;
+  prometheus::Family<prometheus::Gauge>* pool_peak;
   prometheus::Family<prometheus::Histogram>* pool_wait;
   prometheus::Family<prometheus::Counter>* pool_timeouts;
   prometheus::Family<prometheus::Gauge>* queue_pending;
@@ -117,6 +118,10 @@ PrometheusMetrics::PrometheusMetrics(const std::string& role, const std::string&
                               .Register(r);
   f_->pool_waiting =
       &BuildGauge().Name("hm_worker_db_pool_waiting").Help("Threads waiting for a pool connection").Register(r);
+  f_->pool_peak = &BuildGauge()
+                       .Name("hm_worker_db_pool_peak_open")
+                       .Help("Most connections the pool has had open at once since start")
+                       .Register(r);
   f_->pool_wait =
       &BuildHistogram().Name("hm_worker_db_pool_checkout_wait_seconds").Help("Time waited for a connection").Register(r);
   f_->pool_timeouts = &BuildCounter()
@@ -209,6 +214,7 @@ void PrometheusMetrics::set_pool(const PoolStats& s) {
   f_->pool_connections->Add({{"role", role_}, {"state", "in_use"}}).Set(s.in_use);
   f_->pool_connections->Add({{"role", role_}, {"state", "idle"}}).Set(s.idle);
   f_->pool_waiting->Add({{"role", role_}}).Set(s.waiting);
+  f_->pool_peak->Add({{"role", role_}}).Set(s.peak_open);
 }
 
 void PrometheusMetrics::set_queue(const QueueGauges& q) {

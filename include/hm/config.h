@@ -92,7 +92,7 @@ struct RetryOptions {
 struct IngestOptions {
   std::string dead_letter_path = "dead-letters.jsonl";
   // Largest accepted delivery (one JSONL line), bytes.
-  std::size_t max_delivery_bytes = 1024 * 1024;
+  std::size_t max_delivery_bytes = std::size_t{1024} * 1024;
   // Deliveries read and stored together; 1 = the seed's per-message path.
   std::size_t batch_size = 100;
   // After the first entry of a batch, how long to wait for more. 0 = do not wait.

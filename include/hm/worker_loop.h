@@ -45,7 +45,7 @@ class WorkerTotals {
 struct StreamWorkerOptions {
   std::size_t batch_size = 100;
   int max_deliveries = 10;
-  std::size_t max_delivery_bytes = 1024 * 1024;
+  std::size_t max_delivery_bytes = std::size_t{1024} * 1024;
   // Called at every turn of the loop (the liveness heartbeat). Optional.
   std::function<void()> on_loop;
 };

@@ -453,7 +453,7 @@ std::vector<StoreResult> MysqlMessageStore::store_messages(const std::vector<New
     return store_batch(*lease, messages);
   } catch (const DbError& e) {
     abandon(lease, e);
-    if (e.retryable() || !lease) return std::vector<StoreResult>(messages.size(), failure(e));
+    if (e.retryable()) return std::vector<StoreResult>(messages.size(), failure(e));
     spdlog::debug("batch of {} failed ({}); storing one at a time", messages.size(), e.what());
   } catch (const std::exception& e) {
     lease.discard();

@@ -166,9 +166,8 @@ sql::PreparedStatement& Session::prepare(const std::string& sql) {
   }
   std::unique_ptr<sql::PreparedStatement> stmt;
   guarded("preparing a statement", [&] { stmt.reset(conn_->prepareStatement(sql)); });
-  auto& ref = *stmt;
-  statements_.emplace(sql, Cached{std::move(stmt), ++uses_});
-  return ref;
+  const auto inserted = statements_.emplace(sql, Cached{std::move(stmt), ++uses_}).first;
+  return *inserted->second.statement;
 }
 
 void Session::execute(const std::string& sql) {
