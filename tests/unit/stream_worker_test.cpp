@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <mutex>
 
 #include "hm/worker_loop.h"
 #include "support/fakes.h"
@@ -9,9 +10,11 @@
 namespace hm {
 namespace {
 
+// Thread-safe: the worker thread and the test thread both touch it.
 class FakeQueue final : public DeliveryQueue {
  public:
   std::vector<QueueEntry> read(std::size_t max) override {
+    std::lock_guard<std::mutex> lock(mutex);
     std::vector<QueueEntry> out;
     while (!entries.empty() && out.size() < max) {
       out.push_back(entries.front());
@@ -21,11 +24,13 @@ class FakeQueue final : public DeliveryQueue {
   }
   using DeliveryQueue::ack;
   bool ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& published) override {
+    std::lock_guard<std::mutex> lock(mutex);
     acked.insert(acked.end(), ids.begin(), ids.end());
     jobs.insert(jobs.end(), published.begin(), published.end());
     return true;
   }
   bool dead_letter(const QueueEntry& e, const std::string& reason, int attempts) override {
+    std::lock_guard<std::mutex> lock(mutex);
     dead.push_back({e.id, reason, attempts});
     return true;
   }
@@ -34,6 +39,11 @@ class FakeQueue final : public DeliveryQueue {
     std::string reason;
     int attempts;
   };
+  std::size_t acked_count() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return acked.size();
+  }
+  std::mutex mutex;
   std::deque<QueueEntry> entries;
   std::vector<std::string> acked;
   std::vector<OutboundJob> jobs;
@@ -122,7 +132,7 @@ TEST_F(StreamWorkerTest, RunDrainsUntilStopped) {
   for (int i = 0; i < 25; ++i) queue.entries.push_back(entry(std::to_string(i) + "-0", test::text_delivery("m" + std::to_string(i), "t")));
   StreamWorker w(queue, svc, options(), stop, totals);
   std::thread t([&] { w.run(); });
-  ASSERT_TRUE(test::eventually([&] { return queue.acked.size() == 25; }, std::chrono::seconds(5)));
+  ASSERT_TRUE(test::eventually([&] { return queue.acked_count() == 25; }, std::chrono::seconds(5)));
   stop.request();
   t.join();
   EXPECT_EQ(totals.snapshot().inserted, 25);
