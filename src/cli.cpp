@@ -258,7 +258,7 @@ class SignalWatcher {
   void watch() {
     int seen = 0;
     while (!done_) {
-      timespec wait{0, 200 * 1000 * 1000};
+      timespec wait{0, 200L * 1000 * 1000};
       const int sig = sigtimedwait(&set_, nullptr, &wait);
       if (sig <= 0) continue;
       if (++seen == 1) {
@@ -429,6 +429,7 @@ int cmd_run_stream(const Config& cfg) {
   int running = cfg.worker.concurrency;
   bool crashed = false;
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(cfg.worker.concurrency));
   for (int i = 0; i < cfg.worker.concurrency; ++i) {
     threads.emplace_back([&, i] {
       try {

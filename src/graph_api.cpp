@@ -71,7 +71,7 @@ HttpCallOptions GraphApi::call_options() const {
   HttpCallOptions o;
   o.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
   o.total_timeout = options_.timeout;
-  o.max_bytes = 1024 * 1024;
+  o.max_bytes = 1024LL * 1024;
   o.headers = {"Authorization: Bearer " + options_.token, "Accept: application/json"};
   return o;
 }

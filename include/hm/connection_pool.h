@@ -52,6 +52,13 @@ struct PoolStats {
 
 template <class Conn>
 class ConnectionPool {
+ private:
+  struct Entry {
+    std::unique_ptr<Conn> conn;
+    Clock::time_point created;
+    Clock::time_point last_used;
+  };
+
  public:
   using Factory = std::function<std::unique_ptr<Conn>()>;
 
@@ -88,7 +95,7 @@ class ConnectionPool {
       pool_ = nullptr;
     }
     ConnectionPool* pool_ = nullptr;
-    std::unique_ptr<typename ConnectionPool::Entry> entry_;
+    std::unique_ptr<Entry> entry_;
     bool discard_ = false;
   };
 
@@ -204,11 +211,6 @@ class ConnectionPool {
   }
 
  private:
-  struct Entry {
-    std::unique_ptr<Conn> conn;
-    Clock::time_point created;
-    Clock::time_point last_used;
-  };
 
   // Returns the entry if usable, or nullptr after closing it (caller opens a new one).
   std::unique_ptr<Entry> refresh(std::unique_ptr<Entry> entry) {

@@ -18,8 +18,8 @@ const char* to_string(DbErrorKind kind);
 
 class DbError : public std::runtime_error {
  public:
-  DbError(DbErrorKind kind, int code, std::string message, bool connection_broken = false)
-      : std::runtime_error(std::move(message)), kind_(kind), code_(code), connection_broken_(connection_broken) {}
+  DbError(DbErrorKind kind, int code, const std::string& message, bool connection_broken = false)
+      : std::runtime_error(message), kind_(kind), code_(code), connection_broken_(connection_broken) {}
   DbErrorKind kind() const { return kind_; }
   int code() const { return code_; }  // server or client error code, 0 when not from the server
   bool retryable() const { return kind_ == DbErrorKind::kRetryable || kind_ == DbErrorKind::kPoolExhausted; }

@@ -57,7 +57,7 @@ DbError translate(const sql::SQLException& e, ServerFlavor flavor, const std::st
   if (!state.empty()) message += " (" + state + ")";
   message += ": ";
   message += e.what();
-  return DbError(c.kind, code, std::move(message), c.connection_broken);
+  return DbError(c.kind, code, message, c.connection_broken);
 }
 
 }  // namespace mysql
