@@ -200,7 +200,13 @@ TEST(ChaosTest, NothingLostNothingTwiceNothingAlteredUnderFaults) {
   locker.join();
 
   ASSERT_TRUE(test::eventually([&] { return c.admin().lag() == 0 && c.admin().pending() == 0; }, 300s))
-      << "lag " << c.admin().lag() << " pending " << c.admin().pending();
+      << "lag " << c.admin().lag() << " pending " << c.admin().pending() << [&] {
+           std::string logs;
+           for (auto& [i, w] : c.workers_)
+             logs += "\n--- worker " + std::to_string(i) + (w->running() ? " (running)" : " (exited)") + ":\n" +
+                     w->out().substr(w->out().size() > 3000 ? w->out().size() - 3000 : 0) + w->err();
+           return logs;
+         }();
   for (int w = 0; w < kWorkers; ++w) c.sample_pool_peak(w);
 
   // Every unique valid mid exactly once, text intact.

@@ -111,7 +111,9 @@ class StreamAdmin {
   long long length();        // XLEN of the stream
   long long dead_length();   // XLEN of the dead-letter stream
   long long pending();       // entries delivered to the group but not acknowledged
-  // Entries not yet delivered to the group (Redis 7 "lag"), or -1 when unknown.
+  // Entries not yet delivered to the group: 0 exactly when the group's last
+  // delivered id is the stream's last id; otherwise Redis' "lag", or -1 when
+  // Redis lost count (it does across a restart).
   long long lag();
   Connection& connection() { return *conn_; }
 
