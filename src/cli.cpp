@@ -277,15 +277,17 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-// The daemon's /readyz checks and queue gauges, run on the HTTP thread with
-// connections of their own (not the pool's: a busy pool must not make the
-// database look down).
+// The daemon's /readyz checks (run by StatusEndpoints' own thread) and queue
+// gauges (refreshed for /metrics on the HTTP thread), with connections of their
+// own (not the pool's: a busy pool must not make the database look down).
+// Thread-safe: each connection behind its own mutex.
 class ReadinessChecks {
  public:
   ReadinessChecks(mysql::Driver& driver, const Config& cfg, const mysql::SessionPool& pool, PrometheusMetrics& metrics)
       : driver_(driver), cfg_(cfg), pool_(pool), metrics_(metrics) {}
 
   std::string database() {
+    std::lock_guard<std::mutex> lock(db_mutex_);
     try {
       if (!db_ || db_->broken()) db_ = mysql::Session::connect(driver_, cfg_.db);
       if (!db_->ping()) {
@@ -300,6 +302,11 @@ class ReadinessChecks {
   }
 
   std::string queue() {
+    std::lock_guard<std::mutex> lock(admin_mutex_);
+    return queue_locked();
+  }
+
+  std::string queue_locked() {
     try {
       if (!admin_) {
         admin_ = std::make_unique<redis::StreamAdmin>(
@@ -326,7 +333,8 @@ class ReadinessChecks {
   std::string metrics() {
     metrics_.set_pool(pool_.stats());
     const auto now = std::chrono::steady_clock::now();
-    if (now - queue_read_ >= std::chrono::seconds(5) && queue().empty()) {
+    std::lock_guard<std::mutex> lock(admin_mutex_);
+    if (now - queue_read_ >= std::chrono::seconds(5) && queue_locked().empty()) {
       queue_read_ = now;
       try {
         metrics_.set_queue({admin_->pending(), admin_->lag(), admin_->dead_length()});
@@ -342,9 +350,11 @@ class ReadinessChecks {
   const Config& cfg_;
   const mysql::SessionPool& pool_;
   PrometheusMetrics& metrics_;
-  std::unique_ptr<mysql::Session> db_;
-  std::unique_ptr<redis::StreamAdmin> admin_;
-  std::chrono::steady_clock::time_point queue_read_{};
+  std::mutex db_mutex_;
+  std::unique_ptr<mysql::Session> db_;  // guarded by db_mutex_
+  std::mutex admin_mutex_;
+  std::unique_ptr<redis::StreamAdmin> admin_;  // guarded by admin_mutex_
+  std::chrono::steady_clock::time_point queue_read_{};  // guarded by admin_mutex_
 };
 
 int cmd_run_stream(const Config& cfg) {
@@ -415,7 +425,8 @@ int cmd_run_stream(const Config& cfg) {
   // A batch may legitimately take up to the visibility timeout; longer is stuck.
   StatusEndpoints endpoints(heartbeats, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.queue.visibility_timeout),
                             stop, {[&] { return checks.database(); }, [&] { return checks.queue(); }, [&] { return checks.pool(); }},
-                            [&] { return checks.metrics(); });
+                            [&] { return checks.metrics(); },
+                            [&db] { return std::make_shared<mysql::Driver::ThreadScope>(db.driver); });
   std::unique_ptr<HttpServer> http;
   if (cfg.worker.metrics_port > 0) {
     http = std::make_unique<HttpServer>(

@@ -28,12 +28,42 @@ std::vector<int> WorkerHeartbeats::stale(std::chrono::milliseconds limit) const 
 
 StatusEndpoints::StatusEndpoints(WorkerHeartbeats& heartbeats, std::chrono::milliseconds liveness_limit,
                                  const StopSignal& stop, std::vector<Check> readiness,
-                                 std::function<std::string()> metrics)
+                                 std::function<std::string()> metrics, ThreadScope thread_scope)
     : heartbeats_(heartbeats),
       liveness_limit_(liveness_limit),
       stop_(stop),
       readiness_(std::move(readiness)),
-      metrics_(std::move(metrics)) {}
+      metrics_(std::move(metrics)) {
+  refresher_ = std::thread([this, scope = std::move(thread_scope)] { refresh_loop(scope); });
+}
+
+StatusEndpoints::~StatusEndpoints() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closing_ = true;
+  }
+  wake_.notify_all();
+  refresher_.join();
+}
+
+void StatusEndpoints::refresh_loop(ThreadScope thread_scope) {
+  const std::shared_ptr<void> scope = thread_scope ? thread_scope() : nullptr;
+  for (;;) {
+    std::vector<std::string> problems;
+    for (const auto& check : readiness_) {
+      std::string problem;
+      try {
+        problem = check();
+      } catch (const std::exception& e) {
+        problem = e.what();
+      }
+      if (!problem.empty()) problems.push_back(problem);
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    problems_ = std::move(problems);
+    if (wake_.wait_for(lock, std::chrono::seconds(1), [&] { return closing_; })) return;
+  }
+}
 
 HttpResponse StatusEndpoints::handle(const std::string& path) {
   if (path == "/healthz") return healthz();
@@ -51,22 +81,11 @@ HttpResponse StatusEndpoints::healthz() const {
 }
 
 HttpResponse StatusEndpoints::readyz() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - checked_ >= std::chrono::seconds(1)) {
-    problems_.clear();
-    for (const auto& check : readiness_) {
-      std::string problem;
-      try {
-        problem = check();
-      } catch (const std::exception& e) {
-        problem = e.what();
-      }
-      if (!problem.empty()) problems_.push_back(problem);
-    }
-    checked_ = now;
+  std::vector<std::string> problems;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    problems = problems_;
   }
-  std::vector<std::string> problems = problems_;
   if (stop_.requested()) problems.insert(problems.begin(), "shutting down");
   if (problems.empty()) return {200, "text/plain; charset=utf-8", "ready\n"};
   std::string body;

@@ -11,6 +11,8 @@
 // HTTP thread.
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -37,13 +39,22 @@ class WorkerHeartbeats {
   int workers_;
 };
 
+// Readiness checks run on a thread of their own, every second; /readyz
+// answers from their last results at once. A check that blocks (a database
+// that does not answer within its connect timeout) therefore never holds up
+// /healthz or /metrics on the single HTTP thread.
 class StatusEndpoints {
  public:
   // A readiness check returns "" when fine, or what is wrong.
   using Check = std::function<std::string()>;
+  using ThreadScope = std::function<std::shared_ptr<void>()>;
 
   StatusEndpoints(WorkerHeartbeats& heartbeats, std::chrono::milliseconds liveness_limit, const StopSignal& stop,
-                  std::vector<Check> readiness, std::function<std::string()> metrics);
+                  std::vector<Check> readiness, std::function<std::string()> metrics,
+                  ThreadScope thread_scope = {});
+  ~StatusEndpoints();
+  StatusEndpoints(const StatusEndpoints&) = delete;
+  StatusEndpoints& operator=(const StatusEndpoints&) = delete;
 
   HttpResponse handle(const std::string& path);
   HttpResponse healthz() const;
@@ -55,10 +66,13 @@ class StatusEndpoints {
   const StopSignal& stop_;
   std::vector<Check> readiness_;
   std::function<std::string()> metrics_;
-  // The last readiness answer, reused for a second (probes and scrapes can be frequent).
+  void refresh_loop(ThreadScope thread_scope);
+
   std::mutex mutex_;
-  std::chrono::steady_clock::time_point checked_{};
-  std::vector<std::string> problems_;
+  std::condition_variable wake_;
+  bool closing_ = false;                                // guarded by mutex_
+  std::vector<std::string> problems_{"not checked yet"};  // guarded by mutex_
+  std::thread refresher_;
 };
 
 }  // namespace hm
