@@ -46,7 +46,7 @@ StatusEndpoints::~StatusEndpoints() {
   refresher_.join();
 }
 
-void StatusEndpoints::refresh_loop(ThreadScope thread_scope) {
+void StatusEndpoints::refresh_loop(const ThreadScope& thread_scope) {
   const std::shared_ptr<void> scope = thread_scope ? thread_scope() : nullptr;
   for (;;) {
     std::vector<std::string> problems;

@@ -66,7 +66,7 @@ class StatusEndpoints {
   const StopSignal& stop_;
   std::vector<Check> readiness_;
   std::function<std::string()> metrics_;
-  void refresh_loop(ThreadScope thread_scope);
+  void refresh_loop(const ThreadScope& thread_scope);
 
   std::mutex mutex_;
   std::condition_variable wake_;
