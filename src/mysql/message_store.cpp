@@ -122,27 +122,6 @@ std::string placeholders(std::size_t n) {
   return out + ")";
 }
 
-// Executes a prepared INSERT IGNORE and returns the rows inserted. INSERT
-// IGNORE turns more than duplicates into warnings; only 1062 is accepted.
-// Any other warning means a value was altered to fit: throws kPermanent (the
-// caller rolls back, so nothing altered stays stored).
-int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
-  // Connector/C++ 1.1 keeps a statement's warnings across executions when the
-  // next execution has none: clear them, or a clean insert after a bad one
-  // would be reported with the bad one's warnings.
-  s.guarded(what, [&] { st.clearWarnings(); });
-  const int affected = s.guarded(what, [&] { return st.executeUpdate(); });
-  const auto warnings = s.warnings(st);
-  for (const auto& w : warnings) {
-    if (w.code != 1062) {
-      throw DbError(DbErrorKind::kPermanent, w.code,
-                    std::string(what) + ": warning " + std::to_string(w.code) + ": " + w.message +
-                        " (the row would be stored altered; rolled back)");
-    }
-  }
-  return affected;
-}
-
 StoreResult failure(const DbError& e) {
   StoreResult r;
   r.status = e.retryable() ? StoreStatus::kRetryable : StoreStatus::kPermanent;
@@ -393,6 +372,24 @@ struct Dispatch {
 
 }  // namespace
 
+int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
+  // Connector/C++ 1.1 keeps a statement's warnings across executions when the
+  // next execution has none: clear them, or a clean insert after a bad one
+  // would be reported with the bad one's warnings.
+  s.guarded(what, [&] { st.clearWarnings(); });
+  const int affected = s.guarded(what, [&] { return st.executeUpdate(); });
+  const auto warnings = s.warnings(st);
+  for (const auto& w : warnings) {
+    if (w.code != 1062) {
+      throw DbError(DbErrorKind::kPermanent, w.code,
+                    std::string(what) + ": warning " + std::to_string(w.code) + ": " + w.message +
+                        " (the row would be stored altered; rolled back)");
+    }
+  }
+  return affected;
+}
+
+
 std::string sql_datetime_ms(std::int64_t epoch_ms) {
   const std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
   std::tm tm{};
@@ -433,7 +430,7 @@ StoreResult MysqlMessageStore::store_on(SessionPool::Lease& lease, const Event& 
   }
 }
 
-const DbError& MysqlMessageStore::abandon(SessionPool::Lease& lease, const DbError& e) {
+const DbError& abandon(SessionPool::Lease& lease, const DbError& e) {
   if (lease->in_transaction()) lease->rollback();
   if (e.connection_broken() || lease->broken()) lease.discard();
   return e;

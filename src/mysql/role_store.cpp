@@ -42,8 +42,7 @@ auto MysqlRoleStore::with_session(const char* what, Fn&& fn) -> decltype(fn(std:
   try {
     return lease->guarded(what, [&] { return fn(*lease); });
   } catch (const DbError& e) {
-    if (lease->in_transaction()) lease->rollback();
-    if (e.connection_broken() || lease->broken()) lease.discard();
+    abandon(lease, e);
     throw;
   }
 }
@@ -207,11 +206,7 @@ bool MysqlRoleStore::reserve_reply(std::uint64_t message_id, const std::string& 
     st.setString(3, customer_id);
     st.setString(4, rule.substr(0, 255));
     st.setString(5, text);
-    const int affected = st.executeUpdate();
-    for (const auto& w : s.warnings(st)) {
-      if (w.code != 1062) throw DbError(DbErrorKind::kPermanent, w.code, "reserving the reply: warning " + w.message);
-    }
-    return affected == 1;
+    return insert_ignore(s, st, "reserving the reply") == 1;
   });
 }
 

@@ -29,11 +29,18 @@ class MysqlMessageStore final : public MessageStore {
 
  private:
   StoreResult store_on(SessionPool::Lease& lease, const Event& event);
-  // Rolls back and discards a broken connection; returns e.
-  static const DbError& abandon(SessionPool::Lease& lease, const DbError& e);
 
   SessionPool& pool_;
 };
+
+// After a failed unit of work: rolls back an open transaction and marks a
+// broken connection for discarding instead of pooling. Returns e.
+const DbError& abandon(SessionPool::Lease& lease, const DbError& e);
+
+// Executes a prepared INSERT IGNORE and returns the rows inserted. Only
+// warning 1062 (duplicate) is accepted; any other warning means a value was
+// altered to fit, and throws kPermanent (the caller rolls back).
+int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
 
 // "YYYY-MM-DD HH:MM:SS.mmm" in UTC, for DATETIME(3) parameters.
 std::string sql_datetime_ms(std::int64_t epoch_ms);
