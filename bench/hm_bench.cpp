@@ -4,6 +4,7 @@
 //
 //   hm-bench --scenario per-message|batched|contention [--messages N]
 //            [--redeliveries 0.3] [--workers W] [--threads T] [--batch B]
+//            [--read R]   (QUEUE_READ_COUNT; per-message defaults to 20)
 //
 // Reports deliveries/s, messages stored/s, enqueue-to-commit latency
 // percentiles (a paced run), retries, lock wait timeouts, deadlocks, dead
@@ -49,6 +50,7 @@ struct Options {
   int workers = 2;
   int threads = 2;
   int batch = 100;
+  int read = 0;  // QUEUE_READ_COUNT; 0 = the batch size
   std::string worker_binary;
   std::string run_dir = ".run/bench";
 };
@@ -173,6 +175,7 @@ class Bench {
     env["CONSUMER_NAME"] = "bench-" + std::to_string(index);
     env["WORKER_CONCURRENCY"] = std::to_string(o_.threads);
     env["INGEST_BATCH_SIZE"] = std::to_string(o_.batch);
+    env["QUEUE_READ_COUNT"] = std::to_string(std::max(o_.read, o_.batch));
     env["INGEST_BATCH_LINGER_MS"] = "5";
     env["DB_POOL_SIZE"] = std::to_string(std::max(2, o_.threads));
     env["DB_MAX_OVERFLOW"] = "1";
@@ -388,13 +391,17 @@ int main(int argc, char** argv) {
     else if (k == "--workers") o.workers = std::stoi(v);
     else if (k == "--threads") o.threads = std::stoi(v);
     else if (k == "--batch") o.batch = std::stoi(v);
+    else if (k == "--read") o.read = std::stoi(v);
     else if (k == "--run-dir") o.run_dir = v;
     else {
       std::cerr << "hm-bench: unknown option " << k << "\n";
       return 2;
     }
   }
-  if (o.scenario == "per-message") o.batch = 1;
+  if (o.scenario == "per-message") {
+    o.batch = 1;
+    if (o.read == 0) o.read = 20;
+  }
   if (o.scenario == "contention") {
     o.workers = 8;
     o.threads = 1;
@@ -424,6 +431,7 @@ int main(int argc, char** argv) {
   j["workers"] = o.workers;
   j["threads_per_worker"] = o.threads;
   j["batch"] = o.batch;
+  j["read"] = std::max(o.read, o.batch);
   j["deliveries"] = t.deliveries;
   j["unique_messages"] = t.unique;
   j["redeliveries"] = o.redeliveries;

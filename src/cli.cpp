@@ -223,10 +223,11 @@ int cmd_run_file(const Config& cfg, const std::string& source_spec) {
   probe_database(pool, cfg);
   mysql::MysqlMessageStore store(pool);
   IngestService service(store, clock, cfg.retry);
+  service.set_store_batch(cfg.ingest.batch_size);
   FileDeadLetterSink dead_letters(cfg.ingest.dead_letter_path);
   LineSource source(*in, "file:" + name, cfg.ingest.max_delivery_bytes);
   const IngestCounts counts =
-      drain_source(source, service, dead_letters, clock, cfg.ingest.max_delivery_bytes, cfg.ingest.batch_size);
+      drain_source(source, service, dead_letters, clock, cfg.ingest.max_delivery_bytes, cfg.ingest.read_count);
   const PoolStats ps = pool.stats();
   spdlog::info("done: applied={} retries={} pool peak_open={} connects={}", counts.applied, counts.retries,
                ps.peak_open, ps.connects);
@@ -384,8 +385,9 @@ int cmd_run_stream(const Config& cfg) {
   {
     redis::StreamAdmin admin(redis::redis_options(cfg),
                              {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream, cfg.queue.prefix});
-    spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, batches of {}", cfg.queue.stream,
-                 cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency, cfg.ingest.batch_size);
+    spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, reads of {}, batches of {}",
+                 cfg.queue.stream, cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency,
+                 cfg.ingest.read_count, cfg.ingest.batch_size);
   }
   mysql::MysqlMessageStore store(pool);
   mysql::MysqlRoleStore role_store(pool);
@@ -409,6 +411,7 @@ int cmd_run_stream(const Config& cfg) {
 
   IngestService ingest(store, clock, cfg.retry, &stop, &metrics);
   ingest.set_fan_out({true, rules.empty() ? nullptr : &rules});
+  ingest.set_store_batch(cfg.ingest.batch_size);
   EnrichService enrich(role_store, cfg.roles.graph_token.empty() ? nullptr : &graph, cfg.roles.profile_ttl);
   MediaService media_service(role_store, http_client, media, clock, &stop);
   ReplyService reply(role_store, graph, rules, clock);
@@ -447,7 +450,7 @@ int cmd_run_stream(const Config& cfg) {
         mysql::Driver::ThreadScope scope(db.driver);
         redis::RedisStreamQueue queue(redis::stream_queue_options(cfg, i), stop);
         StreamWorkerOptions wopts;
-        wopts.batch_size = cfg.ingest.batch_size;
+        wopts.batch_size = cfg.ingest.read_count;
         wopts.max_deliveries = cfg.queue.max_deliveries;
         wopts.max_delivery_bytes = cfg.ingest.max_delivery_bytes;
         wopts.on_loop = [&heartbeats, i] { heartbeats.beat(i); };

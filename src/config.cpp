@@ -226,7 +226,8 @@ const std::vector<VariableSpec>& known_variables() {
       {"QUEUE_VISIBILITY_TIMEOUT", "120", "seconds an entry may stay unacknowledged before another consumer reclaims it; must exceed the slowest batch"},
       {"QUEUE_MAX_DELIVERIES", "10", "deliveries of one entry before it is dead-lettered"},
       {"QUEUE_BLOCK_MS", "1000", "longest XREADGROUP BLOCK wait, milliseconds (bounds how fast a stop is noticed)"},
-      {"INGEST_BATCH_SIZE", "100", "entries read and stored together (1 = the per-message path)"},
+      {"INGEST_BATCH_SIZE", "100", "messages stored together in one transaction (1 = the per-message path)"},
+      {"QUEUE_READ_COUNT", "", "entries taken per read, stored INGEST_BATCH_SIZE at a time and acknowledged together (default INGEST_BATCH_SIZE; at least that)"},
       {"INGEST_BATCH_LINGER_MS", "20", "how long to wait to fill a batch after its first entry, milliseconds"},
       {"WORKER_CONCURRENCY", "2", "worker threads per process, each with its own Redis connection"},
       {"SHUTDOWN_TIMEOUT", "20", "seconds to finish in-flight batches after SIGTERM (keep below the pod's grace period)"},
@@ -476,6 +477,14 @@ Config parse_config(const RawConfig& raw) {
                                             " s): a blocked read would look like a dead connection");
   c.ingest.batch_size = static_cast<std::size_t>(integer("INGEST_BATCH_SIZE", 1, 1000, " (entries)"));
   c.ingest.batch_linger = std::chrono::milliseconds(integer("INGEST_BATCH_LINGER_MS", 0, 10000, " (milliseconds)"));
+  c.ingest.read_count = c.ingest.batch_size;
+  if (!trim(str("QUEUE_READ_COUNT")).empty()) {
+    c.ingest.read_count = static_cast<std::size_t>(integer("QUEUE_READ_COUNT", 1, 1000, " (entries)"));
+    if (c.ingest.read_count < c.ingest.batch_size)
+      throw ConfigError("QUEUE_READ_COUNT", std::to_string(c.ingest.read_count) + " must be at least INGEST_BATCH_SIZE (" +
+                                                std::to_string(c.ingest.batch_size) +
+                                                "): a batch is made of the entries of one read");
+  }
   c.worker.concurrency = static_cast<int>(integer("WORKER_CONCURRENCY", 1, 256, " (threads)"));
   c.worker.shutdown_timeout = std::chrono::seconds(integer("SHUTDOWN_TIMEOUT", 1, 3600, " (seconds)"));
   c.worker.metrics_port = static_cast<int>(integer("METRICS_PORT", 0, 65535, ""));

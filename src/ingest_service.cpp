@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include "hm/logging.h"
@@ -146,16 +147,32 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
     std::vector<std::size_t> pending(unique.size());
     for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
     Backoff backoff(retry_, clock_, {}, stop_);
+    const std::size_t chunk = store_batch_ > 0 ? store_batch_ : pending.size();
     for (;;) {
-      std::vector<NewMessage> batch;
-      batch.reserve(pending.size());
-      for (std::size_t i : pending) batch.push_back(unique[i]);
-      const auto got = store_.store_messages(batch);
       std::vector<std::size_t> again;
-      for (std::size_t k = 0; k < pending.size(); ++k) {
-        results[pending[k]] = got.at(k);
-        attempts[pending[k]] = backoff.attempts();
-        if (got[k].status == StoreStatus::kRetryable) again.push_back(pending[k]);
+      // A failure that is not about one message's row locks (a lost or hung
+      // connection, an exhausted pool) would fail every later chunk of this
+      // attempt the same slow way: those wait for the next attempt instead.
+      std::optional<StoreResult> unreachable;
+      for (std::size_t from = 0; from < pending.size(); from += chunk) {
+        const std::size_t to = std::min(pending.size(), from + chunk);
+        std::vector<StoreResult> got;
+        if (unreachable) {
+          got.assign(to - from, *unreachable);
+        } else {
+          std::vector<NewMessage> batch;
+          batch.reserve(to - from);
+          for (std::size_t k = from; k < to; ++k) batch.push_back(unique[pending[k]]);
+          got = store_.store_messages(batch);
+        }
+        for (std::size_t k = from; k < to; ++k) {
+          const StoreResult& r = got.at(k - from);
+          results[pending[k]] = r;
+          attempts[pending[k]] = backoff.attempts();
+          if (r.status != StoreStatus::kRetryable) continue;
+          again.push_back(pending[k]);
+          if (!unreachable && !r.lock_conflict) unreachable = r;
+        }
       }
       if (again.empty()) break;
       for (std::size_t i : again) telemetry_.retried(results[i].error_code);

@@ -87,8 +87,8 @@ class IngestService final : public BatchHandler {
   // every write is idempotent, so a redelivery or a replay is safe.
   DeliveryOutcome ingest(std::string_view payload) const;
 
-  // Several deliveries, stored together: all their new messages in one
-  // store_messages() call, then the other events one by one. Outcomes are
+  // Several deliveries, stored together: their new messages in store_messages()
+  // calls of at most set_store_batch() each, then the other events one by one. Outcomes are
   // aligned with the input. With one delivery holding one message this is
   // exactly ingest(). Never throws.
   std::vector<DeliveryOutcome> ingest_batch(const std::vector<std::string_view>& payloads) const;
@@ -97,6 +97,9 @@ class IngestService final : public BatchHandler {
   }
 
   void set_fan_out(FanOutOptions fan_out) { fan_out_ = fan_out; }
+  // Most new messages handed to one store_messages() call (one transaction);
+  // 1 = the per-message path. 0 (the default) = no limit.
+  void set_store_batch(std::size_t messages) { store_batch_ = messages; }
 
  private:
   MessageStore& store_;
@@ -105,6 +108,7 @@ class IngestService final : public BatchHandler {
   const StopSignal* stop_;
   Telemetry& telemetry_;
   FanOutOptions fan_out_;
+  std::size_t store_batch_ = 0;
 
   void add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const;
 };

@@ -27,6 +27,9 @@ struct StoreResult {
   std::uint64_t message_id = 0;  // message.id, only for kInserted (and kDuplicate when known)
   int error_code = 0;            // server error or warning code for failures
   std::string error;             // human-readable cause for failures
+  // A retryable failure over this row's locks (lock wait timeout, deadlock):
+  // other rows can go ahead meanwhile, unlike a lost or hung connection.
+  bool lock_conflict = false;
 
   bool ok() const { return status != StoreStatus::kRetryable && status != StoreStatus::kPermanent; }
 };

@@ -127,6 +127,7 @@ StoreResult failure(const DbError& e) {
   r.status = e.retryable() ? StoreStatus::kRetryable : StoreStatus::kPermanent;
   r.error_code = e.code();
   r.error = e.what();
+  r.lock_conflict = e.code() == 1205 || e.code() == 1213;  // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
   return r;
 }
 

@@ -269,6 +269,21 @@ TEST_F(ConfigTest, RejectsBadQueueValues) {
   expect_rejected("QUEUE_MAX_DELIVERIES", "not a number");
 }
 
+TEST_F(ConfigTest, ReadCountDefaultsToTheBatchSizeAndMayNotBeSmaller) {
+  g_env["INGEST_BATCH_SIZE"] = "1";
+  EXPECT_EQ(load().ingest.read_count, 1u);
+  g_env["QUEUE_READ_COUNT"] = "20";
+  const Config c = load();
+  EXPECT_EQ(c.ingest.batch_size, 1u);
+  EXPECT_EQ(c.ingest.read_count, 20u);
+  g_env["INGEST_BATCH_SIZE"] = "50";
+  expect_rejected("QUEUE_READ_COUNT", "at least INGEST_BATCH_SIZE (50)");
+  g_env["QUEUE_READ_COUNT"] = "5000";
+  expect_rejected("QUEUE_READ_COUNT", "too large");
+  g_env.clear();
+  EXPECT_EQ(load().ingest.read_count, 100u);
+}
+
 TEST_F(ConfigTest, DescribeRedactsSecrets) {
   g_env["DB_PASSWORD"] = "hunter2";
   g_env["DATABASE_URL"] = "mysql://app:hunter2@db/x";

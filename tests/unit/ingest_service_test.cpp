@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "support/fakes.h"
+#include "support/process.h"
 
 namespace hm {
 namespace {
@@ -74,6 +75,104 @@ TEST(IngestServiceTest, APermanentFailureDoesNotStopTheOtherEvents) {
   EXPECT_NE(out.reason.find("1366"), std::string::npos) << out.reason;
   EXPECT_EQ(store.calls(), 6);  // all events were tried
   EXPECT_EQ(out.counts.inserted, 3);
+}
+
+// Records the messages of every store_messages() call; `answer` decides each
+// message's result.
+class BatchRecordingStore final : public MessageStore {
+ public:
+  StoreResult store(const Event&) override { return result(StoreStatus::kApplied); }
+  std::vector<StoreResult> store_messages(const std::vector<NewMessage>& ms) override {
+    std::vector<std::string> mids;
+    std::vector<StoreResult> out;
+    for (const auto& m : ms) {
+      mids.push_back(m.mid);
+      out.push_back(answer(m.mid));
+    }
+    calls.push_back(mids);
+    return out;
+  }
+  std::function<StoreResult(const std::string&)> answer = [](const std::string&) {
+    return result(StoreStatus::kInserted);
+  };
+  std::vector<std::vector<std::string>> calls;
+};
+
+std::vector<std::string> deliveries(int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(test::text_delivery("mid-" + std::to_string(i), "hello"));
+  return out;
+}
+
+std::vector<DeliveryOutcome> ingest_all(const IngestService& svc, const std::vector<std::string>& lines) {
+  return svc.ingest_batch(std::vector<std::string_view>(lines.begin(), lines.end()));
+}
+
+TEST(IngestServiceTest, StoreBatchSplitsTheNewMessagesIntoTransactionsOfThatSize) {
+  BatchRecordingStore store;
+  test::FakeClock clock;
+  IngestService svc(store, clock, retries(3));
+  svc.set_store_batch(2);
+  const auto out = ingest_all(svc, deliveries(5));
+  ASSERT_EQ(store.calls.size(), 3u);
+  EXPECT_EQ(store.calls[0], (std::vector<std::string>{"mid-0", "mid-1"}));
+  EXPECT_EQ(store.calls[1], (std::vector<std::string>{"mid-2", "mid-3"}));
+  EXPECT_EQ(store.calls[2], (std::vector<std::string>{"mid-4"}));
+  for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone);
+
+  BatchRecordingStore whole;
+  IngestService unlimited(whole, clock, retries(3));
+  ingest_all(unlimited, deliveries(5));
+  ASSERT_EQ(whole.calls.size(), 1u);
+  EXPECT_EQ(whole.calls[0].size(), 5u);
+}
+
+TEST(IngestServiceTest, ALockConflictLetsTheOtherMessagesOfTheReadGoAhead) {
+  BatchRecordingStore store;
+  test::FakeClock clock;
+  int conflicts = 1;
+  store.answer = [&](const std::string& mid) {
+    if (mid == "mid-0" && conflicts-- > 0) {
+      StoreResult r = result(StoreStatus::kRetryable, "lock wait timeout", 1205);
+      r.lock_conflict = true;
+      return r;
+    }
+    return result(StoreStatus::kInserted);
+  };
+  IngestService svc(store, clock, retries(3));
+  svc.set_store_batch(1);
+  const auto out = ingest_all(svc, deliveries(3));
+  // First attempt: all three tried; then only the locked one again.
+  ASSERT_EQ(store.calls.size(), 4u);
+  EXPECT_EQ(store.calls[1], (std::vector<std::string>{"mid-1"}));
+  EXPECT_EQ(store.calls[2], (std::vector<std::string>{"mid-2"}));
+  EXPECT_EQ(store.calls[3], (std::vector<std::string>{"mid-0"}));
+  EXPECT_EQ(clock.sleeps().size(), 1u);
+  for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone);
+  EXPECT_EQ(out[0].attempts, 2);
+  EXPECT_EQ(out[1].attempts, 1);
+}
+
+TEST(IngestServiceTest, ALostConnectionLeavesTheRestOfTheReadForTheNextAttempt) {
+  BatchRecordingStore store;
+  test::FakeClock clock;
+  int failures = 1;
+  store.answer = [&](const std::string&) {
+    if (failures-- > 0) return result(StoreStatus::kRetryable, "Lost connection to server during query", 2013);
+    return result(StoreStatus::kInserted);
+  };
+  IngestService svc(store, clock, retries(3));
+  svc.set_store_batch(1);
+  const auto out = ingest_all(svc, deliveries(3));
+  // The first failure is not about one row: the other two are not tried on a
+  // connection that would fail them the same slow way, but after the backoff.
+  ASSERT_EQ(store.calls.size(), 4u);
+  EXPECT_EQ(store.calls[0], (std::vector<std::string>{"mid-0"}));
+  EXPECT_EQ(store.calls[1], (std::vector<std::string>{"mid-0"}));
+  EXPECT_EQ(store.calls[2], (std::vector<std::string>{"mid-1"}));
+  EXPECT_EQ(store.calls[3], (std::vector<std::string>{"mid-2"}));
+  EXPECT_EQ(clock.sleeps().size(), 1u);
+  for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone);
 }
 
 TEST(IngestServiceTest, SummaryLineFormat) {
