@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
+
+#include "hm/dead_letter.h"
 
 namespace hm {
 
@@ -26,16 +29,48 @@ const char* to_string(StoreStatus s) {
 namespace mysql {
 namespace {
 
-constexpr const char* kFastPathSql = "SELECT id FROM message WHERE ig_message_id = ? LIMIT 1";
+// Whether a stored message m still owes a deletion or an edit recorded before
+// it arrived (the recording side found no message to update at the time).
+constexpr const char* kOwesChanges =
+    "((m.is_deleted = 0 AND EXISTS (SELECT 1 FROM message_deletion d "
+    "WHERE d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id)) "
+    "OR EXISTS (SELECT 1 FROM message_edit e WHERE e.ig_message_id = m.ig_message_id "
+    "AND e.sender_id = m.sender_id AND e.num_edit > m.edit_count))";
+
+// The fast-path check: one autocommit consistent read, no locks. It also says
+// whether the message owes changes recorded before it, so the same statement
+// serves right after an insert (to find the new row's id) and on a
+// redelivery (which repairs a message whose changes were left unapplied by a
+// failure between its insert and their application).
+//
+// Why plain reads are enough: a deletion or edit is committed in its side
+// table first and only then applied to the message (store_deletion,
+// store_edit), while a message is inserted first and only then read back here.
+// Whichever of the two reads comes second sees the other's write: the message
+// row, if still uncommitted, makes the UPDATE wait for it (a unique-key search
+// waits for a locked row, it never skips it), and a committed side-table row
+// is visible to any later statement under READ COMMITTED. Applying twice is
+// harmless.
+const std::string& fast_path_sql() {
+  static const std::string sql =
+      std::string("SELECT m.id, ") + kOwesChanges + " FROM message m WHERE m.ig_message_id = ? LIMIT 1";
+  return sql;
+}
 constexpr const char* kInsertMessageSql =
     "INSERT IGNORE INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, kind, "
     "text, attachments, reply_to_mid, postback_payload, event_time, customer_id) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+// The per-message insert commits on its own; a row that a warning shows
+// altered is taken out again at once.
+constexpr const char* kDeleteAlteredSql = "DELETE FROM message WHERE id = LAST_INSERT_ID()";
 // Batch path: rows of the multi-row insert are ours when their id lies in the
 // block of LAST_INSERT_ID() .. + rows - 1 (InnoDB reserves a simple insert's
 // auto-increment values at once); the mid check guards against anything else.
-constexpr const char* kBatchInsertedSql =
-    "SELECT id, ig_message_id FROM message WHERE id >= LAST_INSERT_ID() AND id < LAST_INSERT_ID() + ?";
+const std::string& batch_inserted_sql() {
+  static const std::string sql = std::string("SELECT m.id, m.ig_message_id, ") + kOwesChanges +
+                                 " FROM message m WHERE m.id >= LAST_INSERT_ID() AND m.id < LAST_INSERT_ID() + ?";
+  return sql;
+}
 constexpr const char* kBatchApplyPendingDeletionSql =
     "UPDATE message m JOIN message_deletion d "
     "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
@@ -47,17 +82,6 @@ constexpr const char* kBatchApplyPendingEditSql =
     "WHERE m.id BETWEEN ? AND ? AND m.edit_count < e.num_edit "
     "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
     "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id)";
-// After a real insert: the new id, and whether a deletion or an edit of the
-// message is already recorded. The reads of message_deletion and message_edit
-// are locking reads on purpose: a deletion or edit being recorded right now by
-// another transaction (uncommitted, so invisible to a plain read) is waited
-// for instead of missed. That transaction's UPDATE of the message waits for
-// our insert in turn; if both wait, InnoDB picks one (1213) and its retry sees
-// the other's commit. Either way the change is applied exactly once.
-constexpr const char* kInsertedIdSql =
-    "(SELECT 'id' AS what, LAST_INSERT_ID() AS value) "
-    "UNION ALL (SELECT 'deletion', 0 FROM message_deletion WHERE ig_message_id = ? LIMIT 1 LOCK IN SHARE MODE) "
-    "UNION ALL (SELECT 'edit', 0 FROM message_edit WHERE ig_message_id = ? LIMIT 1 LOCK IN SHARE MODE)";
 constexpr const char* kApplyPendingDeletionSql =
     "UPDATE message m JOIN message_deletion d "
     "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
@@ -131,63 +155,92 @@ StoreResult failure(const DbError& e) {
   return r;
 }
 
+struct Found {
+  std::uint64_t id = 0;
+  bool owes_changes = false;  // a deletion or edit recorded before it is not applied yet
+};
+
+std::optional<Found> look_up(Session& s, const std::string& mid, const char* what) {
+  auto& st = s.prepare(fast_path_sql());
+  st.setString(1, mid);
+  std::unique_ptr<sql::ResultSet> rs(s.guarded(what, [&] { return st.executeQuery(); }));
+  return s.guarded(what, [&]() -> std::optional<Found> {
+    if (!rs->next()) return std::nullopt;
+    return Found{static_cast<std::uint64_t>(rs->getUInt64(1)), rs->getBoolean(2)};
+  });
+}
+
+// Applies the deletion and the latest edit recorded for message `id` before it
+// arrived. Idempotent; each statement commits on its own when no transaction
+// is open.
+void apply_owed_changes(Session& s, std::uint64_t id) {
+  auto& edit = s.prepare(kApplyPendingEditSql);
+  edit.setUInt64(1, id);
+  s.guarded("applying an earlier edit", [&] { return edit.executeUpdate(); });
+  auto& deletion = s.prepare(kApplyPendingDeletionSql);
+  deletion.setUInt64(1, id);
+  s.guarded("applying an earlier deletion", [&] { return deletion.executeUpdate(); });
+}
+
+// Whether a column's limit or character set could make INSERT IGNORE alter
+// this message to fit (it then warns, see insert_ignore()). The parser already
+// refuses most of these; the store does not rely on it.
+bool may_be_altered(const NewMessage& m) {
+  auto ascii_over = [](const std::string& v, std::size_t limit) {
+    return v.size() > limit || std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) > 0x7f; });
+  };
+  auto utf8_over = [](const std::optional<std::string>& v, std::size_t limit) {
+    return v && (v->size() > limit || !is_valid_utf8(*v));
+  };
+  return ascii_over(m.mid, 255) || ascii_over(m.account_id, 64) || ascii_over(m.sender_id, 64) ||
+         ascii_over(m.recipient_id, 64) || (m.reply_to_mid && ascii_over(*m.reply_to_mid, 255)) ||
+         utf8_over(m.text, 65535) || utf8_over(m.postback_payload, 1000) || utf8_over(m.attachments_json, 16777215);
+}
+
+// The per-message path: the fast-path check, then an INSERT IGNORE that
+// commits on its own (one statement, one fsync), then the same check again for
+// the new id and any changes recorded before the message: three statements
+// for a new message, one for a redelivery. A message that could be altered to
+// fit is inserted in a transaction instead, so it is rolled back unseen.
 StoreResult store_message(Session& s, const NewMessage& m) {
-  // Fast path: autocommit consistent read, no locks taken.
-  {
-    auto& st = s.prepare(kFastPathSql);
-    st.setString(1, m.mid);
-    std::unique_ptr<sql::ResultSet> rs(s.guarded("fast-path check", [&] { return st.executeQuery(); }));
-    const bool found = s.guarded("fast-path check", [&] { return rs->next(); });
-    if (found) {
-      StoreResult r;
-      r.status = StoreStatus::kDuplicate;
-      r.message_id = s.guarded("fast-path check", [&] { return static_cast<std::uint64_t>(rs->getUInt64(1)); });
-      return r;
-    }
+  StoreResult r;
+  if (const auto found = look_up(s, m.mid, "fast-path check")) {
+    if (found->owes_changes) apply_owed_changes(s, found->id);
+    r.status = StoreStatus::kDuplicate;
+    r.message_id = found->id;
+    return r;
   }
-  s.begin();
+  const bool in_transaction = may_be_altered(m);
+  if (in_transaction) s.begin();
   auto& ins = s.prepare(kInsertMessageSql);
   bind_message(ins, 0, m);
-  const int affected = insert_ignore(s, ins, "inserting the message");
-  StoreResult r;
-  if (affected == 0) {
-    s.commit();  // nothing written; ends the transaction
+  const int affected = execute_insert_ignore(s, ins, "inserting the message");
+  try {
+    check_insert_warnings(s, ins, "inserting the message",
+                          in_transaction ? "the row would be stored altered; rolled back" : "the altered row was removed");
+  } catch (const DbError&) {
+    if (!in_transaction && affected > 0) {  // committed already: take it out again
+      auto& del = s.prepare(kDeleteAlteredSql);
+      s.guarded("removing an altered row", [&] { return del.executeUpdate(); });
+    }
+    throw;  // the caller rolls back an open transaction
+  }
+  if (in_transaction) s.commit();
+  if (affected == 0) {  // another worker stored it since the check
     r.status = StoreStatus::kDuplicate;
     return r;
   }
-  // A real insert: LAST_INSERT_ID() is ours. Deletions and edits that arrived
-  // before the message are applied now, in the same transaction.
-  auto& q = s.prepare(kInsertedIdSql);
-  q.setString(1, m.mid);
-  q.setString(2, m.mid);
-  bool pending_deletion = false;
-  bool pending_edit = false;
-  {
-    std::unique_ptr<sql::ResultSet> rs(s.guarded("reading the new id", [&] { return q.executeQuery(); }));
-    s.guarded("reading the new id", [&] {
-      while (rs->next()) {
-        const std::string what = rs->getString(1);
-        if (what == "id") r.message_id = rs->getUInt64(2);
-        if (what == "deletion") pending_deletion = true;
-        if (what == "edit") pending_edit = true;
-      }
-    });
-  }
-  if (pending_edit) {
-    auto& st = s.prepare(kApplyPendingEditSql);
-    st.setUInt64(1, r.message_id);
-    s.guarded("applying an earlier edit", [&] { return st.executeUpdate(); });
-  }
-  if (pending_deletion) {
-    auto& st = s.prepare(kApplyPendingDeletionSql);
-    st.setUInt64(1, r.message_id);
-    s.guarded("applying an earlier deletion", [&] { return st.executeUpdate(); });
-  }
-  s.commit();
   r.status = StoreStatus::kInserted;
+  if (const auto found = look_up(s, m.mid, "reading the new row")) {
+    r.message_id = found->id;
+    if (found->owes_changes) apply_owed_changes(s, found->id);
+  }
   return r;
 }
 
+// A deletion or an edit: recorded in its side table and committed first, then
+// applied to the message if it is there (see fast_path_sql() for why this
+// order never misses a message stored at the same moment).
 StoreResult store_deletion(Session& s, const MessageDeletion& d) {
   const std::string when = sql_datetime_ms(d.timestamp_ms);
   s.begin();
@@ -197,12 +250,12 @@ StoreResult store_deletion(Session& s, const MessageDeletion& d) {
   ins.setString(3, d.sender_id);
   ins.setString(4, when);
   insert_ignore(s, ins, "recording the deletion");
+  s.commit();
   auto& up = s.prepare(kApplyDeletionSql);
   up.setString(1, when);
   up.setString(2, d.mid);
   up.setString(3, d.sender_id);
   s.guarded("applying the deletion", [&] { return up.executeUpdate(); });
-  s.commit();
   StoreResult r;
   r.status = StoreStatus::kApplied;
   return r;
@@ -219,6 +272,7 @@ StoreResult store_edit(Session& s, const MessageEdit& e) {
   ins.setString(5, e.text);
   ins.setString(6, when);
   insert_ignore(s, ins, "recording the edit");
+  s.commit();
   auto& up = s.prepare(kApplyEditSql);
   up.setString(1, e.text);
   up.setInt64(2, e.num_edit);
@@ -227,7 +281,6 @@ StoreResult store_edit(Session& s, const MessageEdit& e) {
   up.setString(5, e.sender_id);
   up.setInt64(6, e.num_edit);
   s.guarded("applying the edit", [&] { return up.executeUpdate(); });
-  s.commit();
   StoreResult r;
   r.status = StoreStatus::kApplied;
   return r;
@@ -267,19 +320,21 @@ StoreResult store_read(Session& s, const ReadReceipt& rr) {
 // The batch path: one fast-path check for the whole batch, one multi-row
 // INSERT IGNORE of the absent ones sorted by mid (every transaction takes the
 // unique-key locks in the same order, so batches do not deadlock each other),
-// one commit. Throws DbError; kPermanent means some row is bad (the caller
-// falls back to one message at a time to find it).
+// one read of the new rows, one commit. Throws DbError; kPermanent means some
+// row is bad (the caller falls back to one message at a time to find it).
 std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& ms) {
   std::vector<StoreResult> out(ms.size());
   std::unordered_map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < ms.size(); ++i) index.emplace(ms[i].mid, i);
   std::vector<bool> found(ms.size(), false);
+  std::vector<std::uint64_t> owing;  // found, but owing changes recorded before them
   {
     // Round the IN list up to a power of two (padding with the last mid) so a
     // handful of statements serve every batch size.
     std::size_t bucket = 1;
     while (bucket < ms.size()) bucket *= 2;
-    auto& st = s.prepare("SELECT ig_message_id, id FROM message WHERE ig_message_id IN " + placeholders(bucket));
+    auto& st = s.prepare(std::string("SELECT m.ig_message_id, m.id, ") + kOwesChanges +
+                         " FROM message m WHERE m.ig_message_id IN " + placeholders(bucket));
     for (std::size_t i = 0; i < bucket; ++i) st.setString(static_cast<unsigned>(i + 1), ms[std::min(i, ms.size() - 1)].mid);
     std::unique_ptr<sql::ResultSet> rs(s.guarded("batch fast-path check", [&] { return st.executeQuery(); }));
     s.guarded("batch fast-path check", [&] {
@@ -289,9 +344,11 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
         out[it->second].status = StoreStatus::kDuplicate;
         out[it->second].message_id = rs->getUInt64(2);
         found[it->second] = true;
+        if (rs->getBoolean(3)) owing.push_back(rs->getUInt64(2));
       }
     });
   }
+  for (std::uint64_t id : owing) apply_owed_changes(s, id);  // rare: a repair
   std::vector<std::size_t> absent;
   for (std::size_t i = 0; i < ms.size(); ++i)
     if (!found[i]) absent.push_back(i);
@@ -307,13 +364,16 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
   const int affected = insert_ignore(s, ins, "inserting a batch of messages");
   for (std::size_t i : absent) out[i].status = StoreStatus::kDuplicate;  // unless found below
   if (affected > 0) {
-    auto& q = s.prepare(kBatchInsertedSql);
+    // The new rows, and whether any owes a deletion or edit recorded before
+    // it (plain reads suffice, for the reason given at fast_path_sql()).
+    auto& q = s.prepare(batch_inserted_sql());
     q.setUInt64(1, absent.size());
-    std::unique_ptr<sql::ResultSet> rs(s.guarded("reading the new ids", [&] { return q.executeQuery(); }));
+    std::unique_ptr<sql::ResultSet> rs(s.guarded("reading the new rows", [&] { return q.executeQuery(); }));
     std::uint64_t lo = UINT64_MAX;
     std::uint64_t hi = 0;
     int ours = 0;
-    s.guarded("reading the new ids", [&] {
+    bool owes = false;
+    s.guarded("reading the new rows", [&] {
       while (rs->next()) {
         auto it = index.find(std::string(rs->getString(2)));
         if (it == index.end() || found[it->second]) continue;
@@ -323,28 +383,16 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
         lo = std::min(lo, id);
         hi = std::max(hi, id);
         ++ours;
+        owes = owes || rs->getBoolean(3);
       }
     });
+    rs.reset();
     if (ours != affected) {
       throw DbError(DbErrorKind::kRetryable, 0,
                     "batch insert: " + std::to_string(affected) + " rows inserted but " + std::to_string(ours) +
                         " found in the LAST_INSERT_ID() block; rolled back");
     }
-    // Deletions and edits that arrived before their messages: locking reads,
-    // for the reason given at kInsertedIdSql.
-    std::size_t bucket = 1;
-    while (bucket < absent.size()) bucket *= 2;
-    const std::string in = placeholders(bucket);
-    auto& pending = s.prepare(
-        "(SELECT 1 FROM message_deletion WHERE ig_message_id IN " + in + " LOCK IN SHARE MODE) UNION ALL "
-        "(SELECT 1 FROM message_edit WHERE ig_message_id IN " + in + " LOCK IN SHARE MODE)");
-    for (std::size_t k = 0; k < 2 * bucket; ++k)
-      pending.setString(static_cast<unsigned>(k + 1), ms[absent[std::min(k % bucket, absent.size() - 1)]].mid);
-    std::unique_ptr<sql::ResultSet> prs(
-        s.guarded("checking for earlier deletions and edits", [&] { return pending.executeQuery(); }));
-    const bool any = s.guarded("checking for earlier deletions and edits", [&] { return prs->next(); });
-    prs.reset();
-    if (any) {
+    if (owes) {
       for (const char* apply : {kBatchApplyPendingEditSql, kBatchApplyPendingDeletionSql}) {
         auto& up = s.prepare(apply);
         up.setUInt64(1, lo);
@@ -373,23 +421,29 @@ struct Dispatch {
 
 }  // namespace
 
-int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
+int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
   // Connector/C++ 1.1 keeps a statement's warnings across executions when the
   // next execution has none: clear them, or a clean insert after a bad one
   // would be reported with the bad one's warnings.
   s.guarded(what, [&] { st.clearWarnings(); });
-  const int affected = s.guarded(what, [&] { return st.executeUpdate(); });
-  const auto warnings = s.warnings(st);
-  for (const auto& w : warnings) {
-    if (w.code != 1062) {
-      throw DbError(DbErrorKind::kPermanent, w.code,
-                    std::string(what) + ": warning " + std::to_string(w.code) + ": " + w.message +
-                        " (the row would be stored altered; rolled back)");
-    }
-  }
-  return affected;
+  return s.guarded(what, [&] { return st.executeUpdate(); });
 }
 
+void check_insert_warnings(Session& s, sql::PreparedStatement& st, const char* what, const char* aftermath) {
+  for (const auto& w : s.warnings(st)) {
+    if (w.code != 1062) {
+      throw DbError(DbErrorKind::kPermanent, w.code,
+                    std::string(what) + ": warning " + std::to_string(w.code) + ": " + w.message + " (" + aftermath +
+                        ")");
+    }
+  }
+}
+
+int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
+  const int affected = execute_insert_ignore(s, st, what);
+  check_insert_warnings(s, st, what, "the row would be stored altered; rolled back");
+  return affected;
+}
 
 std::string sql_datetime_ms(std::int64_t epoch_ms) {
   const std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);

@@ -152,6 +152,26 @@ TEST_F(MessageStoreTest, AnyWarningOtherThanDuplicateIsAFailureAndNothingIsStore
   EXPECT_EQ(fine.status, StoreStatus::kInserted) << fine.error;
 }
 
+TEST_F(MessageStoreTest, AWarningTheStoreDidNotForeseeRemovesTheCommittedRow) {
+  MysqlMessageStore store(pool());
+  // Nothing in this message looks too long or badly encoded, so it takes the
+  // autocommit path; its event time (before 1970) formats to a value the
+  // server does not take as a DATETIME, and INSERT IGNORE stores a zero date
+  // with a warning instead.
+  NewMessage odd = message("before-1970");
+  odd.timestamp_ms = -1;
+  const auto r = store.store(odd);
+  EXPECT_EQ(r.status, StoreStatus::kPermanent);
+  EXPECT_NE(r.error.find("the altered row was removed"), std::string::npos) << r.error;
+  EXPECT_EQ(rows(), 0);
+  const auto fine = store.store(message("after-it"));
+  EXPECT_EQ(fine.status, StoreStatus::kInserted) << fine.error;
+  EXPECT_GT(fine.message_id, 0u);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id = 'after-it' AND id = " +
+                       std::to_string(fine.message_id)),
+            1);
+}
+
 TEST_F(MessageStoreTest, DeletionAndEditBeforeTheMessageAreAppliedWhenItArrives) {
   MysqlMessageStore store(pool());
   const NewMessage m = message("late-mid", "original");
@@ -224,6 +244,32 @@ TEST_F(MessageStoreTest, EditsAndDeletionsRacingTheirMessageAreNeverLost) {
   EXPECT_EQ(rows(), kMids);
   EXPECT_EQ(rows("text = 'v1' AND edit_count = 1"), kMids);
   EXPECT_EQ(rows("is_deleted = 1"), kMids);
+}
+
+TEST_F(MessageStoreTest, ARedeliveryAppliesChangesItsMessageStillOwes) {
+  // A message stored, and an edit and a deletion recorded, but never applied
+  // to it (as after a lost connection between the steps).
+  MysqlMessageStore store(pool());
+  const NewMessage m = message("owing-mid", "original");
+  ASSERT_EQ(store.store(m).status, StoreStatus::kInserted);
+  db_.execute("INSERT INTO message_edit (ig_message_id, num_edit, account_id, sender_id, text, edited_at) VALUES "
+              "('owing-mid', 1, '" + m.account_id + "', '" + m.sender_id + "', 'edited', NOW(3))");
+  db_.execute("INSERT INTO message_deletion (ig_message_id, account_id, sender_id, deleted_at) VALUES "
+              "('owing-mid', '" + m.account_id + "', '" + m.sender_id + "', NOW(3))");
+  EXPECT_EQ(store.store(m).status, StoreStatus::kDuplicate);
+  auto got = db_.query("SELECT text, edit_count, is_deleted FROM message WHERE ig_message_id = 'owing-mid'");
+  EXPECT_EQ(got.at(0).at(0).value_or(""), "edited");
+  EXPECT_EQ(got.at(0).at(1).value_or(""), "1");
+  EXPECT_EQ(got.at(0).at(2).value_or(""), "1");
+  // The batch path repairs the same way.
+  const NewMessage n = message("owing-in-batch", "original");
+  ASSERT_EQ(store.store(n).status, StoreStatus::kInserted);
+  db_.execute("INSERT INTO message_edit (ig_message_id, num_edit, account_id, sender_id, text, edited_at) VALUES "
+              "('owing-in-batch', 3, '" + n.account_id + "', '" + n.sender_id + "', 'third', NOW(3))");
+  const auto rs = store.store_messages({n, message("fresh-in-batch")});
+  EXPECT_EQ(rs.at(0).status, StoreStatus::kDuplicate);
+  EXPECT_EQ(rs.at(1).status, StoreStatus::kInserted);
+  EXPECT_EQ(db_.query("SELECT text FROM message WHERE ig_message_id = 'owing-in-batch'").at(0).at(0).value_or(""), "third");
 }
 
 TEST_F(MessageStoreTest, EditsAfterTheMessageOnlyMoveForward) {

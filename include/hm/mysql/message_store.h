@@ -42,6 +42,11 @@ const DbError& abandon(SessionPool::Lease& lease, const DbError& e);
 // altered to fit, and throws kPermanent (the caller rolls back).
 int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
 
+// The two halves of insert_ignore(), for a caller that must act between them
+// (the autocommit per-message insert removes a row found altered).
+int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
+void check_insert_warnings(Session& s, sql::PreparedStatement& st, const char* what, const char* aftermath);
+
 // "YYYY-MM-DD HH:MM:SS.mmm" in UTC, for DATETIME(3) parameters.
 std::string sql_datetime_ms(std::int64_t epoch_ms);
 
