@@ -192,6 +192,23 @@ TEST_F(MessageStoreTest, DeletionAndEditBeforeTheMessageAreAppliedWhenItArrives)
   EXPECT_EQ(store.store(d).status, StoreStatus::kApplied);  // twice: idempotent
   EXPECT_EQ(store.store(gone).status, StoreStatus::kInserted);
   EXPECT_EQ(db_.scalar("SELECT is_deleted FROM message WHERE ig_message_id = 'gone-mid'"), 1);
+
+  // The same in a batch: two edits and a deletion recorded before their messages.
+  const NewMessage b1 = message("late-in-batch", "original");
+  const NewMessage b2 = message("gone-in-batch", "secret");
+  EXPECT_EQ(store.store(MessageEdit{b1.mid, b1.account_id, b1.sender_id, "one", 1, b1.timestamp_ms + 1}).status,
+            StoreStatus::kApplied);
+  EXPECT_EQ(store.store(MessageEdit{b1.mid, b1.account_id, b1.sender_id, "two", 2, b1.timestamp_ms + 2}).status,
+            StoreStatus::kApplied);
+  EXPECT_EQ(store.store(MessageDeletion{b2.mid, b2.account_id, b2.sender_id, b2.timestamp_ms + 3}).status,
+            StoreStatus::kApplied);
+  const auto rs = store.store_messages({b1, b2, message("plain-in-batch")});
+  for (const auto& r : rs) EXPECT_EQ(r.status, StoreStatus::kInserted) << r.error;
+  for (const auto& r : rs) EXPECT_GT(r.message_id, 0u);
+  EXPECT_EQ(db_.query("SELECT text, edit_count FROM message WHERE ig_message_id = 'late-in-batch'").at(0),
+            (std::vector<std::optional<std::string>>{"two", "2"}));
+  EXPECT_EQ(db_.scalar("SELECT is_deleted FROM message WHERE ig_message_id = 'gone-in-batch'"), 1);
+  EXPECT_EQ(db_.scalar("SELECT is_deleted + edit_count FROM message WHERE ig_message_id = 'plain-in-batch'"), 0);
 }
 
 TEST_F(MessageStoreTest, EditsAndDeletionsRacingTheirMessageAreNeverLost) {
