@@ -41,11 +41,33 @@ const char* to_string(Verdict v) {
   return "done";
 }
 
-std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessage>& messages) {
+std::vector<StoreResult> store_in_chunks(
+    std::size_t count, std::size_t chunk,
+    const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk) {
+  if (chunk == 0) chunk = std::max<std::size_t>(count, 1);
   std::vector<StoreResult> out;
-  out.reserve(messages.size());
-  for (const auto& m : messages) out.push_back(store(m));
+  out.reserve(count);
+  std::optional<StoreResult> unreachable;
+  for (std::size_t from = 0; from < count; from += chunk) {
+    const std::size_t to = std::min(count, from + chunk);
+    if (unreachable) {
+      out.insert(out.end(), to - from, *unreachable);
+      continue;
+    }
+    auto got = store_chunk(from, to);
+    got.resize(to - from);
+    for (auto& r : got) {
+      if (!unreachable && r.status == StoreStatus::kRetryable && !r.lock_conflict) unreachable = r;
+      out.push_back(std::move(r));
+    }
+  }
   return out;
+}
+
+std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessage>& messages, std::size_t) {
+  return store_in_chunks(messages.size(), 1, [&](std::size_t from, std::size_t) {
+    return std::vector<StoreResult>{store(messages[from])};
+  });
 }
 
 IngestService::IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop,
@@ -147,32 +169,16 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
     std::vector<std::size_t> pending(unique.size());
     for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
     Backoff backoff(retry_, clock_, {}, stop_);
-    const std::size_t chunk = store_batch_ > 0 ? store_batch_ : pending.size();
     for (;;) {
+      std::vector<NewMessage> batch;
+      batch.reserve(pending.size());
+      for (std::size_t i : pending) batch.push_back(unique[i]);
+      const auto got = store_.store_messages(batch, store_batch_);
       std::vector<std::size_t> again;
-      // A failure that is not about one message's row locks (a lost or hung
-      // connection, an exhausted pool) would fail every later chunk of this
-      // attempt the same slow way: those wait for the next attempt instead.
-      std::optional<StoreResult> unreachable;
-      for (std::size_t from = 0; from < pending.size(); from += chunk) {
-        const std::size_t to = std::min(pending.size(), from + chunk);
-        std::vector<StoreResult> got;
-        if (unreachable) {
-          got.assign(to - from, *unreachable);
-        } else {
-          std::vector<NewMessage> batch;
-          batch.reserve(to - from);
-          for (std::size_t k = from; k < to; ++k) batch.push_back(unique[pending[k]]);
-          got = store_.store_messages(batch);
-        }
-        for (std::size_t k = from; k < to; ++k) {
-          const StoreResult& r = got.at(k - from);
-          results[pending[k]] = r;
-          attempts[pending[k]] = backoff.attempts();
-          if (r.status != StoreStatus::kRetryable) continue;
-          again.push_back(pending[k]);
-          if (!unreachable && !r.lock_conflict) unreachable = r;
-        }
+      for (std::size_t k = 0; k < pending.size(); ++k) {
+        results[pending[k]] = got.at(k);
+        attempts[pending[k]] = backoff.attempts();
+        if (got[k].status == StoreStatus::kRetryable) again.push_back(pending[k]);
       }
       if (again.empty()) break;
       for (std::size_t i : again) telemetry_.retried(results[i].error_code);

@@ -87,6 +87,7 @@ class ConnectionPool {
     explicit operator bool() const { return entry_ != nullptr; }
     // The connection is broken or in an unknown state: close it on return.
     void discard() { discard_ = true; }
+    bool discarded() const { return discard_; }
 
    private:
     friend class ConnectionPool;

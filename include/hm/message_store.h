@@ -4,6 +4,7 @@
 // a fake. Implementations never throw: failures come back as a StoreResult.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,11 +43,23 @@ class MessageStore {
   virtual StoreResult store(const Event& event) = 0;
 
   // Stores several new messages with distinct mids; results are aligned with
-  // the input. The MySQL store does it in one transaction (one fast-path check,
-  // one multi-row INSERT IGNORE sorted by mid, one commit) and falls back to
-  // one message at a time when that fails on bad data, so only the bad ones
-  // fail. The default stores them one by one.
-  virtual std::vector<StoreResult> store_messages(const std::vector<NewMessage>& messages);
+  // the input. At most `per_transaction` of them share a transaction (0 = all
+  // of them; 1 = each its own, the per-message path). The MySQL store makes a
+  // transaction of several one fast-path check, one multi-row INSERT IGNORE
+  // sorted by mid and one commit, and falls back to one message at a time when
+  // that fails on bad data, so only the bad ones fail. After a failure that is
+  // not a lock conflict (a lost connection, an exhausted pool) the messages not
+  // yet tried get that failure without being tried: they would fail the same
+  // slow way. The default stores them one by one through store().
+  virtual std::vector<StoreResult> store_messages(const std::vector<NewMessage>& messages,
+                                                  std::size_t per_transaction = 0);
 };
+
+// Runs `store_chunk(from, to)` over [0, count) in chunks of `chunk` (0 = one
+// chunk) and returns the results in order; after a retryable failure that is
+// not a lock conflict, the remaining chunks get that failure untried.
+std::vector<StoreResult> store_in_chunks(
+    std::size_t count, std::size_t chunk,
+    const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk);
 
 }  // namespace hm

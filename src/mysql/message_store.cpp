@@ -203,11 +203,11 @@ bool may_be_altered(const NewMessage& m) {
 }
 
 // The per-message path: the fast-path check, then an INSERT IGNORE that
-// commits on its own (one statement, one fsync), then the same check again for
-// the new id and any changes recorded before the message: three statements
-// for a new message, one for a redelivery. A message that could be altered to
-// fit is inserted in a transaction instead, so it is rolled back unseen.
-StoreResult store_message(Session& s, const NewMessage& m) {
+// commits on its own (one statement, one fsync). A message that could be
+// altered to fit is inserted in a transaction instead, so it is rolled back
+// unseen. A new message comes back kInserted without its id: the caller reads
+// it back (read_back()), with any changes recorded before the message.
+StoreResult insert_message(Session& s, const NewMessage& m) {
   StoreResult r;
   if (const auto found = look_up(s, m.mid, "fast-path check")) {
     if (found->owes_changes) apply_owed_changes(s, found->id);
@@ -231,16 +231,41 @@ StoreResult store_message(Session& s, const NewMessage& m) {
     throw;  // the caller rolls back an open transaction
   }
   if (in_transaction) s.commit();
-  if (affected == 0) {  // another worker stored it since the check
-    r.status = StoreStatus::kDuplicate;
-    return r;
-  }
-  r.status = StoreStatus::kInserted;
-  if (const auto found = look_up(s, m.mid, "reading the new row")) {
-    r.message_id = found->id;
-    if (found->owes_changes) apply_owed_changes(s, found->id);
+  // Zero rows: another worker stored it since the check.
+  r.status = affected > 0 ? StoreStatus::kInserted : StoreStatus::kDuplicate;
+  return r;
+}
+
+// One message on its own: three statements when new (check, insert, read
+// back), one for a redelivery.
+StoreResult store_message(Session& s, const NewMessage& m) {
+  StoreResult r = insert_message(s, m);
+  if (r.status == StoreStatus::kInserted) {
+    if (const auto found = look_up(s, m.mid, "reading the new row")) {
+      r.message_id = found->id;
+      if (found->owes_changes) apply_owed_changes(s, found->id);
+    }
   }
   return r;
+}
+
+// The fast-path check of several mids in one statement: what is stored of
+// them, by mid. The IN list is rounded up to a power of two (padded with the
+// last mid) so a handful of prepared statements serve every count.
+std::unordered_map<std::string, Found> look_up_all(Session& s, const std::vector<const std::string*>& mids,
+                                                   const char* what) {
+  std::unordered_map<std::string, Found> found;
+  if (mids.empty()) return found;
+  std::size_t bucket = 1;
+  while (bucket < mids.size()) bucket *= 2;
+  auto& st = s.prepare(std::string("SELECT m.ig_message_id, m.id, ") + kOwesChanges +
+                       " FROM message m WHERE m.ig_message_id IN " + placeholders(bucket));
+  for (std::size_t i = 0; i < bucket; ++i) st.setString(static_cast<unsigned>(i + 1), *mids[std::min(i, mids.size() - 1)]);
+  std::unique_ptr<sql::ResultSet> rs(s.guarded(what, [&] { return st.executeQuery(); }));
+  s.guarded(what, [&] {
+    while (rs->next()) found[std::string(rs->getString(1))] = Found{rs->getUInt64(2), rs->getBoolean(3)};
+  });
+  return found;
 }
 
 // A deletion or an edit: recorded in its side table and committed first, then
@@ -332,28 +357,19 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
   std::unordered_map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < ms.size(); ++i) index.emplace(ms[i].mid, i);
   std::vector<bool> found(ms.size(), false);
-  std::vector<std::uint64_t> owing;  // found, but owing changes recorded before them
   {
-    // Round the IN list up to a power of two (padding with the last mid) so a
-    // handful of statements serve every batch size.
-    std::size_t bucket = 1;
-    while (bucket < ms.size()) bucket *= 2;
-    auto& st = s.prepare(std::string("SELECT m.ig_message_id, m.id, ") + kOwesChanges +
-                         " FROM message m WHERE m.ig_message_id IN " + placeholders(bucket));
-    for (std::size_t i = 0; i < bucket; ++i) st.setString(static_cast<unsigned>(i + 1), ms[std::min(i, ms.size() - 1)].mid);
-    std::unique_ptr<sql::ResultSet> rs(s.guarded("batch fast-path check", [&] { return st.executeQuery(); }));
-    s.guarded("batch fast-path check", [&] {
-      while (rs->next()) {
-        auto it = index.find(std::string(rs->getString(1)));
-        if (it == index.end()) continue;
-        out[it->second].status = StoreStatus::kDuplicate;
-        out[it->second].message_id = rs->getUInt64(2);
-        found[it->second] = true;
-        if (rs->getBoolean(3)) owing.push_back(rs->getUInt64(2));
-      }
-    });
+    std::vector<const std::string*> mids;
+    mids.reserve(ms.size());
+    for (const auto& m : ms) mids.push_back(&m.mid);
+    for (const auto& [mid, f] : look_up_all(s, mids, "batch fast-path check")) {
+      auto it = index.find(mid);
+      if (it == index.end()) continue;
+      out[it->second].status = StoreStatus::kDuplicate;
+      out[it->second].message_id = f.id;
+      found[it->second] = true;
+      if (f.owes_changes) apply_owed_changes(s, f.id);  // rare: a repair
+    }
   }
-  for (std::uint64_t id : owing) apply_owed_changes(s, id);  // rare: a repair
   std::vector<std::size_t> absent;
   for (std::size_t i = 0; i < ms.size(); ++i)
     if (!found[i]) absent.push_back(i);
@@ -468,17 +484,23 @@ StoreResult MysqlMessageStore::store(const Event& event) {
     return skipped;
   }
   SessionPool::Lease lease;
-  try {
-    lease = pool_.checkout();
-  } catch (const DbError& e) {
-    return failure(e);
-  }
   return store_on(lease, event);
 }
 
 StoreResult MysqlMessageStore::store_on(SessionPool::Lease& lease, const Event& event) {
+  return run_on(lease, [&](Session& s) { return std::visit(Dispatch{s}, event); });
+}
+
+StoreResult MysqlMessageStore::run_on(SessionPool::Lease& lease, const std::function<StoreResult(Session&)>& work) {
+  if (!lease || lease.discarded() || lease->broken()) {  // none yet, or an earlier unit lost it
+    try {
+      lease = pool_.checkout();
+    } catch (const DbError& e) {
+      return failure(e);
+    }
+  }
   try {
-    return std::visit(Dispatch{*lease}, event);
+    return work(*lease);
   } catch (const DbError& e) {
     return failure(abandon(lease, e));
   } catch (const sql::SQLException& e) {
@@ -497,15 +519,66 @@ const DbError& abandon(SessionPool::Lease& lease, const DbError& e) {
   return e;
 }
 
-std::vector<StoreResult> MysqlMessageStore::store_messages(const std::vector<NewMessage>& messages) {
+std::vector<StoreResult> MysqlMessageStore::store_messages(const std::vector<NewMessage>& messages,
+                                                           std::size_t per_transaction) {
   if (messages.empty()) return {};
-  if (messages.size() == 1) return {store(messages.front())};  // exactly the per-message path
-  std::vector<StoreResult> out(messages.size());
   SessionPool::Lease lease;
-  try {
-    lease = pool_.checkout();
-  } catch (const DbError& e) {
-    return std::vector<StoreResult>(messages.size(), failure(e));
+  if (per_transaction == 1 || messages.size() == 1) return store_each(lease, messages);
+  return store_in_chunks(messages.size(), per_transaction, [&](std::size_t from, std::size_t to) {
+    return store_together(lease, std::vector<NewMessage>(messages.begin() + static_cast<long>(from),
+                                                         messages.begin() + static_cast<long>(to)));
+  });
+}
+
+// The per-message path for several messages: each inserted on its own (check
+// and autocommit insert), then the new rows of them all read back in one
+// statement: two statements per new message and one per read, instead of
+// three per new message. A failed read-back leaves those messages retryable:
+// they are stored, and their retry (or redelivery) finds them and applies
+// whatever they owe.
+std::vector<StoreResult> MysqlMessageStore::store_each(SessionPool::Lease& lease,
+                                                       const std::vector<NewMessage>& messages) {
+  std::vector<std::size_t> inserted;
+  auto out = store_in_chunks(messages.size(), 1, [&](std::size_t from, std::size_t) {
+    StoreResult r = run_on(lease, [&](Session& s) { return insert_message(s, messages[from]); });
+    if (r.status == StoreStatus::kInserted) inserted.push_back(from);
+    return std::vector<StoreResult>{r};
+  });
+  if (inserted.empty()) return out;
+  std::vector<const std::string*> mids;
+  mids.reserve(inserted.size());
+  for (std::size_t i : inserted) mids.push_back(&messages[i].mid);
+  std::unordered_map<std::string, Found> found;
+  const StoreResult read = run_on(lease, [&](Session& s) {
+    found = look_up_all(s, mids, "reading the new rows");
+    for (const auto& [mid, f] : found)
+      if (f.owes_changes) apply_owed_changes(s, f.id);
+    StoreResult ok;
+    ok.status = StoreStatus::kApplied;
+    return ok;
+  });
+  for (std::size_t i : inserted) {
+    if (read.ok()) {
+      auto it = found.find(messages[i].mid);
+      if (it != found.end()) out[i].message_id = it->second.id;
+    } else {
+      out[i] = read;
+      out[i].status = StoreStatus::kRetryable;
+    }
+  }
+  return out;
+}
+
+// Several messages in one transaction (store_batch); when that fails on bad
+// data, one at a time, so only the bad ones fail.
+std::vector<StoreResult> MysqlMessageStore::store_together(SessionPool::Lease& lease,
+                                                           const std::vector<NewMessage>& messages) {
+  if (!lease || lease.discarded() || lease->broken()) {
+    try {
+      lease = pool_.checkout();
+    } catch (const DbError& e) {
+      return std::vector<StoreResult>(messages.size(), failure(e));
+    }
   }
   try {
     return store_batch(*lease, messages);
@@ -518,14 +591,9 @@ std::vector<StoreResult> MysqlMessageStore::store_messages(const std::vector<New
     return std::vector<StoreResult>(messages.size(),
                                     failure(DbError(DbErrorKind::kRetryable, 0, std::string("batch: ") + e.what())));
   }
-  // Bad data somewhere in the batch: one at a time, so only the bad ones fail.
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    if (!lease || lease->broken()) {
-      out[i] = store(messages[i]);
-    } else {
-      out[i] = store_on(lease, messages[i]);
-    }
-  }
+  std::vector<StoreResult> out;
+  out.reserve(messages.size());
+  for (const auto& m : messages) out.push_back(store_on(lease, m));
   return out;
 }
 

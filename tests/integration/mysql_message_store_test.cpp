@@ -229,15 +229,17 @@ TEST_F(MessageStoreTest, EditsAndDeletionsRacingTheirMessageAreNeverLost) {
   std::thread messages([&] {
     Driver::ThreadScope scope(test::driver());
     start.arrive_and_wait();
-    // Half one at a time, half in batches of 10.
-    for (int i = 0; i < kMids / 2; ++i) {
+    // A third one at a time, a third ten at a time each in its own
+    // transaction (read back together), a third in transactions of 10.
+    for (int i = 0; i < kMids / 3; ++i) {
       if (!until_done([&] { return store.store(message("race-" + std::to_string(i), "v0")); }).ok()) ++failures;
     }
-    for (int i = kMids / 2; i < kMids; i += 10) {
+    for (int i = kMids / 3; i < kMids; i += 10) {
       std::vector<NewMessage> batch;
       for (int k = i; k < i + 10; ++k) batch.push_back(message("race-" + std::to_string(k), "v0"));
+      const std::size_t per_transaction = i < 2 * kMids / 3 ? 1 : 0;
       for (int attempt = 0; attempt < 50; ++attempt) {
-        const auto rs = store.store_messages(batch);
+        const auto rs = store.store_messages(batch, per_transaction);
         if (std::none_of(rs.begin(), rs.end(), [](const StoreResult& r) { return r.status == StoreStatus::kRetryable; })) break;
       }
     }
@@ -261,6 +263,28 @@ TEST_F(MessageStoreTest, EditsAndDeletionsRacingTheirMessageAreNeverLost) {
   EXPECT_EQ(rows(), kMids);
   EXPECT_EQ(rows("text = 'v1' AND edit_count = 1"), kMids);
   EXPECT_EQ(rows("is_deleted = 1"), kMids);
+}
+
+TEST_F(MessageStoreTest, EachInItsOwnTransactionReadsTheNewRowsBackTogether) {
+  MysqlMessageStore store(pool());
+  ASSERT_EQ(store.store(message("each-stored")).status, StoreStatus::kInserted);
+  const NewMessage late = message("each-late", "original");
+  ASSERT_EQ(store.store(MessageEdit{late.mid, late.account_id, late.sender_id, "edited", 1, late.timestamp_ms + 1}).status,
+            StoreStatus::kApplied);
+  const auto rs = store.store_messages(
+      {message("each-a"), message("each-stored"), late, message("each-bad", std::string(70000, 'x')), message("each-b")}, 1);
+  ASSERT_EQ(rs.size(), 5u);
+  EXPECT_EQ(rs[0].status, StoreStatus::kInserted) << rs[0].error;
+  EXPECT_EQ(rs[1].status, StoreStatus::kDuplicate);
+  EXPECT_EQ(rs[2].status, StoreStatus::kInserted) << rs[2].error;
+  EXPECT_EQ(rs[3].status, StoreStatus::kPermanent);  // only the bad one fails
+  EXPECT_EQ(rs[4].status, StoreStatus::kInserted) << rs[4].error;
+  for (std::size_t i : {0u, 1u, 2u, 4u}) {
+    EXPECT_GT(rs[i].message_id, 0u) << i;
+    EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE id = " + std::to_string(rs[i].message_id)), 1) << i;
+  }
+  EXPECT_EQ(db_.query("SELECT text FROM message WHERE ig_message_id = 'each-late'").at(0).at(0).value_or(""), "edited");
+  EXPECT_EQ(rows(), 4);
 }
 
 TEST_F(MessageStoreTest, ARedeliveryAppliesChangesItsMessageStillOwes) {

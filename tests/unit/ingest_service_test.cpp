@@ -77,25 +77,25 @@ TEST(IngestServiceTest, APermanentFailureDoesNotStopTheOtherEvents) {
   EXPECT_EQ(out.counts.inserted, 3);
 }
 
-// Records the messages of every store_messages() call; `answer` decides each
-// message's result.
-class BatchRecordingStore final : public MessageStore {
+// Records the mids of every store() and store_messages() call; `answer`
+// decides each message's result. store_messages() is the base class's: one
+// by one through store().
+class RecordingStore final : public MessageStore {
  public:
-  StoreResult store(const Event&) override { return result(StoreStatus::kApplied); }
-  std::vector<StoreResult> store_messages(const std::vector<NewMessage>& ms) override {
-    std::vector<std::string> mids;
-    std::vector<StoreResult> out;
-    for (const auto& m : ms) {
-      mids.push_back(m.mid);
-      out.push_back(answer(m.mid));
-    }
-    calls.push_back(mids);
-    return out;
+  StoreResult store(const Event& ev) override {
+    const std::string mid = event_mid(ev);
+    stored.push_back(mid);
+    return answer(mid);
+  }
+  std::vector<StoreResult> store_messages(const std::vector<NewMessage>& ms, std::size_t per_transaction) override {
+    per_transaction_seen.push_back(per_transaction);
+    return MessageStore::store_messages(ms, per_transaction);
   }
   std::function<StoreResult(const std::string&)> answer = [](const std::string&) {
     return result(StoreStatus::kInserted);
   };
-  std::vector<std::vector<std::string>> calls;
+  std::vector<std::string> stored;
+  std::vector<std::size_t> per_transaction_seen;
 };
 
 std::vector<std::string> deliveries(int n) {
@@ -108,27 +108,19 @@ std::vector<DeliveryOutcome> ingest_all(const IngestService& svc, const std::vec
   return svc.ingest_batch(std::vector<std::string_view>(lines.begin(), lines.end()));
 }
 
-TEST(IngestServiceTest, StoreBatchSplitsTheNewMessagesIntoTransactionsOfThatSize) {
-  BatchRecordingStore store;
+TEST(IngestServiceTest, TheStoreBatchIsPassedToTheStore) {
+  RecordingStore store;
   test::FakeClock clock;
   IngestService svc(store, clock, retries(3));
   svc.set_store_batch(2);
   const auto out = ingest_all(svc, deliveries(5));
-  ASSERT_EQ(store.calls.size(), 3u);
-  EXPECT_EQ(store.calls[0], (std::vector<std::string>{"mid-0", "mid-1"}));
-  EXPECT_EQ(store.calls[1], (std::vector<std::string>{"mid-2", "mid-3"}));
-  EXPECT_EQ(store.calls[2], (std::vector<std::string>{"mid-4"}));
+  EXPECT_EQ(store.per_transaction_seen, (std::vector<std::size_t>{2}));
+  EXPECT_EQ(store.stored.size(), 5u);
   for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone);
-
-  BatchRecordingStore whole;
-  IngestService unlimited(whole, clock, retries(3));
-  ingest_all(unlimited, deliveries(5));
-  ASSERT_EQ(whole.calls.size(), 1u);
-  EXPECT_EQ(whole.calls[0].size(), 5u);
 }
 
 TEST(IngestServiceTest, ALockConflictLetsTheOtherMessagesOfTheReadGoAhead) {
-  BatchRecordingStore store;
+  RecordingStore store;
   test::FakeClock clock;
   int conflicts = 1;
   store.answer = [&](const std::string& mid) {
@@ -143,10 +135,7 @@ TEST(IngestServiceTest, ALockConflictLetsTheOtherMessagesOfTheReadGoAhead) {
   svc.set_store_batch(1);
   const auto out = ingest_all(svc, deliveries(3));
   // First attempt: all three tried; then only the locked one again.
-  ASSERT_EQ(store.calls.size(), 4u);
-  EXPECT_EQ(store.calls[1], (std::vector<std::string>{"mid-1"}));
-  EXPECT_EQ(store.calls[2], (std::vector<std::string>{"mid-2"}));
-  EXPECT_EQ(store.calls[3], (std::vector<std::string>{"mid-0"}));
+  EXPECT_EQ(store.stored, (std::vector<std::string>{"mid-0", "mid-1", "mid-2", "mid-0"}));
   EXPECT_EQ(clock.sleeps().size(), 1u);
   for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone);
   EXPECT_EQ(out[0].attempts, 2);
@@ -154,7 +143,7 @@ TEST(IngestServiceTest, ALockConflictLetsTheOtherMessagesOfTheReadGoAhead) {
 }
 
 TEST(IngestServiceTest, ALostConnectionLeavesTheRestOfTheReadForTheNextAttempt) {
-  BatchRecordingStore store;
+  RecordingStore store;
   test::FakeClock clock;
   int failures = 1;
   store.answer = [&](const std::string&) {
@@ -166,13 +155,42 @@ TEST(IngestServiceTest, ALostConnectionLeavesTheRestOfTheReadForTheNextAttempt) 
   const auto out = ingest_all(svc, deliveries(3));
   // The first failure is not about one row: the other two are not tried on a
   // connection that would fail them the same slow way, but after the backoff.
-  ASSERT_EQ(store.calls.size(), 4u);
-  EXPECT_EQ(store.calls[0], (std::vector<std::string>{"mid-0"}));
-  EXPECT_EQ(store.calls[1], (std::vector<std::string>{"mid-0"}));
-  EXPECT_EQ(store.calls[2], (std::vector<std::string>{"mid-1"}));
-  EXPECT_EQ(store.calls[3], (std::vector<std::string>{"mid-2"}));
+  EXPECT_EQ(store.stored, (std::vector<std::string>{"mid-0", "mid-0", "mid-1", "mid-2"}));
   EXPECT_EQ(clock.sleeps().size(), 1u);
   for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone);
+}
+
+TEST(StoreInChunksTest, ChunksInOrderAndTheLastOneShort) {
+  std::vector<std::pair<std::size_t, std::size_t>> calls;
+  const auto out = store_in_chunks(5, 2, [&](std::size_t from, std::size_t to) {
+    calls.emplace_back(from, to);
+    return std::vector<StoreResult>(to - from, result(StoreStatus::kInserted));
+  });
+  EXPECT_EQ(calls, (std::vector<std::pair<std::size_t, std::size_t>>{{0, 2}, {2, 4}, {4, 5}}));
+  EXPECT_EQ(out.size(), 5u);
+  calls.clear();
+  store_in_chunks(5, 0, [&](std::size_t from, std::size_t to) {
+    calls.emplace_back(from, to);
+    return std::vector<StoreResult>(to - from, result(StoreStatus::kInserted));
+  });
+  EXPECT_EQ(calls, (std::vector<std::pair<std::size_t, std::size_t>>{{0, 5}}));
+}
+
+TEST(StoreInChunksTest, AfterAFailureThatIsNotALockConflictTheRestAreNotTried) {
+  int calls = 0;
+  const auto out = store_in_chunks(6, 2, [&](std::size_t from, std::size_t to) {
+    ++calls;
+    std::vector<StoreResult> r(to - from, result(StoreStatus::kInserted));
+    if (from == 2) r[1] = result(StoreStatus::kRetryable, "pool exhausted", 0);
+    return r;
+  });
+  EXPECT_EQ(calls, 2);
+  ASSERT_EQ(out.size(), 6u);
+  EXPECT_EQ(out[2].status, StoreStatus::kInserted);
+  for (std::size_t i = 3; i < 6; ++i) {
+    EXPECT_EQ(out[i].status, StoreStatus::kRetryable);
+    EXPECT_EQ(out[i].error, "pool exhausted");
+  }
 }
 
 TEST(IngestServiceTest, SummaryLineFormat) {

@@ -103,8 +103,10 @@ TEST_F(StreamWorkerTest, EntriesOverTheDeliveryCapAreDeadLetteredUnprocessed) {
 
 TEST_F(StreamWorkerTest, RetryableFailuresAreLeftUnacknowledged) {
   store.on_store = [](const Event& e) {
-    if (event_mid(e) == "stuck") return test::result(StoreStatus::kRetryable, "Lock wait timeout exceeded", 1205);
-    return test::result(StoreStatus::kInserted);
+    if (event_mid(e) != "stuck") return test::result(StoreStatus::kInserted);
+    StoreResult locked = test::result(StoreStatus::kRetryable, "Lock wait timeout exceeded", 1205);
+    locked.lock_conflict = true;  // as the MySQL store reports it: other rows go ahead
+    return locked;
   };
   RetryOptions r;
   r.max_attempts = 2;

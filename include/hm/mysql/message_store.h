@@ -25,10 +25,16 @@ class MysqlMessageStore final : public MessageStore {
  public:
   explicit MysqlMessageStore(SessionPool& pool) : pool_(pool) {}
   StoreResult store(const Event& event) override;
-  std::vector<StoreResult> store_messages(const std::vector<NewMessage>& messages) override;
+  std::vector<StoreResult> store_messages(const std::vector<NewMessage>& messages,
+                                          std::size_t per_transaction = 0) override;
 
  private:
+  // Each runs on `lease`, first checking out a connection when it holds none
+  // or a lost one; failures come back as results, never thrown.
   StoreResult store_on(SessionPool::Lease& lease, const Event& event);
+  StoreResult run_on(SessionPool::Lease& lease, const std::function<StoreResult(Session&)>& work);
+  std::vector<StoreResult> store_each(SessionPool::Lease& lease, const std::vector<NewMessage>& messages);
+  std::vector<StoreResult> store_together(SessionPool::Lease& lease, const std::vector<NewMessage>& messages);
 
   SessionPool& pool_;
 };
