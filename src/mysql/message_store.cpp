@@ -207,14 +207,22 @@ bool may_be_altered(const NewMessage& m) {
 // altered to fit is inserted in a transaction instead, so it is rolled back
 // unseen. A new message comes back kInserted without its id: the caller reads
 // it back (read_back()), with any changes recorded before the message.
+StoreResult insert_absent(Session& s, const NewMessage& m);
+
 StoreResult insert_message(Session& s, const NewMessage& m) {
-  StoreResult r;
   if (const auto found = look_up(s, m.mid, "fast-path check")) {
     if (found->owes_changes) apply_owed_changes(s, found->id);
+    StoreResult r;
     r.status = StoreStatus::kDuplicate;
     r.message_id = found->id;
     return r;
   }
+  return insert_absent(s, m);
+}
+
+// The insert of insert_message(), for a message the fast-path check did not find.
+StoreResult insert_absent(Session& s, const NewMessage& m) {
+  StoreResult r;
   const bool in_transaction = may_be_altered(m);
   if (in_transaction) s.begin();
   auto& ins = s.prepare(kInsertMessageSql);
@@ -530,23 +538,43 @@ std::vector<StoreResult> MysqlMessageStore::store_messages(const std::vector<New
   });
 }
 
-// The per-message path for several messages: each inserted on its own (check
-// and autocommit insert), then the new rows of them all read back in one
-// statement: two statements per new message and one per read, instead of
-// three per new message. A failed read-back leaves those messages retryable:
-// they are stored, and their retry (or redelivery) finds them and applies
-// whatever they owe.
+// The per-message path for the messages of one read: one fast-path check of
+// them all, then each absent one inserted on its own (an autocommit INSERT
+// IGNORE, its own transaction and fsync), then the new rows read back (ids,
+// changes owed) in one statement: one statement per new message and two per
+// read, where checking and reading back each message alone takes three. A
+// failed read-back leaves those messages retryable: they are stored, and
+// their retry (or redelivery) finds them and applies whatever they owe.
 std::vector<StoreResult> MysqlMessageStore::store_each(SessionPool::Lease& lease,
                                                        const std::vector<NewMessage>& messages) {
+  std::vector<const std::string*> mids;
+  mids.reserve(messages.size());
+  for (const auto& m : messages) mids.push_back(&m.mid);
+  std::unordered_map<std::string, Found> stored;
+  const StoreResult check = run_on(lease, [&](Session& s) {
+    stored = look_up_all(s, mids, "fast-path check");
+    for (const auto& [mid, f] : stored)
+      if (f.owes_changes) apply_owed_changes(s, f.id);  // rare: a repair
+    StoreResult ok;
+    ok.status = StoreStatus::kApplied;
+    return ok;
+  });
+  if (!check.ok()) return std::vector<StoreResult>(messages.size(), check);
+
   std::vector<std::size_t> inserted;
   auto out = store_in_chunks(messages.size(), 1, [&](std::size_t from, std::size_t) {
-    StoreResult r = run_on(lease, [&](Session& s) { return insert_message(s, messages[from]); });
-    if (r.status == StoreStatus::kInserted) inserted.push_back(from);
+    StoreResult r;
+    if (auto it = stored.find(messages[from].mid); it != stored.end()) {
+      r.status = StoreStatus::kDuplicate;
+      r.message_id = it->second.id;
+    } else {
+      r = run_on(lease, [&](Session& s) { return insert_absent(s, messages[from]); });
+      if (r.status == StoreStatus::kInserted) inserted.push_back(from);
+    }
     return std::vector<StoreResult>{r};
   });
   if (inserted.empty()) return out;
-  std::vector<const std::string*> mids;
-  mids.reserve(inserted.size());
+  mids.clear();
   for (std::size_t i : inserted) mids.push_back(&messages[i].mid);
   std::unordered_map<std::string, Found> found;
   const StoreResult read = run_on(lease, [&](Session& s) {
