@@ -4,7 +4,7 @@
 //
 //   hm-bench --scenario per-message|batched|contention [--messages N]
 //            [--redeliveries 0.3] [--workers W] [--threads T] [--batch B]
-//            [--read R]   (QUEUE_READ_COUNT; per-message defaults to 20)
+//            [--read R]   (QUEUE_READ_COUNT; per-message defaults to 50)
 //
 // Reports deliveries/s, messages stored/s, enqueue-to-commit latency
 // percentiles (a paced run), retries, lock wait timeouts, deadlocks, dead
@@ -30,7 +30,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hm/clock.h"
 #include "hm/config.h"
+#include "hm/mysql/message_store.h"
+#include "hm/payload.h"
 #include "hm/mysql/schema.h"
 #include "hm/mysql/session.h"
 #include "hm/redis/stream_queue.h"
@@ -340,6 +343,57 @@ class Bench {
     return static_cast<double>(rows) / secs;
   }
 
+  // hm-worker's own statements without the queue: `clients` threads call the
+  // real MysqlMessageStore with the messages already parsed, `read` entries
+  // at a time (duplicates within a read dropped, as the ingest service does),
+  // stored `batch` to a transaction. Messages stored per second.
+  double store_only(const std::vector<std::pair<std::string, std::string>>& items, int clients, int batch, int read) {
+    db_.execute("TRUNCATE message");
+    std::vector<hm::NewMessage> all;
+    all.reserve(items.size());
+    for (const auto& it : items) {
+      const auto parsed = hm::parse_delivery(it.second);
+      for (const auto& ev : parsed.delivery.events)
+        if (const auto* m = std::get_if<hm::NewMessage>(&ev)) all.push_back(*m);
+    }
+    // Reads handed out in stream order, round robin, as the workers take them.
+    std::vector<std::vector<std::vector<hm::NewMessage>>> reads(static_cast<std::size_t>(clients));
+    for (std::size_t from = 0, n = 0; from < all.size(); from += static_cast<std::size_t>(read), ++n) {
+      std::vector<hm::NewMessage> chunk;
+      std::set<std::string> seen;
+      for (std::size_t k = from; k < std::min(all.size(), from + static_cast<std::size_t>(read)); ++k)
+        if (seen.insert(all[k].mid).second) chunk.push_back(all[k]);
+      reads[n % static_cast<std::size_t>(clients)].push_back(std::move(chunk));
+    }
+    hm::SystemClock clock;
+    hm::PoolOptions po;
+    po.size = clients;
+    po.max_overflow = 0;
+    const hm::DbOptions opts = db_.options();
+    hm::mysql::SessionPool pool(po, [opts] { return hm::mysql::Session::connect(hm::test::driver(), opts); }, clock);
+    hm::mysql::MysqlMessageStore store(pool);
+    std::atomic<int> failures{0};
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        hm::mysql::Driver::ThreadScope scope(hm::test::driver());
+        for (const auto& chunk : reads[static_cast<std::size_t>(c)]) {
+          for (int attempt = 0; attempt < 20; ++attempt) {
+            const auto rs = store.store_messages(chunk, static_cast<std::size_t>(batch));
+            if (std::none_of(rs.begin(), rs.end(), [](const hm::StoreResult& r) { return r.status == hm::StoreStatus::kRetryable; }))
+              break;
+            if (attempt == 19) ++failures;
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    if (failures > 0) std::cerr << "hm-bench: store-only run: " << failures << " reads still failing\n";
+    return static_cast<double>(db_.scalar("SELECT COUNT(*) FROM message")) / secs;
+  }
+
   // Another session that holds row locks on keys the workers are about to
   // insert, for seconds at a time.
   void hold_locks(const std::vector<std::pair<std::string, std::string>>& items, const std::atomic<bool>& stop) {
@@ -400,7 +454,7 @@ int main(int argc, char** argv) {
   }
   if (o.scenario == "per-message") {
     o.batch = 1;
-    if (o.read == 0) o.read = 20;
+    if (o.read == 0) o.read = 50;
   }
   if (o.scenario == "contention") {
     o.workers = 8;
@@ -424,6 +478,8 @@ int main(int argc, char** argv) {
   const int clients = o.workers * o.threads;
   const double single = bench.client_limit(items, clients, 1);
   const double multi = bench.client_limit(items, clients, std::max(100, o.batch));
+  // 4. hm-worker's own statements alone (no Redis, no JSON), same concurrency.
+  const double own = o.scenario == "contention" ? 0 : bench.store_only(items, clients, o.batch, std::max(o.read, o.batch));
 
   const double stored_per_s = static_cast<double>(t.rows) / t.seconds;
   nlohmann::ordered_json j;
@@ -454,6 +510,12 @@ int main(int argc, char** argv) {
   j["limit_multi_row_per_s"] = multi;
   j["ratio_to_single_row"] = stored_per_s / single;
   j["ratio_to_multi_row"] = stored_per_s / multi;
+  if (own > 0) {
+    j["store_only_per_s"] = own;
+    j["store_only_ratio_to_single_row"] = own / single;
+    j["store_only_ratio_to_multi_row"] = own / multi;
+    j["ratio_to_store_only"] = stored_per_s / own;
+  }
   if (o.scenario == "contention") j["lock_holds"] = bench.lock_holds();
   std::cout << j.dump(2) << std::endl;
   return t.rows == t.unique && l.rows == l.unique ? 0 : 1;
