@@ -272,6 +272,7 @@ std::unordered_map<std::string, Found> look_up_all(Session& s, const std::vector
   std::unique_ptr<sql::ResultSet> rs(s.guarded(what, [&] { return st.executeQuery(); }));
   s.guarded(what, [&] {
     while (rs->next()) found[std::string(rs->getString(1))] = Found{rs->getUInt64(2), rs->getBoolean(3)};
+    st.clearParameters();
   });
   return found;
 }
@@ -456,7 +457,11 @@ int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* wh
   // next execution has none: clear them, or a clean insert after a bad one
   // would be reported with the bad one's warnings.
   s.guarded(what, [&] { st.clearWarnings(); });
-  return s.guarded(what, [&] { return st.executeUpdate(); });
+  const int affected = s.guarded(what, [&] { return st.executeUpdate(); });
+  // The statement stays cached; its copies of the values (a whole batch of
+  // texts for a multi-row insert) need not stay with it.
+  s.guarded(what, [&] { st.clearParameters(); });
+  return affected;
 }
 
 void check_insert_warnings(Session& s, sql::PreparedStatement& st, const char* what, const char* aftermath) {

@@ -1,5 +1,7 @@
 #include "hm/mysql/session.h"
 
+#include <algorithm>
+
 #include <cppconn/driver.h>
 #include <cppconn/metadata.h>
 #include <cppconn/resultset_metadata.h>
@@ -158,15 +160,22 @@ sql::PreparedStatement& Session::prepare(const std::string& sql) {
     it->second.last_use = ++uses_;
     return *it->second.statement;
   }
-  if (statements_.size() >= kMaxCachedStatements) {
-    auto oldest = statements_.begin();
-    for (auto i = statements_.begin(); i != statements_.end(); ++i)
-      if (i->second.last_use < oldest->second.last_use) oldest = i;
+  const bool large = static_cast<std::size_t>(std::count(sql.begin(), sql.end(), '?')) > kLargeStatementParameters;
+  const auto large_cached = static_cast<std::size_t>(
+      std::count_if(statements_.begin(), statements_.end(), [](const auto& e) { return e.second.large; }));
+  if (statements_.size() >= kMaxCachedStatements || (large && large_cached >= kMaxCachedLargeStatements)) {
+    // The least recently used one of the kind that is over its bound.
+    auto oldest = statements_.end();
+    const bool only_large = large && large_cached >= kMaxCachedLargeStatements;
+    for (auto i = statements_.begin(); i != statements_.end(); ++i) {
+      if (only_large && !i->second.large) continue;
+      if (oldest == statements_.end() || i->second.last_use < oldest->second.last_use) oldest = i;
+    }
     statements_.erase(oldest);  // deallocates it on the server
   }
   std::unique_ptr<sql::PreparedStatement> stmt;
   guarded("preparing a statement", [&] { stmt.reset(conn_->prepareStatement(sql)); });
-  const auto inserted = statements_.emplace(sql, Cached{std::move(stmt), ++uses_}).first;
+  const auto inserted = statements_.emplace(sql, Cached{std::move(stmt), ++uses_, large}).first;
   return *inserted->second.statement;
 }
 

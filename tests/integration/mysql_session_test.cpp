@@ -25,6 +25,30 @@ TEST(MysqlSessionTest, IsolationIsReadCommittedAfterConnect) {
   EXPECT_GT(s->connection_id(), 0u);
 }
 
+// Statements this session has prepared on the server and not closed.
+long long open_statements(Session& s) {
+  const auto rows = s.query(
+      "SELECT SUM(IF(VARIABLE_NAME = 'COM_STMT_PREPARE', VARIABLE_VALUE, -VARIABLE_VALUE)) "
+      "FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME IN ('COM_STMT_PREPARE', 'COM_STMT_CLOSE')");
+  return std::stoll(rows.at(0).at(0).value_or("0"));
+}
+
+TEST(MysqlSessionTest, TheStatementCacheKeepsFewLargeStatements) {
+  test::TestDatabase db("session_cache", false);
+  auto s = db.connect();
+  const long long before = open_statements(*s);
+  // Six multi-row-insert-sized statements: only four stay prepared.
+  for (int n = 300; n < 306; ++n) {
+    std::string sql = "SELECT 1 FROM DUAL WHERE 1 IN (?";
+    for (int k = 1; k < n; ++k) sql += ", ?";
+    s->prepare(sql + ")");
+  }
+  EXPECT_EQ(open_statements(*s) - before, 4);
+  // Small ones fill the rest of the cache, up to its bound, large ones included.
+  for (int n = 0; n < 40; ++n) s->prepare("SELECT " + std::to_string(n) + " FROM DUAL WHERE 1 = ?");
+  EXPECT_EQ(open_statements(*s) - before, 24);
+}
+
 TEST(MysqlSessionTest, EveryIsolationLevelIsApplied) {
   test::TestDatabase db("session_levels", false);
   for (auto level : {IsolationLevel::kSerializable, IsolationLevel::kRepeatableRead, IsolationLevel::kReadUncommitted,

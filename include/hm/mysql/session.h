@@ -105,10 +105,15 @@ class Session {
   struct Cached {
     std::unique_ptr<sql::PreparedStatement> statement;
     std::uint64_t last_use = 0;
+    bool large = false;  // over kLargeStatementParameters placeholders
   };
   // Bounded, least recently used out: batch statements vary in size, and the
-  // server limits prepared statements (max_prepared_stmt_count).
+  // server limits prepared statements (max_prepared_stmt_count). A statement
+  // with a thousand placeholders (a multi-row insert) keeps a few hundred KB
+  // of parameter buffers on each side: only a few of those stay.
   static constexpr std::size_t kMaxCachedStatements = 24;
+  static constexpr std::size_t kMaxCachedLargeStatements = 4;
+  static constexpr std::size_t kLargeStatementParameters = 200;
   std::map<std::string, Cached> statements_;
   std::uint64_t uses_ = 0;
   ServerFlavor flavor_ = ServerFlavor::kMariaDB;
