@@ -277,6 +277,16 @@ std::unordered_map<std::string, Found> look_up_all(Session& s, const std::vector
   return found;
 }
 
+// look_up_all(), then applies whatever the messages found still owe (rare:
+// a change recorded before its message, or a repair after a failed read-back).
+std::unordered_map<std::string, Found> look_up_and_settle(Session& s, const std::vector<const std::string*>& mids,
+                                                          const char* what) {
+  auto found = look_up_all(s, mids, what);
+  for (const auto& [mid, f] : found)
+    if (f.owes_changes) apply_owed_changes(s, f.id);
+  return found;
+}
+
 // A deletion or an edit: recorded in its side table and committed first, then
 // applied to the message if it is there (see fast_path_sql() for why this
 // order never misses a message stored at the same moment).
@@ -370,13 +380,12 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
     std::vector<const std::string*> mids;
     mids.reserve(ms.size());
     for (const auto& m : ms) mids.push_back(&m.mid);
-    for (const auto& [mid, f] : look_up_all(s, mids, "batch fast-path check")) {
+    for (const auto& [mid, f] : look_up_and_settle(s, mids, "batch fast-path check")) {
       auto it = index.find(mid);
       if (it == index.end()) continue;
       out[it->second].status = StoreStatus::kDuplicate;
       out[it->second].message_id = f.id;
       found[it->second] = true;
-      if (f.owes_changes) apply_owed_changes(s, f.id);  // rare: a repair
     }
   }
   std::vector<std::size_t> absent;
@@ -536,7 +545,9 @@ std::vector<StoreResult> MysqlMessageStore::store_messages(const std::vector<New
                                                            std::size_t per_transaction) {
   if (messages.empty()) return {};
   SessionPool::Lease lease;
-  if (per_transaction == 1 || messages.size() == 1) return store_each(lease, messages);
+  if (messages.size() == 1) return {store_on(lease, messages.front())};  // the seed's path, LIMIT 1 check
+  if (per_transaction == 1) return store_each(lease, messages);
+  if (per_transaction == 0 || per_transaction >= messages.size()) return store_together(lease, messages);
   return store_in_chunks(messages.size(), per_transaction, [&](std::size_t from, std::size_t to) {
     return store_together(lease, std::vector<NewMessage>(messages.begin() + static_cast<long>(from),
                                                          messages.begin() + static_cast<long>(to)));
@@ -555,15 +566,17 @@ std::vector<StoreResult> MysqlMessageStore::store_each(SessionPool::Lease& lease
   std::vector<const std::string*> mids;
   mids.reserve(messages.size());
   for (const auto& m : messages) mids.push_back(&m.mid);
+  // Runs look_up_and_settle() on the lease; a failure comes back as a result.
+  auto settle = [&](std::unordered_map<std::string, Found>& found, const char* what) {
+    return run_on(lease, [&](Session& s) {
+      found = look_up_and_settle(s, mids, what);
+      StoreResult ok;
+      ok.status = StoreStatus::kApplied;
+      return ok;
+    });
+  };
   std::unordered_map<std::string, Found> stored;
-  const StoreResult check = run_on(lease, [&](Session& s) {
-    stored = look_up_all(s, mids, "fast-path check");
-    for (const auto& [mid, f] : stored)
-      if (f.owes_changes) apply_owed_changes(s, f.id);  // rare: a repair
-    StoreResult ok;
-    ok.status = StoreStatus::kApplied;
-    return ok;
-  });
+  const StoreResult check = settle(stored, "fast-path check");
   if (!check.ok()) return std::vector<StoreResult>(messages.size(), check);
 
   std::vector<std::size_t> inserted;
@@ -582,14 +595,7 @@ std::vector<StoreResult> MysqlMessageStore::store_each(SessionPool::Lease& lease
   mids.clear();
   for (std::size_t i : inserted) mids.push_back(&messages[i].mid);
   std::unordered_map<std::string, Found> found;
-  const StoreResult read = run_on(lease, [&](Session& s) {
-    found = look_up_all(s, mids, "reading the new rows");
-    for (const auto& [mid, f] : found)
-      if (f.owes_changes) apply_owed_changes(s, f.id);
-    StoreResult ok;
-    ok.status = StoreStatus::kApplied;
-    return ok;
-  });
+  const StoreResult read = settle(found, "reading the new rows");
   for (std::size_t i : inserted) {
     if (read.ok()) {
       auto it = found.find(messages[i].mid);
