@@ -55,6 +55,13 @@ std::vector<StoreResult> store_in_chunks(
       continue;
     }
     auto got = store_chunk(from, to);
+    if (got.size() < to - from) {  // never expected: a store owes a result per message
+      StoreResult missing;
+      missing.status = StoreStatus::kRetryable;
+      missing.error = "the store returned " + std::to_string(got.size()) + " results for " +
+                      std::to_string(to - from) + " messages";
+      got.resize(to - from, missing);
+    }
     got.resize(to - from);
     for (auto& r : got) {
       if (!unreachable && r.status == StoreStatus::kRetryable && !r.lock_conflict) unreachable = r;

@@ -87,9 +87,9 @@ class IngestService final : public BatchHandler {
   // every write is idempotent, so a redelivery or a replay is safe.
   DeliveryOutcome ingest(std::string_view payload) const;
 
-  // Several deliveries, stored together: their new messages in store_messages()
-  // calls of at most set_store_batch() each, then the other events one by one. Outcomes are
-  // aligned with the input. With one delivery holding one message this is
+  // Several deliveries, stored together: their new messages in one
+  // store_messages() call, set_store_batch() of them to a transaction, then
+  // the other events one by one. Outcomes are aligned with the input. With one delivery holding one message this is
   // exactly ingest(). Never throws.
   std::vector<DeliveryOutcome> ingest_batch(const std::vector<std::string_view>& payloads) const;
   std::vector<DeliveryOutcome> handle(const std::vector<std::string_view>& payloads) const override {

@@ -206,7 +206,8 @@ bool may_be_altered(const NewMessage& m) {
 // commits on its own (one statement, one fsync). A message that could be
 // altered to fit is inserted in a transaction instead, so it is rolled back
 // unseen. A new message comes back kInserted without its id: the caller reads
-// it back (read_back()), with any changes recorded before the message.
+// it back with look_up() or look_up_and_settle(), which also apply any changes
+// recorded before the message.
 StoreResult insert_absent(Session& s, const NewMessage& m);
 
 StoreResult insert_message(Session& s, const NewMessage& m) {
