@@ -305,7 +305,7 @@ TEST_F(WorkerProcessTest, APoisonedDeliveryInsideABatchIsTheOnlyOneDeadLettered)
   EXPECT_EQ(w.wait(20s), 0);
 }
 
-TEST_F(WorkerProcessTest, BatchSizeOneAndHundredGiveTheSameTable) {
+TEST_F(WorkerProcessTest, BatchSizeOneAndHundredAndReadsOfFiftyGiveTheSameTable) {
   std::vector<std::string> lines = workload(300, 150);
   // Edits, deletions, reactions and reads, some before their messages.
   std::ifstream samples(test::source_dir() + "/config/samples/deliveries.jsonl");
@@ -339,6 +339,22 @@ TEST_F(WorkerProcessTest, BatchSizeOneAndHundredGiveTheSameTable) {
                       "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)"),
             side_one);
   EXPECT_GT(with_one.size(), 300u);
+
+  // The per-message path with reads of 50 (each message its own transaction,
+  // one check and one read-back a read): the same table again.
+  db_.execute("TRUNCATE message");
+  for (const char* t : {"message_edit", "message_deletion", "message_reaction", "message_read"})
+    db_.execute(std::string("TRUNCATE ") + t);
+  admin().connection().command({"DEL", names_.stream});
+  enqueue(lines);
+  auto& each = start_worker("w3", {{"INGEST_BATCH_SIZE", "1"}, {"QUEUE_READ_COUNT", "50"}, {"INGEST_BATCH_LINGER_MS", "100"}});
+  expect_drained();
+  each.signal(SIGTERM);
+  ASSERT_EQ(each.wait(20s), 0);
+  EXPECT_EQ(db_.query(snapshot_sql), with_one);
+  EXPECT_EQ(db_.query("SELECT (SELECT COUNT(*) FROM message_edit), (SELECT COUNT(*) FROM message_deletion), "
+                      "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)"),
+            side_one);
 }
 
 TEST_F(WorkerProcessTest, FourRolesTogetherEndToEnd) {
