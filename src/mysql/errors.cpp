@@ -16,6 +16,10 @@ const char* to_string(DbErrorKind kind) {
 
 namespace mysql {
 
+bool lock_conflict(int code) {
+  return code == 1205 || code == 1213;  // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
+}
+
 Classification classify(int code, ServerFlavor flavor) {
   switch (code) {
     case 1062:  // ER_DUP_ENTRY

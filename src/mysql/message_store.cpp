@@ -156,7 +156,7 @@ StoreResult failure(const DbError& e) {
   r.status = e.retryable() ? StoreStatus::kRetryable : StoreStatus::kPermanent;
   r.error_code = e.code();
   r.error = e.what();
-  r.lock_conflict = e.code() == 1205 || e.code() == 1213;  // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
+  r.lock_conflict = lock_conflict(e.code());
   return r;
 }
 
@@ -202,26 +202,12 @@ bool may_be_altered(const NewMessage& m) {
          utf8_over(m.text, 65535) || utf8_over(m.postback_payload, 1000) || utf8_over(m.attachments_json, 16777215);
 }
 
-// The per-message path: the fast-path check, then an INSERT IGNORE that
-// commits on its own (one statement, one fsync). A message that could be
+// The per-message insert, for a message the fast-path check did not find: an
+// INSERT IGNORE that commits on its own (one statement, one fsync). A message that could be
 // altered to fit is inserted in a transaction instead, so it is rolled back
 // unseen. A new message comes back kInserted without its id: the caller reads
 // it back with look_up() or look_up_and_settle(), which also apply any changes
 // recorded before the message.
-StoreResult insert_absent(Session& s, const NewMessage& m);
-
-StoreResult insert_message(Session& s, const NewMessage& m) {
-  if (const auto found = look_up(s, m.mid, "fast-path check")) {
-    if (found->owes_changes) apply_owed_changes(s, found->id);
-    StoreResult r;
-    r.status = StoreStatus::kDuplicate;
-    r.message_id = found->id;
-    return r;
-  }
-  return insert_absent(s, m);
-}
-
-// The insert of insert_message(), for a message the fast-path check did not find.
 StoreResult insert_absent(Session& s, const NewMessage& m) {
   StoreResult r;
   const bool in_transaction = may_be_altered(m);
@@ -243,6 +229,19 @@ StoreResult insert_absent(Session& s, const NewMessage& m) {
   // Zero rows: another worker stored it since the check.
   r.status = affected > 0 ? StoreStatus::kInserted : StoreStatus::kDuplicate;
   return r;
+}
+
+// The fast-path check, then insert_absent() if the message is not there yet;
+// a message found that still owes changes gets them applied.
+StoreResult insert_message(Session& s, const NewMessage& m) {
+  if (const auto found = look_up(s, m.mid, "fast-path check")) {
+    if (found->owes_changes) apply_owed_changes(s, found->id);
+    StoreResult r;
+    r.status = StoreStatus::kDuplicate;
+    r.message_id = found->id;
+    return r;
+  }
+  return insert_absent(s, m);
 }
 
 // One message on its own: three statements when new (check, insert, read
@@ -514,14 +513,18 @@ StoreResult MysqlMessageStore::store_on(SessionPool::Lease& lease, const Event& 
   return run_on(lease, [&](Session& s) { return std::visit(Dispatch{s}, event); });
 }
 
-StoreResult MysqlMessageStore::run_on(SessionPool::Lease& lease, const std::function<StoreResult(Session&)>& work) {
-  if (!lease || lease.discarded() || lease->broken()) {  // none yet, or an earlier unit lost it
-    try {
-      lease = pool_.checkout();
-    } catch (const DbError& e) {
-      return failure(e);
-    }
+std::optional<StoreResult> MysqlMessageStore::connect(SessionPool::Lease& lease) {
+  if (lease && !lease.discarded() && !lease->broken()) return std::nullopt;
+  try {  // none yet, or an earlier unit lost it
+    lease = pool_.checkout();
+  } catch (const DbError& e) {
+    return failure(e);
   }
+  return std::nullopt;
+}
+
+StoreResult MysqlMessageStore::run_on(SessionPool::Lease& lease, const std::function<StoreResult(Session&)>& work) {
+  if (auto failed = connect(lease)) return *failed;
   try {
     return work(*lease);
   } catch (const DbError& e) {
@@ -613,13 +616,7 @@ std::vector<StoreResult> MysqlMessageStore::store_each(SessionPool::Lease& lease
 // data, one at a time, so only the bad ones fail.
 std::vector<StoreResult> MysqlMessageStore::store_together(SessionPool::Lease& lease,
                                                            const std::vector<NewMessage>& messages) {
-  if (!lease || lease.discarded() || lease->broken()) {
-    try {
-      lease = pool_.checkout();
-    } catch (const DbError& e) {
-      return std::vector<StoreResult>(messages.size(), failure(e));
-    }
-  }
+  if (auto failed = connect(lease)) return std::vector<StoreResult>(messages.size(), *failed);
   try {
     return store_batch(*lease, messages);
   } catch (const DbError& e) {

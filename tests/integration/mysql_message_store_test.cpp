@@ -43,6 +43,16 @@ class MessageStoreTest : public ::testing::Test {
     pool_ = std::make_unique<SessionPool>(o, [opts] { return Session::connect(test::driver(), opts); }, clock_);
     return *pool_;
   }
+  // text, edit_count and is_deleted of the message `mid`.
+  std::vector<std::optional<std::string>> state(const std::string& mid) {
+    return db_.query("SELECT text, edit_count, is_deleted FROM message WHERE ig_message_id = '" + mid + "'").at(0);
+  }
+  // Records an edit of `m` in the side table only, as if it was never applied.
+  void record_unapplied_edit(const NewMessage& m, int num_edit, const std::string& text) {
+    db_.execute("INSERT INTO message_edit (ig_message_id, num_edit, account_id, sender_id, text, edited_at) VALUES ('" +
+                m.mid + "', " + std::to_string(num_edit) + ", '" + m.account_id + "', '" + m.sender_id + "', '" + text +
+                "', NOW(3))");
+  }
   long long rows(const std::string& where = "1") {
     return db_.scalar("SELECT COUNT(*) FROM message WHERE " + where);
   }
@@ -181,10 +191,7 @@ TEST_F(MessageStoreTest, DeletionAndEditBeforeTheMessageAreAppliedWhenItArrives)
   EXPECT_EQ(store.store(e1).status, StoreStatus::kApplied);
   EXPECT_EQ(rows(), 0);  // no placeholder row
   EXPECT_EQ(store.store(m).status, StoreStatus::kInserted);
-  auto got = db_.query("SELECT text, edit_count, is_deleted FROM message WHERE ig_message_id = 'late-mid'");
-  EXPECT_EQ(got.at(0).at(0).value_or(""), "edited twice");
-  EXPECT_EQ(got.at(0).at(1).value_or(""), "2");
-  EXPECT_EQ(got.at(0).at(2).value_or(""), "0");
+  EXPECT_EQ(state("late-mid"), (std::vector<std::optional<std::string>>{"edited twice", "2", "0"}));
 
   const NewMessage gone = message("gone-mid", "secret");
   MessageDeletion d{gone.mid, gone.account_id, gone.sender_id, gone.timestamp_ms + 5000};
@@ -293,20 +300,15 @@ TEST_F(MessageStoreTest, ARedeliveryAppliesChangesItsMessageStillOwes) {
   MysqlMessageStore store(pool());
   const NewMessage m = message("owing-mid", "original");
   ASSERT_EQ(store.store(m).status, StoreStatus::kInserted);
-  db_.execute("INSERT INTO message_edit (ig_message_id, num_edit, account_id, sender_id, text, edited_at) VALUES "
-              "('owing-mid', 1, '" + m.account_id + "', '" + m.sender_id + "', 'edited', NOW(3))");
+  record_unapplied_edit(m, 1, "edited");
   db_.execute("INSERT INTO message_deletion (ig_message_id, account_id, sender_id, deleted_at) VALUES "
               "('owing-mid', '" + m.account_id + "', '" + m.sender_id + "', NOW(3))");
   EXPECT_EQ(store.store(m).status, StoreStatus::kDuplicate);
-  auto got = db_.query("SELECT text, edit_count, is_deleted FROM message WHERE ig_message_id = 'owing-mid'");
-  EXPECT_EQ(got.at(0).at(0).value_or(""), "edited");
-  EXPECT_EQ(got.at(0).at(1).value_or(""), "1");
-  EXPECT_EQ(got.at(0).at(2).value_or(""), "1");
+  EXPECT_EQ(state("owing-mid"), (std::vector<std::optional<std::string>>{"edited", "1", "1"}));
   // The batch path repairs the same way.
   const NewMessage n = message("owing-in-batch", "original");
   ASSERT_EQ(store.store(n).status, StoreStatus::kInserted);
-  db_.execute("INSERT INTO message_edit (ig_message_id, num_edit, account_id, sender_id, text, edited_at) VALUES "
-              "('owing-in-batch', 3, '" + n.account_id + "', '" + n.sender_id + "', 'third', NOW(3))");
+  record_unapplied_edit(n, 3, "third");
   const auto rs = store.store_messages({n, message("fresh-in-batch")});
   EXPECT_EQ(rs.at(0).status, StoreStatus::kDuplicate);
   EXPECT_EQ(rs.at(1).status, StoreStatus::kInserted);

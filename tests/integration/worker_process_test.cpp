@@ -312,49 +312,38 @@ TEST_F(WorkerProcessTest, BatchSizeOneAndHundredAndReadsOfFiftyGiveTheSameTable)
   for (std::string l; std::getline(samples, l);) lines.push_back(l);
   for (const char* f : {"edit.json", "deleted.json", "text.json", "reaction.json", "seen.json", "multi_entry.json"})
     lines.push_back(test::fixture_line(f));
-  enqueue(lines);
-  auto& one = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"}});
-  expect_drained();
-  one.signal(SIGTERM);
-  ASSERT_EQ(one.wait(20s), 0);
   const std::string snapshot_sql =
       "SELECT ig_message_id, account_id, sender_id, direction, kind, text, attachments, reply_to_mid, "
       "postback_payload, event_time, is_deleted, edit_count FROM message ORDER BY ig_message_id";
-  const auto with_one = db_.query(snapshot_sql);
-  const auto side_one = db_.query(
+  const std::string side_sql =
       "SELECT (SELECT COUNT(*) FROM message_edit), (SELECT COUNT(*) FROM message_deletion), "
-      "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)");
-
-  db_.execute("TRUNCATE message");
-  for (const char* t : {"message_edit", "message_deletion", "message_reaction", "message_read"})
-    db_.execute(std::string("TRUNCATE ") + t);
-  admin().connection().command({"DEL", names_.stream});
-  enqueue(lines);
-  auto& hundred = start_worker("w2", {{"INGEST_BATCH_SIZE", "100"}, {"INGEST_BATCH_LINGER_MS", "100"}});
-  expect_drained();
-  hundred.signal(SIGTERM);
-  ASSERT_EQ(hundred.wait(20s), 0);
-  EXPECT_EQ(db_.query(snapshot_sql), with_one);
-  EXPECT_EQ(db_.query("SELECT (SELECT COUNT(*) FROM message_edit), (SELECT COUNT(*) FROM message_deletion), "
-                      "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)"),
-            side_one);
+      "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)";
+  // Empty tables and stream, the same deliveries, one worker with `env` until
+  // drained and stopped.
+  auto ingest_with = [&](const std::string& name, const std::map<std::string, std::string>& env) {
+    for (const char* t : {"message", "message_edit", "message_deletion", "message_reaction", "message_read"})
+      db_.execute(std::string("TRUNCATE ") + t);
+    admin().connection().command({"DEL", names_.stream});
+    enqueue(lines);
+    auto& w = start_worker(name, env);
+    expect_drained();
+    w.signal(SIGTERM);
+    EXPECT_EQ(w.wait(20s), 0);
+  };
+  ingest_with("w1", {{"INGEST_BATCH_SIZE", "1"}});
+  const auto with_one = db_.query(snapshot_sql);
+  const auto side_one = db_.query(side_sql);
   EXPECT_GT(with_one.size(), 300u);
+
+  ingest_with("w2", {{"INGEST_BATCH_SIZE", "100"}, {"INGEST_BATCH_LINGER_MS", "100"}});
+  EXPECT_EQ(db_.query(snapshot_sql), with_one);
+  EXPECT_EQ(db_.query(side_sql), side_one);
 
   // The per-message path with reads of 50 (each message its own transaction,
   // one check and one read-back a read): the same table again.
-  db_.execute("TRUNCATE message");
-  for (const char* t : {"message_edit", "message_deletion", "message_reaction", "message_read"})
-    db_.execute(std::string("TRUNCATE ") + t);
-  admin().connection().command({"DEL", names_.stream});
-  enqueue(lines);
-  auto& each = start_worker("w3", {{"INGEST_BATCH_SIZE", "1"}, {"QUEUE_READ_COUNT", "50"}, {"INGEST_BATCH_LINGER_MS", "100"}});
-  expect_drained();
-  each.signal(SIGTERM);
-  ASSERT_EQ(each.wait(20s), 0);
+  ingest_with("w3", {{"INGEST_BATCH_SIZE", "1"}, {"QUEUE_READ_COUNT", "50"}, {"INGEST_BATCH_LINGER_MS", "100"}});
   EXPECT_EQ(db_.query(snapshot_sql), with_one);
-  EXPECT_EQ(db_.query("SELECT (SELECT COUNT(*) FROM message_edit), (SELECT COUNT(*) FROM message_deletion), "
-                      "(SELECT COUNT(*) FROM message_reaction), (SELECT COUNT(*) FROM message_read)"),
-            side_one);
+  EXPECT_EQ(db_.query(side_sql), side_one);
 }
 
 TEST_F(WorkerProcessTest, FourRolesTogetherEndToEnd) {

@@ -91,6 +91,10 @@ class RecordingStore final : public MessageStore {
     per_transaction_seen.push_back(per_transaction);
     return MessageStore::store_messages(ms, per_transaction);
   }
+  // The first store() call gets `r`, every other one kInserted.
+  void fail_first_call(StoreResult r) {
+    answer = [this, r](const std::string&) { return stored.size() == 1 ? r : result(StoreStatus::kInserted); };
+  }
   std::function<StoreResult(const std::string&)> answer = [](const std::string&) {
     return result(StoreStatus::kInserted);
   };
@@ -122,15 +126,9 @@ TEST(IngestServiceTest, TheStoreBatchIsPassedToTheStore) {
 TEST(IngestServiceTest, ALockConflictLetsTheOtherMessagesOfTheReadGoAhead) {
   RecordingStore store;
   test::FakeClock clock;
-  int conflicts = 1;
-  store.answer = [&](const std::string& mid) {
-    if (mid == "mid-0" && conflicts-- > 0) {
-      StoreResult r = result(StoreStatus::kRetryable, "lock wait timeout", 1205);
-      r.lock_conflict = true;
-      return r;
-    }
-    return result(StoreStatus::kInserted);
-  };
+  StoreResult locked = result(StoreStatus::kRetryable, "lock wait timeout", 1205);
+  locked.lock_conflict = true;
+  store.fail_first_call(locked);  // mid-0's first try
   IngestService svc(store, clock, retries(3));
   svc.set_store_batch(1);
   const auto out = ingest_all(svc, deliveries(3));
@@ -145,11 +143,7 @@ TEST(IngestServiceTest, ALockConflictLetsTheOtherMessagesOfTheReadGoAhead) {
 TEST(IngestServiceTest, ALostConnectionLeavesTheRestOfTheReadForTheNextAttempt) {
   RecordingStore store;
   test::FakeClock clock;
-  int failures = 1;
-  store.answer = [&](const std::string&) {
-    if (failures-- > 0) return result(StoreStatus::kRetryable, "Lost connection to server during query", 2013);
-    return result(StoreStatus::kInserted);
-  };
+  store.fail_first_call(result(StoreStatus::kRetryable, "Lost connection to server during query", 2013));
   IngestService svc(store, clock, retries(3));
   svc.set_store_batch(1);
   const auto out = ingest_all(svc, deliveries(3));

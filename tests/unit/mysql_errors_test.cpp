@@ -28,5 +28,11 @@ TEST(MysqlErrorsTest, Error4031DependsOnTheServer) {
   EXPECT_EQ(classify(4031, ServerFlavor::kMariaDB).kind, DbErrorKind::kPermanent);
 }
 
+TEST(MysqlErrorsTest, OnlyLockWaitTimeoutAndDeadlockAreLockConflicts) {
+  EXPECT_TRUE(lock_conflict(1205));
+  EXPECT_TRUE(lock_conflict(1213));
+  for (int code : {0, 1040, 1062, 1969, 2006, 2013, 4031}) EXPECT_FALSE(lock_conflict(code)) << code;
+}
+
 }  // namespace
 }  // namespace hm::mysql

@@ -22,6 +22,11 @@ struct Classification {
 // interaction timeout" on MySQL 8 but a trigger error on MariaDB).
 Classification classify(int code, ServerFlavor flavor);
 
+// A retryable error about the rows one transaction locks (lock wait timeout,
+// deadlock), as opposed to one about the connection or the server: other
+// transactions can go ahead meanwhile.
+bool lock_conflict(int code);
+
 // Translates a Connector/C++ exception; the message never holds a password
 // (Connector messages do not echo connection credentials).
 DbError translate(const sql::SQLException& e, ServerFlavor flavor, const std::string& context);

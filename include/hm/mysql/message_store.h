@@ -13,6 +13,9 @@
 // leases its own connection. The calling thread must hold a
 // mysql::Driver::ThreadScope.
 
+#include <functional>
+#include <optional>
+
 #include "hm/connection_pool.h"
 #include "hm/message_store.h"
 #include "hm/mysql/session.h"
@@ -29,8 +32,11 @@ class MysqlMessageStore final : public MessageStore {
                                           std::size_t per_transaction = 0) override;
 
  private:
-  // Each runs on `lease`, first checking out a connection when it holds none
-  // or a lost one; failures come back as results, never thrown.
+  // Checks out a connection into `lease` when it holds none or a lost one;
+  // the checkout's failure, if any.
+  std::optional<StoreResult> connect(SessionPool::Lease& lease);
+  // Each runs on `lease` after connect(); failures come back as results,
+  // never thrown.
   StoreResult store_on(SessionPool::Lease& lease, const Event& event);
   StoreResult run_on(SessionPool::Lease& lease, const std::function<StoreResult(Session&)>& work);
   std::vector<StoreResult> store_each(SessionPool::Lease& lease, const std::vector<NewMessage>& messages);
