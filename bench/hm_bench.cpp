@@ -31,12 +31,12 @@
 #include <nlohmann/json.hpp>
 
 #include "hm/clock.h"
-#include "hm/config.h"
-#include "hm/mysql/message_store.h"
-#include "hm/payload.h"
-#include "hm/mysql/schema.h"
-#include "hm/mysql/session.h"
-#include "hm/redis/stream_queue.h"
+#include "config/config.h"
+#include "mysql/message_store.h"
+#include "ingest/payload.h"
+#include "mysql/schema.h"
+#include "mysql/session.h"
+#include "redis/stream_queue.h"
 #include "support/process.h"
 #include "support/test_db.h"
 

@@ -1,6 +1,6 @@
 #include <malloc.h>
 
-#include "hm/cli.h"
+#include "commands/cli.h"
 
 int main(int argc, char** argv) {
   // A few threads share the heap: two malloc arenas keep the resident set

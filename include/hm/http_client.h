@@ -1,9 +1,6 @@
 #pragma once
-// The HTTP seam for the Graph API and the CDN. CurlHttpClient is the libcurl
-// implementation: connect and total timeouts, a maximum body size, bounded
-// redirects, no signals (safe in threads). One easy handle per call, so one
-// client serves every thread. The access token travels in a header, never
-// in a URL, so that no log line or error carries it.
+// The HTTP seam for the Graph API and the CDN. The libcurl implementation is
+// http::CurlHttpClient (src/http/curl_client.h); tests use a fake.
 
 #include <chrono>
 #include <functional>
@@ -52,19 +49,5 @@ class HttpClient {
   virtual HttpResult post_json(const std::string& url, const std::string& body, const HttpCallOptions& options) = 0;
 };
 
-class CurlHttpClient final : public HttpClient {
- public:
-  // curl_global_init is not thread-safe: construct one, in main, before threads start.
-  CurlHttpClient();
-  ~CurlHttpClient() override;
-  CurlHttpClient(const CurlHttpClient&) = delete;
-  CurlHttpClient& operator=(const CurlHttpClient&) = delete;
-  HttpResult get(const std::string& url, const HttpCallOptions& options, BodySink sink = {}) override;
-  HttpResult post_json(const std::string& url, const std::string& body, const HttpCallOptions& options) override;
-
- private:
-  HttpResult perform(const std::string& url, const std::string* post_body, const HttpCallOptions& options,
-                     BodySink sink);
-};
 
 }  // namespace hm

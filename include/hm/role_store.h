@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "hm/graph_api.h"
+#include "roles/graph_api.h"
 
 namespace hm {
 

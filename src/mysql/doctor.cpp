@@ -1,4 +1,4 @@
-#include "hm/mysql/doctor.h"
+#include "mysql/doctor.h"
 
 #include <chrono>
 #include <sstream>

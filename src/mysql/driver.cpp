@@ -1,4 +1,4 @@
-#include "hm/mysql/driver.h"
+#include "mysql/driver.h"
 
 #include <mysql_driver.h>
 

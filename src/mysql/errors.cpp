@@ -1,4 +1,4 @@
-#include "hm/mysql/errors.h"
+#include "mysql/errors.h"
 
 #include <cppconn/exception.h>
 

@@ -1,4 +1,4 @@
-#include "hm/mysql/message_store.h"
+#include "mysql/message_store.h"
 
 #include <cppconn/datatype.h>
 

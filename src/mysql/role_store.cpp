@@ -1,4 +1,4 @@
-#include "hm/mysql/role_store.h"
+#include "mysql/role_store.h"
 
 #include <cppconn/datatype.h>
 

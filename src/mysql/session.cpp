@@ -1,4 +1,4 @@
-#include "hm/mysql/session.h"
+#include "mysql/session.h"
 
 #include <algorithm>
 

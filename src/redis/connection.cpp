@@ -1,4 +1,4 @@
-#include "hm/redis/connection.h"
+#include "redis/connection.h"
 
 #include <hiredis/hiredis.h>
 
@@ -6,7 +6,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "hm/config.h"
+#include "config/config.h"
 
 namespace hm::redis {
 namespace {

@@ -1,4 +1,4 @@
-#include "hm/redis/stream_queue.h"
+#include "redis/stream_queue.h"
 
 #include <unistd.h>
 

@@ -10,8 +10,8 @@
 #include <set>
 #include <sstream>
 
-#include "hm/config.h"
-#include "hm/reply_rules.h"
+#include "config/config.h"
+#include "roles/reply_rules.h"
 
 namespace hm {
 namespace {

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "hm/events.h"
-#include "hm/payload.h"
+#include "ingest/payload.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

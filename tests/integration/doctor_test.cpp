@@ -1,5 +1,5 @@
 // `hm-worker doctor` against the real MariaDB.
-#include "hm/mysql/doctor.h"
+#include "mysql/doctor.h"
 
 #include <gtest/gtest.h>
 

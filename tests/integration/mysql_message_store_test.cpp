@@ -1,5 +1,5 @@
 // The seed's ingest path against a real MariaDB.
-#include "hm/mysql/message_store.h"
+#include "mysql/message_store.h"
 
 #include <gtest/gtest.h>
 
@@ -10,8 +10,8 @@
 #include <random>
 #include <thread>
 
-#include "hm/ingest_service.h"
-#include "hm/payload.h"
+#include "ingest/ingest_service.h"
+#include "ingest/payload.h"
 #include "support/fakes.h"
 #include "support/test_db.h"
 

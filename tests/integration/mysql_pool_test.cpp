@@ -4,8 +4,8 @@
 #include <atomic>
 #include <thread>
 
-#include "hm/connection_pool.h"
-#include "hm/mysql/message_store.h"
+#include "pool/connection_pool.h"
+#include "mysql/message_store.h"
 #include "support/fakes.h"
 #include "support/test_db.h"
 

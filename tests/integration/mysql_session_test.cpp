@@ -1,5 +1,5 @@
 // A real MariaDB session gets the settings hm-worker promises, after connect.
-#include "hm/mysql/session.h"
+#include "mysql/session.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // RedisStreamQueue and StreamAdmin against the stack's real Redis.
-#include "hm/redis/stream_queue.h"
+#include "redis/stream_queue.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The enrich, media and reply handlers against the real MariaDB, with a local
 // HTTP server playing the Graph API and the CDN, through the real libcurl client.
-#include "hm/roles.h"
+#include "roles/roles.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "hm/mysql/message_store.h"
-#include "hm/mysql/role_store.h"
+#include "http/curl_client.h"
+#include "mysql/message_store.h"
+#include "mysql/role_store.h"
 #include "support/fake_http.h"
 #include "support/fakes.h"
 #include "support/test_db.h"

@@ -1,4 +1,4 @@
-#include "hm/mysql/schema.h"
+#include "mysql/schema.h"
 
 #include <gtest/gtest.h>
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "hm/mysql/schema.h"
+#include "mysql/schema.h"
 
 namespace hm::test {
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "hm/config.h"
-#include "hm/mysql/driver.h"
-#include "hm/mysql/session.h"
+#include "config/config.h"
+#include "mysql/driver.h"
+#include "mysql/session.h"
 
 namespace hm::test {
 

@@ -1,4 +1,4 @@
-#include "hm/config.h"
+#include "config/config.h"
 
 #include <gtest/gtest.h>
 

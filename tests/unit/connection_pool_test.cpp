@@ -1,6 +1,6 @@
 // Pool logic with a fake connection; the real MySQL pool is covered by
 // integration/mysql_pool_test.cpp.
-#include "hm/connection_pool.h"
+#include "pool/connection_pool.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "hm/ingest_service.h"
+#include "ingest/ingest_service.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "hm/payload.h"
+#include "ingest/payload.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "hm/config.h"
-#include "hm/redis/connection.h"
+#include "config/config.h"
+#include "redis/connection.h"
 
 namespace hm::redis {
 namespace {

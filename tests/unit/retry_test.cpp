@@ -1,4 +1,4 @@
-#include "hm/retry.h"
+#include "core/retry.h"
 
 #include <gtest/gtest.h>
 

@@ -2,10 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hm/config.h"
-#include "hm/graph_api.h"
-#include "hm/ingest_service.h"
-#include "hm/reply_rules.h"
+#include "config/config.h"
+#include "roles/graph_api.h"
+#include "ingest/ingest_service.h"
+#include "roles/reply_rules.h"
 #include "support/fakes.h"
 #include "support/process.h"
 

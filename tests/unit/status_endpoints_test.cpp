@@ -3,10 +3,10 @@
 #include <atomic>
 #include <thread>
 
-#include "hm/http_server.h"
-#include "hm/ingest_service.h"
-#include "hm/metrics.h"
-#include "hm/probes.h"
+#include "http/server.h"
+#include "ingest/ingest_service.h"
+#include "ops/metrics.h"
+#include "ops/probes.h"
 #include "support/process.h"
 
 namespace hm {

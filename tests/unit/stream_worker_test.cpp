@@ -3,7 +3,7 @@
 #include <deque>
 #include <mutex>
 
-#include "hm/worker_loop.h"
+#include "worker/worker_loop.h"
 #include "support/fakes.h"
 #include "support/process.h"
 

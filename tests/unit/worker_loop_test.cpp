@@ -1,4 +1,4 @@
-#include "hm/worker_loop.h"
+#include "worker/worker_loop.h"
 
 #include <gtest/gtest.h>
 

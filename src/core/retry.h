@@ -1,0 +1,41 @@
+#pragma once
+// Exponential backoff with full jitter (AWS architecture blog's "full jitter"):
+// the n-th wait is uniform in [0, min(max_delay, base_delay * 2^(n-1))].
+// A Backoff is one unit of work's retry budget; it is not thread-safe.
+
+#include <chrono>
+#include <functional>
+#include <random>
+
+#include "hm/clock.h"
+#include "config/config.h"
+#include "hm/stop_signal.h"
+
+namespace hm {
+
+class Backoff {
+ public:
+  // uniform01 returns a number in [0, 1); injectable for tests.
+  // `stop`, when given and requested, ends the retries at once.
+  Backoff(const RetryOptions& options, Clock& clock, std::function<double()> uniform01 = {},
+          const StopSignal* stop = nullptr);
+
+  // Call after a failed try. Returns false when the budget (attempts or total
+  // time) is spent; otherwise sleeps the jittered delay and returns true.
+  bool wait_before_retry();
+
+  int attempts() const { return attempts_; }  // tries made so far, counting the first
+  // The delay wait_before_retry() would use for the given retry number (1-based)
+  // before jitter, for tests and logs.
+  std::chrono::milliseconds ceiling(int retry) const;
+
+ private:
+  RetryOptions options_;
+  Clock& clock_;
+  std::function<double()> uniform01_;
+  const StopSignal* stop_;
+  Clock::time_point started_;
+  int attempts_ = 1;
+};
+
+}  // namespace hm

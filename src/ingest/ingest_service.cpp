@@ -1,0 +1,245 @@
+#include "ingest/ingest_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <optional>
+#include <unordered_map>
+
+#include "ops/logging.h"
+#include "ingest/payload.h"
+#include "roles/reply_rules.h"
+
+#include <nlohmann/json.hpp>
+#include "core/retry.h"
+
+namespace hm {
+
+IngestCounts& IngestCounts::operator+=(const IngestCounts& o) {
+  deliveries += o.deliveries;
+  inserted += o.inserted;
+  duplicates += o.duplicates;
+  skipped += o.skipped;
+  applied += o.applied;
+  dead_lettered += o.dead_lettered;
+  retries += o.retries;
+  return *this;
+}
+
+std::string IngestCounts::summary() const {
+  return "deliveries=" + std::to_string(deliveries) + " inserted=" + std::to_string(inserted) +
+         " duplicates=" + std::to_string(duplicates) + " skipped=" + std::to_string(skipped) +
+         " dead_lettered=" + std::to_string(dead_lettered);
+}
+
+const char* to_string(Verdict v) {
+  switch (v) {
+    case Verdict::kDone: return "done";
+    case Verdict::kDeadLetter: return "dead_letter";
+    case Verdict::kRetryLater: return "retry_later";
+  }
+  return "done";
+}
+
+std::vector<StoreResult> store_in_chunks(
+    std::size_t count, std::size_t chunk,
+    const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk) {
+  if (chunk == 0) chunk = std::max<std::size_t>(count, 1);
+  std::vector<StoreResult> out;
+  out.reserve(count);
+  std::optional<StoreResult> unreachable;
+  for (std::size_t from = 0; from < count; from += chunk) {
+    const std::size_t to = std::min(count, from + chunk);
+    if (unreachable) {
+      out.insert(out.end(), to - from, *unreachable);
+      continue;
+    }
+    auto got = store_chunk(from, to);
+    if (got.size() < to - from) {  // never expected: a store owes a result per message
+      StoreResult missing;
+      missing.status = StoreStatus::kRetryable;
+      missing.error = "the store returned " + std::to_string(got.size()) + " results for " +
+                      std::to_string(to - from) + " messages";
+      got.resize(to - from, missing);
+    }
+    got.resize(to - from);
+    for (auto& r : got) {
+      if (!unreachable && r.status == StoreStatus::kRetryable && !r.lock_conflict) unreachable = r;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessage>& messages, std::size_t) {
+  return store_in_chunks(messages.size(), 1, [&](std::size_t from, std::size_t) {
+    return std::vector<StoreResult>{store(messages[from])};
+  });
+}
+
+IngestService::IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop,
+                             Telemetry* telemetry)
+    : store_(store), clock_(clock), retry_(retry), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}
+
+namespace {
+
+std::string event_label(std::size_t index, const Event& ev) {
+  return "event " + std::to_string(index) + " (" + describe(ev) + ") mid=" + event_mid(ev);
+}
+
+// Folds one event's final store result into its delivery's outcome.
+void record(DeliveryOutcome& out, std::size_t index, const Event& ev, const StoreResult& r, int attempts) {
+  out.attempts = std::max(out.attempts, attempts);
+  out.counts.retries += attempts - 1;
+  switch (r.status) {
+    case StoreStatus::kInserted: ++out.counts.inserted; break;
+    case StoreStatus::kDuplicate: ++out.counts.duplicates; break;
+    case StoreStatus::kApplied: ++out.counts.applied; break;
+    case StoreStatus::kSkipped: ++out.counts.skipped; break;
+    case StoreStatus::kRetryable:
+      // Retry-later wins over dead-letter: a later delivery may still store it all.
+      out.verdict = Verdict::kRetryLater;
+      out.reason = event_label(index, ev) + ": still failing after " + std::to_string(attempts) +
+                   " attempts: " + r.error;
+      break;
+    case StoreStatus::kPermanent:
+      // The other events of the delivery are still stored.
+      if (out.verdict != Verdict::kRetryLater) {
+        out.verdict = Verdict::kDeadLetter;
+        if (!out.reason.empty()) out.reason += "; ";
+        out.reason += event_label(index, ev) + " cannot be stored: " + r.error;
+      }
+      break;
+  }
+}
+
+}  // namespace
+
+void IngestService::add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const {
+  nlohmann::json j = {{"mid", m.mid}};
+  if (message_id) j["message_id"] = message_id;
+  const std::string payload = j.dump();
+  const bool inbound = m.direction == Direction::kInbound;
+  if (inbound) jobs.push_back({"enrich", payload});
+  if (m.attachments_json) jobs.push_back({"media", payload});
+  if (inbound && fan_out_.rules &&
+      fan_out_.rules->match(m.account_id, m.text.value_or(""), clock_.wall_ms()).has_value()) {
+    jobs.push_back({"reply", payload});
+  }
+}
+
+DeliveryOutcome IngestService::ingest(std::string_view payload) const {
+  return ingest_batch({payload}).front();
+}
+
+std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::string_view>& payloads) const {
+  std::vector<DeliveryOutcome> outcomes(payloads.size());
+  std::vector<ParseResult> parsed(payloads.size());
+  for (std::size_t d = 0; d < payloads.size(); ++d) {
+    parsed[d] = parse_delivery(payloads[d]);
+    if (!parsed[d].ok) {
+      outcomes[d].verdict = Verdict::kDeadLetter;
+      outcomes[d].reason = "bad payload: " + parsed[d].error;
+    }
+  }
+
+  // New messages of the whole batch, one per mid (the first occurrence wins;
+  // later ones are duplicates within the batch).
+  struct Slot {
+    std::size_t delivery;
+    std::size_t event;
+  };
+  std::vector<NewMessage> unique;
+  std::vector<Slot> first_seen;
+  std::vector<Slot> repeats;
+  std::unordered_map<std::string, std::size_t> index_of;
+  for (std::size_t d = 0; d < payloads.size(); ++d) {
+    if (!parsed[d].ok) continue;
+    const auto& events = parsed[d].delivery.events;
+    for (std::size_t e = 0; e < events.size(); ++e) {
+      const auto* m = std::get_if<NewMessage>(&events[e]);
+      if (!m) continue;
+      auto [it, fresh] = index_of.emplace(m->mid, unique.size());
+      if (fresh) {
+        unique.push_back(*m);
+        first_seen.push_back({d, e});
+      } else {
+        repeats.push_back({d, e});
+      }
+    }
+  }
+
+  // Store them together; retry only the ones that failed retryably.
+  std::vector<StoreResult> results(unique.size());
+  std::vector<int> attempts(unique.size(), 1);
+  if (!unique.empty()) {
+    std::vector<std::size_t> pending(unique.size());
+    for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+    Backoff backoff(retry_, clock_, {}, stop_);
+    for (;;) {
+      std::vector<NewMessage> batch;
+      batch.reserve(pending.size());
+      for (std::size_t i : pending) batch.push_back(unique[i]);
+      const auto got = store_.store_messages(batch, store_batch_);
+      std::vector<std::size_t> again;
+      for (std::size_t k = 0; k < pending.size(); ++k) {
+        results[pending[k]] = got.at(k);
+        attempts[pending[k]] = backoff.attempts();
+        if (got[k].status == StoreStatus::kRetryable) again.push_back(pending[k]);
+      }
+      if (again.empty()) break;
+      for (std::size_t i : again) telemetry_.retried(results[i].error_code);
+      const StoreResult& first = results[again.front()];
+      log_event(spdlog::level::warn, "store failed, retrying",
+                {{"mid", unique[again.front()].mid},
+                 {"messages", static_cast<long long>(again.size())},
+                 {"attempt", backoff.attempts()},
+                 {"code", first.error_code},
+                 {"error", first.error}});
+      if (!backoff.wait_before_retry()) break;
+      pending = std::move(again);
+    }
+  }
+  for (std::size_t i = 0; i < unique.size(); ++i) {
+    const Slot s = first_seen[i];
+    record(outcomes[s.delivery], s.event, parsed[s.delivery].delivery.events[s.event], results[i], attempts[i]);
+    if (fan_out_.enabled && results[i].ok()) add_jobs(outcomes[s.delivery].jobs, unique[i], results[i].message_id);
+  }
+  for (const Slot& s : repeats) {
+    const Event& ev = parsed[s.delivery].delivery.events[s.event];
+    const StoreResult& first = results[index_of.at(std::get<NewMessage>(ev).mid)];
+    StoreResult r = first;
+    if (first.status == StoreStatus::kInserted) r.status = StoreStatus::kDuplicate;
+    record(outcomes[s.delivery], s.event, ev, r, 1);
+  }
+
+  // The other events, in delivery order, each in its own transaction. They run
+  // after the messages of the batch, so a deletion or edit in the same batch
+  // finds its message stored.
+  for (std::size_t d = 0; d < payloads.size(); ++d) {
+    if (!parsed[d].ok) continue;
+    const auto& events = parsed[d].delivery.events;
+    for (std::size_t e = 0; e < events.size(); ++e) {
+      const Event& ev = events[e];
+      if (std::holds_alternative<NewMessage>(ev)) continue;
+      Backoff backoff(retry_, clock_, {}, stop_);
+      StoreResult r;
+      for (;;) {
+        r = store_.store(ev);
+        if (r.status != StoreStatus::kRetryable) break;
+        telemetry_.retried(r.error_code);
+        log_event(spdlog::level::warn, "store failed, retrying",
+                  {{"event", describe(ev)},
+                   {"mid", event_mid(ev)},
+                   {"attempt", backoff.attempts()},
+                   {"code", r.error_code},
+                   {"error", r.error}});
+        if (!backoff.wait_before_retry()) break;
+      }
+      record(outcomes[d], e, ev, r, backoff.attempts());
+    }
+  }
+  return outcomes;
+}
+
+}  // namespace hm

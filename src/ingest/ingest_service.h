@@ -1,0 +1,116 @@
+#pragma once
+// Turns webhook deliveries into stored rows: parse, then store, retrying
+// retryable failures (lock wait timeout, deadlock, lost connection, pool
+// exhausted) with exponential backoff and full jitter.
+//
+// It decides nothing about acknowledgement: it returns an outcome per
+// delivery and the worker loop acks, dead-letters, or leaves the delivery for
+// redelivery.
+//
+// Thread-safety: ingest() and ingest_batch() may be called from several
+// threads at once when the store allows it (the MySQL store does).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hm/clock.h"
+#include "hm/delivery_queue.h"
+#include "hm/events.h"
+#include "config/config.h"
+#include "hm/message_store.h"
+#include "hm/stop_signal.h"
+#include "hm/telemetry.h"
+
+namespace hm {
+
+struct IngestCounts {
+  long long deliveries = 0;
+  long long inserted = 0;    // new messages stored
+  long long duplicates = 0;  // messages already stored (or twice in one batch)
+  long long skipped = 0;     // events of a kind not stored
+  long long applied = 0;     // deletions, edits, reactions and reads recorded
+  long long dead_lettered = 0;
+  long long retries = 0;     // store calls repeated after a retryable error
+
+  IngestCounts& operator+=(const IngestCounts& o);
+  // "deliveries=N inserted=N duplicates=N skipped=N dead_lettered=N"
+  std::string summary() const;
+};
+
+enum class Verdict {
+  kDone,        // everything stored (or already there): acknowledge
+  kDeadLetter,  // can never succeed (bad payload, data error): dead-letter, then acknowledge
+  kRetryLater,  // retries ran out on retryable errors: leave for redelivery
+};
+
+const char* to_string(Verdict v);
+
+// Work for another role (enrich, media, reply; payload {"mid": "...",
+// "message_id": N}), published atomically with the acknowledgement of the
+// delivery that caused it.
+using Job = OutboundJob;
+
+struct DeliveryOutcome {
+  Verdict verdict = Verdict::kDone;
+  std::string reason;  // for kDeadLetter and kRetryLater
+  int attempts = 1;    // most tries any store call for this delivery needed
+  IngestCounts counts; // what this delivery stored (deliveries and dead_lettered not set)
+  std::vector<Job> jobs;  // published when the delivery is acknowledged
+};
+
+// What a stream worker runs for each batch of its role. Never throws.
+// Thread-safe: called from every worker thread of a process.
+class BatchHandler {
+ public:
+  virtual ~BatchHandler() = default;
+  virtual std::vector<DeliveryOutcome> handle(const std::vector<std::string_view>& payloads) const = 0;
+};
+
+class ReplyRules;
+
+// Which jobs the ingest role owes for a stored message (inserted now or found
+// already stored: a redelivery re-owes them, the handlers are idempotent).
+struct FanOutOptions {
+  bool enabled = false;              // only the stream daemon fans out
+  const ReplyRules* rules = nullptr;  // reply jobs only where a rule matches
+};
+
+class IngestService final : public BatchHandler {
+ public:
+  // `stop`, when given, cuts retry backoff short at shutdown (the delivery is
+  // then left for redelivery). `telemetry`, when given, hears of every retry.
+  IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop = nullptr,
+                Telemetry* telemetry = nullptr);
+
+  // One delivery. Never throws. Events stored before a failure stay stored:
+  // every write is idempotent, so a redelivery or a replay is safe.
+  DeliveryOutcome ingest(std::string_view payload) const;
+
+  // Several deliveries, stored together: their new messages in one
+  // store_messages() call, set_store_batch() of them to a transaction, then
+  // the other events one by one. Outcomes are aligned with the input. With one delivery holding one message this is
+  // exactly ingest(). Never throws.
+  std::vector<DeliveryOutcome> ingest_batch(const std::vector<std::string_view>& payloads) const;
+  std::vector<DeliveryOutcome> handle(const std::vector<std::string_view>& payloads) const override {
+    return ingest_batch(payloads);
+  }
+
+  void set_fan_out(FanOutOptions fan_out) { fan_out_ = fan_out; }
+  // Most new messages handed to one store_messages() call (one transaction);
+  // 1 = the per-message path. 0 (the default) = no limit.
+  void set_store_batch(std::size_t messages) { store_batch_ = messages; }
+
+ private:
+  MessageStore& store_;
+  Clock& clock_;
+  RetryOptions retry_;
+  const StopSignal* stop_;
+  Telemetry& telemetry_;
+  FanOutOptions fan_out_;
+  std::size_t store_batch_ = 0;
+
+  void add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const;
+};
+
+}  // namespace hm

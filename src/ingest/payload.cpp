@@ -1,0 +1,295 @@
+#include "ingest/payload.h"
+
+#include <nlohmann/json.hpp>
+
+#include "hm/dead_letter.h"
+
+namespace hm {
+namespace {
+
+using json = nlohmann::json;
+
+// Thrown inside this file only; parse_delivery turns it into ParseResult.
+struct Invalid {
+  std::string message;
+};
+
+// Deeper nesting than any real delivery has is refused before it is walked.
+constexpr int kMaxDepth = 32;
+// Earliest and latest accepted event time: 2001-01-01 and 2100-01-01 (ms).
+constexpr std::int64_t kMinTimestampMs = 978307200000LL;
+constexpr std::int64_t kMaxTimestampMs = 4102444800000LL;
+
+const char* type_name(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: return "a number";
+    default: return "an unsupported value";
+  }
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& problem) {
+  throw Invalid{path + ": " + problem};
+}
+
+const json& member(const json& obj, const char* key, const std::string& path) {
+  auto it = obj.find(key);
+  if (it == obj.end()) fail(path + "." + key, "is missing");
+  return *it;
+}
+
+std::string string_field(const json& obj, const char* key, const std::string& path, std::size_t max_len) {
+  const json& v = member(obj, key, path);
+  if (!v.is_string()) fail(path + "." + key, std::string("is ") + type_name(v) + ", expected a string");
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.empty()) fail(path + "." + key, "is empty");
+  if (s.size() > max_len)
+    fail(path + "." + key, "is " + std::to_string(s.size()) + " bytes, longer than the limit of " + std::to_string(max_len));
+  return s;
+}
+
+std::optional<std::string> optional_string(const json& obj, const char* key, const std::string& path) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) fail(path + "." + key, std::string("is ") + type_name(*it) + ", expected a string");
+  return it->get<std::string>();
+}
+
+// Instagram mids are base64 (url-safe or standard): printable ASCII, no spaces.
+std::string mid_field(const json& obj, const std::string& path) {
+  std::string mid = string_field(obj, "mid", path, kMaxMidLength);
+  for (unsigned char c : mid) {
+    if (c <= 0x20 || c >= 0x7f) fail(path + ".mid", "holds a character that is not printable ASCII");
+  }
+  return mid;
+}
+
+// Account, sender and recipient ids: digits in practice; any printable ASCII accepted.
+std::string id_field(const json& obj, const char* key, const std::string& path) {
+  const json& holder = member(obj, key, path);
+  if (!holder.is_object()) fail(path + "." + key, std::string("is ") + type_name(holder) + ", expected an object");
+  std::string id = string_field(holder, "id", path + "." + key, kMaxIgIdLength);
+  for (unsigned char c : id) {
+    if (c <= 0x20 || c >= 0x7f) fail(path + "." + key + ".id", "holds a character that is not printable ASCII");
+  }
+  return id;
+}
+
+std::int64_t timestamp_field(const json& obj, const char* key, const std::string& path) {
+  const json& v = member(obj, key, path);
+  if (!v.is_number_integer()) fail(path + "." + key, std::string("is ") + type_name(v) + ", expected milliseconds since 1970");
+  const std::int64_t ts = v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)
+                              ? kMaxTimestampMs + 1
+                              : v.get<std::int64_t>();
+  if (ts < kMinTimestampMs || ts >= kMaxTimestampMs) fail(path + "." + key, "is out of range (expected milliseconds between 2001 and 2100)");
+  return ts;
+}
+
+int depth_of(const json& j, int depth) {
+  if (depth > kMaxDepth) return depth;
+  int deepest = depth;
+  if (j.is_object() || j.is_array()) {
+    for (const auto& child : j) {
+      deepest = std::max(deepest, depth_of(child, depth + 1));
+      if (deepest > kMaxDepth) break;
+    }
+  }
+  return deepest;
+}
+
+void parse_messaging(const json& ev, const std::string& account_id, std::int64_t entry_time,
+                     const std::string& path, Delivery& out) {
+  if (!ev.is_object()) fail(path, std::string("is ") + type_name(ev) + ", expected an object");
+  // Timestamp: the event's own, else the entry's.
+  std::int64_t ts = entry_time;
+  if (ev.contains("timestamp")) ts = timestamp_field(ev, "timestamp", path);
+  if (ts == 0) fail(path + ".timestamp", "is missing (and the entry has no time)");
+
+  if (auto it = ev.find("message"); it != ev.end()) {
+    const json& m = *it;
+    const std::string mpath = path + ".message";
+    if (!m.is_object()) fail(mpath, std::string("is ") + type_name(m) + ", expected an object");
+    const std::string sender = id_field(ev, "sender", path);
+    const std::string recipient = id_field(ev, "recipient", path);
+    const std::string mid = mid_field(m, mpath);
+    bool deleted = false;
+    if (auto d = m.find("is_deleted"); d != m.end() && !d->is_null()) {
+      if (!d->is_boolean()) fail(mpath + ".is_deleted", std::string("is ") + type_name(*d) + ", expected a boolean");
+      deleted = d->get<bool>();
+    }
+    if (deleted) {
+      out.events.push_back(MessageDeletion{mid, account_id, sender, ts});
+      return;
+    }
+    NewMessage msg;
+    msg.mid = mid;
+    msg.account_id = account_id;
+    msg.sender_id = sender;
+    msg.recipient_id = recipient;
+    msg.timestamp_ms = ts;
+    if (auto e = m.find("is_echo"); e != m.end() && !e->is_null()) {
+      if (!e->is_boolean()) fail(mpath + ".is_echo", std::string("is ") + type_name(*e) + ", expected a boolean");
+      if (e->get<bool>()) msg.direction = Direction::kEcho;
+    }
+    msg.text = optional_string(m, "text", mpath);
+    if (auto a = m.find("attachments"); a != m.end() && !a->is_null()) {
+      if (!a->is_array()) fail(mpath + ".attachments", std::string("is ") + type_name(*a) + ", expected an array");
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        if (!(*a)[i].is_object())
+          fail(mpath + ".attachments[" + std::to_string(i) + "]", std::string("is ") + type_name((*a)[i]) + ", expected an object");
+      }
+      msg.attachments_json = a->dump();
+    }
+    if (auto r = m.find("reply_to"); r != m.end() && r->is_object()) {
+      if (auto rm = r->find("mid"); rm != r->end() && !rm->is_null()) msg.reply_to_mid = mid_field(*r, mpath + ".reply_to");
+    }
+    out.events.push_back(std::move(msg));
+    return;
+  }
+  if (auto it = ev.find("postback"); it != ev.end()) {
+    const json& p = *it;
+    const std::string ppath = path + ".postback";
+    if (!p.is_object()) fail(ppath, std::string("is ") + type_name(p) + ", expected an object");
+    NewMessage msg;
+    msg.kind = MessageKind::kPostback;
+    msg.mid = mid_field(p, ppath);
+    msg.account_id = account_id;
+    msg.sender_id = id_field(ev, "sender", path);
+    msg.recipient_id = id_field(ev, "recipient", path);
+    msg.timestamp_ms = ts;
+    msg.text = optional_string(p, "title", ppath);
+    msg.postback_payload = optional_string(p, "payload", ppath);
+    out.events.push_back(std::move(msg));
+    return;
+  }
+  if (auto it = ev.find("message_edit"); it != ev.end()) {
+    const json& e = *it;
+    const std::string epath = path + ".message_edit";
+    if (!e.is_object()) fail(epath, std::string("is ") + type_name(e) + ", expected an object");
+    MessageEdit edit;
+    edit.mid = mid_field(e, epath);
+    edit.account_id = account_id;
+    edit.sender_id = id_field(ev, "sender", path);
+    edit.text = optional_string(e, "text", epath).value_or("");
+    const json& n = member(e, "num_edit", epath);
+    if (!n.is_number_integer()) fail(epath + ".num_edit", std::string("is ") + type_name(n) + ", expected a whole number");
+    edit.num_edit = n.get<std::int64_t>();
+    if (edit.num_edit < 0 || edit.num_edit > 1000000) fail(epath + ".num_edit", "is out of range");
+    edit.timestamp_ms = ts;
+    out.events.push_back(std::move(edit));
+    return;
+  }
+  if (auto it = ev.find("reaction"); it != ev.end()) {
+    const json& r = *it;
+    const std::string rpath = path + ".reaction";
+    if (!r.is_object()) fail(rpath, std::string("is ") + type_name(r) + ", expected an object");
+    Reaction re;
+    re.mid = mid_field(r, rpath);
+    re.account_id = account_id;
+    re.sender_id = id_field(ev, "sender", path);
+    re.action = optional_string(r, "action", rpath).value_or("react");
+    if (re.action != "react" && re.action != "unreact") fail(rpath + ".action", "is '" + re.action.substr(0, 32) + "', expected react or unreact");
+    re.reaction = optional_string(r, "reaction", rpath).value_or("");
+    re.emoji = optional_string(r, "emoji", rpath).value_or("");
+    if (re.reaction.size() > 64) fail(rpath + ".reaction", "is longer than 64 bytes");
+    if (re.emoji.size() > 64) fail(rpath + ".emoji", "is longer than 64 bytes");
+    re.timestamp_ms = ts;
+    out.events.push_back(std::move(re));
+    return;
+  }
+  if (auto it = ev.find("read"); it != ev.end()) {
+    const json& r = *it;
+    const std::string rpath = path + ".read";
+    if (!r.is_object()) fail(rpath, std::string("is ") + type_name(r) + ", expected an object");
+    ReadReceipt rr;
+    rr.mid = mid_field(r, rpath);
+    rr.account_id = account_id;
+    rr.reader_id = id_field(ev, "sender", path);
+    rr.timestamp_ms = ts;
+    out.events.push_back(std::move(rr));
+    return;
+  }
+  // referral, optin, message_reactions..., or something new: not stored.
+  std::string kind = "unknown";
+  for (const auto& [key, value] : ev.items()) {
+    if (key != "sender" && key != "recipient" && key != "timestamp") {
+      kind = key.substr(0, 40);
+      break;
+    }
+  }
+  out.events.push_back(SkippedEvent{kind});
+}
+
+Delivery parse_or_throw(std::string_view text) {
+  json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true);
+  if (depth_of(root, 0) > kMaxDepth) fail("delivery", "is nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  if (!root.is_object()) fail("delivery", std::string("is ") + type_name(root) + ", expected an object");
+  const json& object = member(root, "object", "delivery");
+  if (!object.is_string()) fail("delivery.object", std::string("is ") + type_name(object) + ", expected \"instagram\"");
+  if (object.get<std::string>() != "instagram")
+    fail("delivery.object", "is '" + object.get<std::string>().substr(0, 40) + "', expected \"instagram\"");
+  const json& entries = member(root, "entry", "delivery");
+  if (!entries.is_array()) fail("delivery.entry", std::string("is ") + type_name(entries) + ", expected an array");
+  if (entries.empty()) fail("delivery.entry", "is empty");
+  Delivery out;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const json& entry = entries[i];
+    const std::string epath = "entry[" + std::to_string(i) + "]";
+    if (!entry.is_object()) fail(epath, std::string("is ") + type_name(entry) + ", expected an object");
+    const json& id = member(entry, "id", epath);
+    std::string account_id;
+    if (id.is_string()) {
+      account_id = string_field(entry, "id", epath, kMaxIgIdLength);
+    } else {
+      fail(epath + ".id", std::string("is ") + type_name(id) + ", expected a string");
+    }
+    std::int64_t entry_time = 0;
+    if (entry.contains("time")) entry_time = timestamp_field(entry, "time", epath);
+    bool any = false;
+    if (auto m = entry.find("messaging"); m != entry.end()) {
+      if (!m->is_array()) fail(epath + ".messaging", std::string("is ") + type_name(*m) + ", expected an array");
+      for (std::size_t j = 0; j < m->size(); ++j) {
+        parse_messaging((*m)[j], account_id, entry_time, epath + ".messaging[" + std::to_string(j) + "]", out);
+        any = true;
+      }
+    }
+    if (auto c = entry.find("changes"); c != entry.end() && c->is_array()) {
+      for (std::size_t j = 0; j < c->size(); ++j) {
+        std::string field = "changes";
+        if ((*c)[j].is_object()) {
+          if (auto f = (*c)[j].find("field"); f != (*c)[j].end() && f->is_string()) field = "changes:" + f->get<std::string>().substr(0, 40);
+        }
+        out.events.push_back(SkippedEvent{field});
+        any = true;
+      }
+    }
+    if (!any) fail(epath, "has neither messaging nor changes");
+  }
+  return out;
+}
+
+}  // namespace
+
+ParseResult parse_delivery(std::string_view text) {
+  ParseResult r;
+  try {
+    r.delivery = parse_or_throw(text);
+    r.ok = true;
+  } catch (const Invalid& e) {
+    r.error = e.message;
+  } catch (const nlohmann::json::exception& e) {
+    // nlohmann's messages name the byte position but never echo the input.
+    r.error = std::string("invalid JSON: ") + printable_utf8(e.what());
+  } catch (const std::exception& e) {
+    r.error = std::string("cannot parse delivery: ") + e.what();
+  }
+  return r;
+}
+
+}  // namespace hm

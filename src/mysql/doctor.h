@@ -1,0 +1,68 @@
+#pragma once
+// `hm-worker doctor`: the seed's monitoring section as one check of the live
+// server. Lock waits (MariaDB's information_schema.INNODB_LOCK_WAITS, MySQL
+// 8's performance_schema.data_lock_waits, whichever the server has),
+// statements running long, connections against the fleet's budget, the
+// session a worker connection really gets, and the UNIQUE index.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "mysql/schema.h"
+#include "mysql/session.h"
+
+namespace hm::mysql {
+
+struct DoctorOptions {
+  int long_query_seconds = 5;        // statements running longer than this are listed
+  std::map<std::string, int> replicas = {{"ingest", 1}, {"reply", 1}, {"enrich", 1}, {"media", 1}};
+  // Connections per pod besides the pool: the readiness probe's own connection.
+  int extra_per_pod = 1;
+  // Connections kept free for administrators and other clients.
+  int reserved_connections = 10;
+};
+
+struct LockWait {
+  std::string waiting_thread;
+  std::string waiting_query;
+  std::string blocking_thread;
+  std::string blocking_query;
+  long long wait_seconds = 0;
+};
+
+struct LongQuery {
+  std::string id, user, db, command, state, info;
+  long long seconds = 0;
+};
+
+struct Finding {
+  std::string check;   // lock_waits, long_queries, connections, session, unique_index
+  bool attention = false;
+  std::string detail;
+};
+
+struct DoctorReport {
+  std::string server_version;
+  std::string lock_wait_source;  // the table the lock waits were read from
+  std::vector<LockWait> lock_waits;
+  std::vector<LongQuery> long_queries;
+  long long threads_connected = 0;
+  long long max_used_connections = 0;
+  long long max_connections = 0;
+  long long fleet_budget = 0;  // sum over roles of replicas x (pool size + overflow + extra)
+  SessionSettings session;
+  IndexCheck index;
+  std::vector<Finding> findings;
+  bool attention() const;
+};
+
+// Runs every check on `session` (a worker-configured connection). Throws
+// DbError only when the server cannot be asked at all.
+DoctorReport run_doctor(Session& session, const Config& config, const DoctorOptions& options);
+
+// "ingest=3,reply=2" -> map; throws ConfigError naming --replicas.
+std::map<std::string, int> parse_replicas(const std::string& text);
+
+}  // namespace hm::mysql

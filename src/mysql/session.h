@@ -1,0 +1,128 @@
+#pragma once
+// One MySQL/MariaDB connection with the session settings every worker
+// connection must have, applied and checked right after connecting (never
+// through an init command: Connector/C++ 1.1 sets REPEATABLE READ itself
+// after connecting, which would undo it). No automatic reconnect: a silent
+// reconnect would drop the session settings. A broken session is discarded.
+//
+// Only this adapter (src/mysql/) sees sql::SQLException: every call that can
+// throw one goes through guarded(), which translates it once into DbError and
+// marks the session broken when the connection is lost.
+//
+// Thread-safety: none. A session is used by one thread at a time (the pool
+// hands it to one lease holder).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+
+#include "config/config.h"
+#include "hm/db_error.h"
+#include "mysql/driver.h"
+#include "mysql/errors.h"
+
+namespace hm::mysql {
+
+// What the server reports for this session (read back after setup).
+struct SessionSettings {
+  std::string isolation;  // e.g. "READ-COMMITTED"
+  long long lock_wait_timeout = 0;
+  std::string character_set;  // character_set_connection
+  std::string time_zone;
+  long long max_statement_time_s = 0;  // MariaDB only; 0 elsewhere
+  unsigned read_timeout_s = 0;         // client-side
+  unsigned write_timeout_s = 0;        // client-side
+};
+
+struct SqlWarning {
+  int code = 0;
+  std::string message;
+};
+
+class Session {
+ public:
+  // Connects, applies and verifies the session settings. Throws DbError.
+  static std::unique_ptr<Session> connect(Driver& driver, const DbOptions& options);
+
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  ServerFlavor flavor() const { return flavor_; }
+  const std::string& server_version() const { return server_version_; }
+  std::uint64_t connection_id() const { return connection_id_; }
+  bool broken() const { return broken_; }
+
+  // For the pool: true when the connection answers.
+  bool ping();
+  // For the pool: rolls back an open transaction; false when it must be discarded.
+  bool reset_for_reuse();
+
+  void begin();
+  void commit();
+  void rollback();  // never throws; marks the session broken if it fails
+  bool in_transaction() const { return in_txn_; }
+
+  // Runs fn(), translating sql::SQLException into DbError (and noting a lost
+  // connection). All adapter code touching sql:: objects goes through here.
+  template <class Fn>
+  auto guarded(const char* context, Fn&& fn) -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const sql::SQLException& e) {
+      DbError err = translate(e, flavor_, context);
+      if (err.connection_broken()) broken_ = true;
+      throw err;
+    }
+  }
+
+  // A prepared statement, cached for the session. The reference stays valid
+  // until the next prepare() call (the cache is bounded).
+  sql::PreparedStatement& prepare(const std::string& sql);
+  // Executes a statement with no result set, e.g. SET or DDL.
+  void execute(const std::string& sql);
+  // Runs a query and returns all rows as optional strings (NULL = nullopt).
+  std::vector<std::vector<std::optional<std::string>>> query(const std::string& sql);
+  // Warnings of the last execution of stmt (all of them: max_error_count is
+  // raised for the session so the list is complete).
+  std::vector<SqlWarning> warnings(sql::PreparedStatement& stmt);
+
+  SessionSettings read_settings();
+
+ private:
+  Session(std::unique_ptr<sql::Connection> conn, const DbOptions& options);
+  void apply_settings(const DbOptions& options);
+
+  std::unique_ptr<sql::Connection> conn_;
+  struct Cached {
+    std::unique_ptr<sql::PreparedStatement> statement;
+    std::uint64_t last_use = 0;
+    bool large = false;  // over kLargeStatementParameters placeholders
+  };
+  // Bounded, least recently used out: batch statements vary in size, and the
+  // server limits prepared statements (max_prepared_stmt_count). A statement
+  // with a thousand placeholders (a multi-row insert) keeps a few hundred KB
+  // of parameter buffers on each side: only a few of those stay.
+  static constexpr std::size_t kMaxCachedStatements = 24;
+  static constexpr std::size_t kMaxCachedLargeStatements = 4;
+  static constexpr std::size_t kLargeStatementParameters = 200;
+  std::map<std::string, Cached> statements_;
+  std::uint64_t uses_ = 0;
+  ServerFlavor flavor_ = ServerFlavor::kMariaDB;
+  std::string server_version_;
+  std::uint64_t connection_id_ = 0;
+  unsigned read_timeout_s_ = 0;
+  unsigned write_timeout_s_ = 0;
+  bool in_txn_ = false;
+  bool broken_ = false;
+};
+
+}  // namespace hm::mysql

@@ -1,0 +1,232 @@
+#include "ops/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "ingest/ingest_service.h"
+
+namespace hm {
+
+namespace {
+
+class NoTelemetry final : public Telemetry {};
+
+}  // namespace
+
+Telemetry& no_telemetry() {
+  static NoTelemetry none;
+  return none;
+}
+
+std::string dead_letter_class(const std::string& reason) {
+  auto starts = [&](const char* p) { return reason.rfind(p, 0) == 0; };
+  if (starts("bad payload")) return "bad_payload";
+  if (starts("bad queue entry")) return "malformed_entry";
+  if (starts("delivered ")) return "max_deliveries";
+  if (starts("delivery is ")) return "oversized";
+  if (starts("retries exhausted")) return "retries_exhausted";
+  return "data_error";
+}
+
+struct PrometheusMetrics::Families {
+  prometheus::Family<prometheus::Counter>* deliveries;
+  prometheus::Family<prometheus::Counter>* messages;
+  prometheus::Family<prometheus::Counter>* events;
+  prometheus::Family<prometheus::Counter>* dead_letters;
+  prometheus::Family<prometheus::Counter>* retries;
+  prometheus::Family<prometheus::Counter>* lock_wait_timeouts;
+  prometheus::Family<prometheus::Counter>* deadlocks;
+  prometheus::Family<prometheus::Histogram>* batch_size;
+  prometheus::Family<prometheus::Histogram>* fetch_to_commit;
+  prometheus::Family<prometheus::Histogram>* enqueue_to_commit;
+  prometheus::Family<prometheus::Gauge>* pool_size;
+  prometheus::Family<prometheus::Gauge>* pool_overflow;
+  prometheus::Family<prometheus::Gauge>* pool_connections;
+  prometheus::Family<prometheus::Gauge>* pool_waiting;
+  prometheus::Family<prometheus::Gauge>* pool_peak;
+  prometheus::Family<prometheus::Histogram>* pool_wait;
+  prometheus::Family<prometheus::Counter>* pool_timeouts;
+  prometheus::Family<prometheus::Gauge>* queue_pending;
+  prometheus::Family<prometheus::Gauge>* queue_lag;
+  prometheus::Family<prometheus::Gauge>* queue_dead;
+  prometheus::Family<prometheus::Gauge>* build_info;
+
+  // Series created lazily (per error code, per reason) are cached here.
+  std::mutex mutex;
+  std::map<int, prometheus::Counter*> retries_by_code;
+  std::map<std::string, prometheus::Counter*> dead_by_reason;
+};
+
+namespace {
+
+const prometheus::Histogram::BucketBoundaries kBatchBuckets = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                 0.25,  0.5,    1,     2.5,  5,     10,   30, 60};
+const prometheus::Histogram::BucketBoundaries kWaitBuckets = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                              0.1,    0.5,    1,     5,     10,   30};
+
+}  // namespace
+
+PrometheusMetrics::PrometheusMetrics(const std::string& role, const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()), f_(std::make_unique<Families>()), role_(role) {
+  using prometheus::BuildCounter;
+  using prometheus::BuildGauge;
+  using prometheus::BuildHistogram;
+  auto& r = *registry_;
+  f_->deliveries = &BuildCounter().Name("hm_worker_deliveries_total").Help("Webhook deliveries consumed").Register(r);
+  f_->messages = &BuildCounter()
+                      .Name("hm_worker_messages_total")
+                      .Help("Messages by outcome: inserted (new row) or duplicate (already stored)")
+                      .Register(r);
+  f_->events = &BuildCounter()
+                    .Name("hm_worker_events_total")
+                    .Help("Other events by outcome: applied (deletion, edit, reaction, read) or skipped (kind not stored)")
+                    .Register(r);
+  f_->dead_letters =
+      &BuildCounter().Name("hm_worker_dead_letters_total").Help("Deliveries dead-lettered, by reason class").Register(r);
+  f_->retries =
+      &BuildCounter().Name("hm_worker_db_retries_total").Help("Store calls retried, by MySQL error code").Register(r);
+  f_->lock_wait_timeouts = &BuildCounter()
+                                .Name("hm_worker_db_lock_wait_timeouts_total")
+                                .Help("Lock wait timeouts (error 1205) met and retried")
+                                .Register(r);
+  f_->deadlocks =
+      &BuildCounter().Name("hm_worker_db_deadlocks_total").Help("Deadlocks (error 1213) met and retried").Register(r);
+  f_->batch_size = &BuildHistogram().Name("hm_worker_batch_size").Help("Entries per batch").Register(r);
+  f_->fetch_to_commit = &BuildHistogram()
+                             .Name("hm_worker_fetch_to_commit_seconds")
+                             .Help("From reading a batch to acknowledging it")
+                             .Register(r);
+  f_->enqueue_to_commit = &BuildHistogram()
+                               .Name("hm_worker_enqueue_to_commit_seconds")
+                               .Help("From enqueueing a delivery to acknowledging it")
+                               .Register(r);
+  f_->pool_size = &BuildGauge().Name("hm_worker_db_pool_size").Help("Configured DB_POOL_SIZE").Register(r);
+  f_->pool_overflow =
+      &BuildGauge().Name("hm_worker_db_pool_max_overflow").Help("Configured DB_MAX_OVERFLOW").Register(r);
+  f_->pool_connections = &BuildGauge()
+                              .Name("hm_worker_db_pool_connections")
+                              .Help("Pool connections by state: open, in_use, idle")
+                              .Register(r);
+  f_->pool_waiting =
+      &BuildGauge().Name("hm_worker_db_pool_waiting").Help("Threads waiting for a pool connection").Register(r);
+  f_->pool_peak = &BuildGauge()
+                       .Name("hm_worker_db_pool_peak_open")
+                       .Help("Most connections the pool has had open at once since start")
+                       .Register(r);
+  f_->pool_wait =
+      &BuildHistogram().Name("hm_worker_db_pool_checkout_wait_seconds").Help("Time waited for a connection").Register(r);
+  f_->pool_timeouts = &BuildCounter()
+                           .Name("hm_worker_db_pool_checkout_timeouts_total")
+                           .Help("Checkouts that failed after DB_POOL_TIMEOUT (pool exhausted)")
+                           .Register(r);
+  f_->queue_pending = &BuildGauge()
+                           .Name("hm_worker_queue_pending")
+                           .Help("Stream entries delivered to the group but not acknowledged")
+                           .Register(r);
+  f_->queue_lag =
+      &BuildGauge().Name("hm_worker_queue_lag").Help("Stream entries not yet delivered to the group").Register(r);
+  f_->queue_dead =
+      &BuildGauge().Name("hm_worker_queue_dead_letters").Help("Entries in the dead-letter stream").Register(r);
+  f_->build_info = &BuildGauge().Name("hm_worker_build_info").Help("Build information; always 1").Register(r);
+
+  f_->build_info->Add({{"role", role_}, {"version", version}}).Set(1);
+  // Create the fixed series now so that they are exported (as 0) from the start.
+  f_->deliveries->Add({{"role", role_}});
+  for (const char* o : {"inserted", "duplicate"}) f_->messages->Add({{"role", role_}, {"outcome", o}});
+  for (const char* o : {"applied", "skipped"}) f_->events->Add({{"role", role_}, {"outcome", o}});
+  f_->lock_wait_timeouts->Add({{"role", role_}});
+  f_->deadlocks->Add({{"role", role_}});
+  f_->batch_size->Add({{"role", role_}}, kBatchBuckets);
+  f_->fetch_to_commit->Add({{"role", role_}}, kLatencyBuckets);
+  f_->enqueue_to_commit->Add({{"role", role_}}, kLatencyBuckets);
+  f_->pool_wait->Add({{"role", role_}}, kWaitBuckets);
+  f_->pool_timeouts->Add({{"role", role_}});
+}
+
+PrometheusMetrics::~PrometheusMetrics() = default;
+
+void PrometheusMetrics::counted(const IngestCounts& d) {
+  f_->deliveries->Add({{"role", role_}}).Increment(static_cast<double>(d.deliveries));
+  f_->messages->Add({{"role", role_}, {"outcome", "inserted"}}).Increment(static_cast<double>(d.inserted));
+  f_->messages->Add({{"role", role_}, {"outcome", "duplicate"}}).Increment(static_cast<double>(d.duplicates));
+  f_->events->Add({{"role", role_}, {"outcome", "applied"}}).Increment(static_cast<double>(d.applied));
+  f_->events->Add({{"role", role_}, {"outcome", "skipped"}}).Increment(static_cast<double>(d.skipped));
+}
+
+void PrometheusMetrics::retried(int code) {
+  prometheus::Counter* c = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(f_->mutex);
+    auto it = f_->retries_by_code.find(code);
+    if (it == f_->retries_by_code.end()) {
+      c = &f_->retries->Add({{"role", role_}, {"code", std::to_string(code)}});
+      f_->retries_by_code[code] = c;
+    } else {
+      c = it->second;
+    }
+  }
+  c->Increment();
+  if (code == 1205) f_->lock_wait_timeouts->Add({{"role", role_}}).Increment();
+  if (code == 1213) f_->deadlocks->Add({{"role", role_}}).Increment();
+}
+
+void PrometheusMetrics::dead_lettered(const std::string& reason) {
+  prometheus::Counter* c = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(f_->mutex);
+    auto it = f_->dead_by_reason.find(reason);
+    if (it == f_->dead_by_reason.end()) {
+      c = &f_->dead_letters->Add({{"role", role_}, {"reason", reason}});
+      f_->dead_by_reason[reason] = c;
+    } else {
+      c = it->second;
+    }
+  }
+  c->Increment();
+}
+
+void PrometheusMetrics::batch_done(std::size_t entries, double fetch_to_commit_s,
+                                   const std::vector<double>& enqueue_to_commit_s) {
+  f_->batch_size->Add({{"role", role_}}, kBatchBuckets).Observe(static_cast<double>(entries));
+  f_->fetch_to_commit->Add({{"role", role_}}, kLatencyBuckets).Observe(fetch_to_commit_s);
+  auto& h = f_->enqueue_to_commit->Add({{"role", role_}}, kLatencyBuckets);
+  for (double v : enqueue_to_commit_s) h.Observe(v);
+}
+
+void PrometheusMetrics::pool_checkout(double wait_s, bool timed_out) {
+  f_->pool_wait->Add({{"role", role_}}, kWaitBuckets).Observe(wait_s);
+  if (timed_out) f_->pool_timeouts->Add({{"role", role_}}).Increment();
+}
+
+void PrometheusMetrics::set_pool(const PoolStats& s) {
+  f_->pool_size->Add({{"role", role_}}).Set(s.size);
+  f_->pool_overflow->Add({{"role", role_}}).Set(s.max_overflow);
+  f_->pool_connections->Add({{"role", role_}, {"state", "open"}}).Set(s.open);
+  f_->pool_connections->Add({{"role", role_}, {"state", "in_use"}}).Set(s.in_use);
+  f_->pool_connections->Add({{"role", role_}, {"state", "idle"}}).Set(s.idle);
+  f_->pool_waiting->Add({{"role", role_}}).Set(s.waiting);
+  f_->pool_peak->Add({{"role", role_}}).Set(s.peak_open);
+}
+
+void PrometheusMetrics::set_queue(const QueueGauges& q) {
+  if (q.pending >= 0) f_->queue_pending->Add({{"role", role_}}).Set(static_cast<double>(q.pending));
+  if (q.lag >= 0) f_->queue_lag->Add({{"role", role_}}).Set(static_cast<double>(q.lag));
+  if (q.dead_letters >= 0) f_->queue_dead->Add({{"role", role_}}).Set(static_cast<double>(q.dead_letters));
+}
+
+std::string PrometheusMetrics::serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace hm

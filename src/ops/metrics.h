@@ -1,0 +1,55 @@
+#pragma once
+// Prometheus metrics for one worker process (prometheus-cpp core; served by
+// http_server.h). Names follow the Prometheus conventions: hm_worker_ prefix,
+// base units (seconds), _total for counters; every series has a `role` label.
+//
+// Thread-safety: all members are thread-safe.
+
+#include <memory>
+#include <string>
+
+#include "pool/connection_pool.h"
+#include "hm/telemetry.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace hm {
+
+struct QueueGauges {
+  long long pending = -1;       // entries delivered but not acknowledged (-1 unknown)
+  long long lag = -1;           // entries not yet delivered to the group (-1 unknown)
+  long long dead_letters = -1;  // length of the dead-letter stream (-1 unknown)
+};
+
+class PrometheusMetrics final : public Telemetry {
+ public:
+  PrometheusMetrics(const std::string& role, const std::string& version);
+  ~PrometheusMetrics() override;
+
+  void counted(const IngestCounts& delta) override;
+  void retried(int error_code) override;
+  void dead_lettered(const std::string& reason) override;
+  void batch_done(std::size_t entries, double fetch_to_commit_s, const std::vector<double>& enqueue_to_commit_s) override;
+  void pool_checkout(double wait_s, bool timed_out) override;
+
+  void set_pool(const PoolStats& stats);
+  void set_queue(const QueueGauges& queue);
+
+  // The text exposition format (version 0.0.4).
+  std::string serialize() const;
+
+ private:
+  struct Families;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Families> f_;
+  std::string role_;
+};
+
+}  // namespace hm

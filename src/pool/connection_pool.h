@@ -1,0 +1,283 @@
+#pragma once
+// A bounded connection pool with SQLAlchemy QueuePool semantics:
+// - at most size + max_overflow connections exist at once, ever (opening
+//   ones included: a slot is reserved before connecting);
+// - a connection above `size` is closed when returned (overflow), unless
+//   another thread is waiting for a connection;
+// - checkout waits at most checkout_timeout, then throws DbError
+//   kPoolExhausted ("pool exhausted"); it never hangs;
+// - at checkout, a connection older than `recycle` is replaced, and one idle
+//   longer than validate_after_idle is pinged; a dead one is replaced;
+// - connections are opened, pinged and closed without holding the mutex.
+//
+// Conn must provide `bool ping()` (true when usable) and
+// `bool reset_for_reuse()` (rolls back a transaction left open; false when the
+// connection must be discarded). The factory builds a fully initialised
+// connection or throws DbError.
+//
+// Thread-safety: all public members are thread-safe. A Lease belongs to one
+// thread at a time and must not outlive the pool.
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "hm/clock.h"
+#include "config/config.h"
+#include "hm/db_error.h"
+
+namespace hm {
+
+struct PoolStats {
+  int size = 0;          // configured
+  int max_overflow = 0;  // configured
+  int open = 0;          // connections open or being opened
+  int in_use = 0;        // checked out
+  int idle = 0;          // open and waiting in the pool
+  int waiting = 0;       // threads waiting for a connection
+  int peak_open = 0;     // highest `open` seen
+  std::uint64_t checkouts = 0;
+  std::uint64_t checkout_timeouts = 0;
+  std::uint64_t connects = 0;   // connections opened
+  std::uint64_t recycled = 0;   // replaced for age
+  std::uint64_t invalidated = 0;  // replaced after a failed ping or a broken connection
+};
+
+template <class Conn>
+class ConnectionPool {
+ private:
+  struct Entry {
+    std::unique_ptr<Conn> conn;
+    Clock::time_point created;
+    Clock::time_point last_used;
+  };
+
+ public:
+  using Factory = std::function<std::unique_ptr<Conn>()>;
+
+  // Called once per checkout with the time spent waiting (for metrics).
+  using WaitObserver = std::function<void(std::chrono::steady_clock::duration waited, bool timed_out)>;
+
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), entry_(std::move(o.entry_)), discard_(o.discard_) {}
+    Lease& operator=(Lease&& o) noexcept {
+      if (this != &o) {
+        release();
+        pool_ = std::exchange(o.pool_, nullptr);
+        entry_ = std::move(o.entry_);
+        discard_ = o.discard_;
+      }
+      return *this;
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { release(); }
+
+    Conn* operator->() const { return entry_->conn.get(); }
+    Conn& operator*() const { return *entry_->conn; }
+    explicit operator bool() const { return entry_ != nullptr; }
+    // The connection is broken or in an unknown state: close it on return.
+    void discard() { discard_ = true; }
+    bool discarded() const { return discard_; }
+
+   private:
+    friend class ConnectionPool;
+    void release() {
+      if (pool_ && entry_) pool_->give_back(std::move(entry_), discard_);
+      pool_ = nullptr;
+    }
+    ConnectionPool* pool_ = nullptr;
+    std::unique_ptr<Entry> entry_;
+    bool discard_ = false;
+  };
+
+  ConnectionPool(PoolOptions options, Factory factory, Clock& clock)
+      : options_(options), factory_(std::move(factory)), clock_(clock) {}
+
+  ~ConnectionPool() { close(); }
+
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  void set_wait_observer(WaitObserver observer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    observer_ = std::move(observer);
+  }
+
+  int capacity() const { return options_.size + options_.max_overflow; }
+
+  // Throws DbError: kPoolExhausted after checkout_timeout, or the factory's error.
+  Lease checkout() {
+    const auto started = clock_.now();
+    const auto deadline = started + options_.checkout_timeout;
+    std::unique_ptr<Entry> entry;
+    bool must_open = false;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      for (;;) {
+        if (closed_) throw DbError(DbErrorKind::kPermanent, 0, "connection pool is closed");
+        if (!idle_.empty()) {
+          entry = std::move(idle_.back());
+          idle_.pop_back();
+          break;
+        }
+        if (open_ < capacity()) {
+          ++open_;  // reserve the slot before connecting, outside the lock
+          stats_.peak_open = std::max(stats_.peak_open, open_);
+          must_open = true;
+          break;
+        }
+        ++waiting_;
+        // Real time for the condition variable; the clock seam decides the deadline.
+        const auto remaining = deadline - clock_.now();
+        bool woke = remaining > Clock::duration::zero() &&
+                    available_.wait_for(lock, remaining, [&] { return closed_ || !idle_.empty() || open_ < capacity(); });
+        --waiting_;
+        if (!woke) {
+          ++stats_.checkout_timeouts;
+          auto observer = observer_;
+          const int in_use = in_use_;
+          lock.unlock();
+          if (observer) observer(clock_.now() - started, true);
+          throw DbError(DbErrorKind::kPoolExhausted, 0,
+                        "pool exhausted: all " + std::to_string(capacity()) + " connections (DB_POOL_SIZE=" +
+                            std::to_string(options_.size) + " + DB_MAX_OVERFLOW=" +
+                            std::to_string(options_.max_overflow) + ") in use (" + std::to_string(in_use) +
+                            " checked out), waited " + std::to_string(options_.checkout_timeout.count()) +
+                            " s (DB_POOL_TIMEOUT)");
+        }
+      }
+      ++in_use_;
+      ++stats_.checkouts;
+    }
+    // From here on the slot is ours; any failure must give it back.
+    try {
+      if (!must_open) entry = refresh(std::move(entry));
+      if (!entry) entry = open_new();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --in_use_;
+      --open_;
+      available_.notify_one();
+      throw;
+    }
+    entry->last_used = clock_.now();
+    WaitObserver observer;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      observer = observer_;
+    }
+    if (observer) observer(clock_.now() - started, false);
+    Lease lease;
+    lease.pool_ = this;
+    lease.entry_ = std::move(entry);
+    return lease;
+  }
+
+  PoolStats stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    PoolStats s = stats_;
+    s.size = options_.size;
+    s.max_overflow = options_.max_overflow;
+    s.open = open_;
+    s.in_use = in_use_;
+    s.idle = static_cast<int>(idle_.size());
+    s.waiting = waiting_;
+    return s;
+  }
+
+  // Closes idle connections and refuses new checkouts. Leases still out are
+  // closed when returned. Safe to call more than once.
+  void close() {
+    std::deque<std::unique_ptr<Entry>> doomed;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closed_ = true;
+      doomed.swap(idle_);
+      available_.notify_all();
+    }
+    const int closed = static_cast<int>(doomed.size());
+    doomed.clear();  // disconnects outside the lock
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ -= closed;
+  }
+
+ private:
+
+  // Returns the entry if usable, or nullptr after closing it (caller opens a new one).
+  std::unique_ptr<Entry> refresh(std::unique_ptr<Entry> entry) {
+    const auto now = clock_.now();
+    if (options_.recycle.count() > 0 && now - entry->created >= options_.recycle) {
+      entry.reset();
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++stats_.recycled;
+      return nullptr;
+    }
+    if (now - entry->last_used >= options_.validate_after_idle && !entry->conn->ping()) {
+      entry.reset();
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++stats_.invalidated;
+      return nullptr;
+    }
+    return entry;
+  }
+
+  std::unique_ptr<Entry> open_new() {
+    auto entry = std::make_unique<Entry>();
+    entry->conn = factory_();
+    entry->created = clock_.now();
+    entry->last_used = entry->created;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.connects;
+    return entry;
+  }
+
+  void give_back(std::unique_ptr<Entry> entry, bool discard) {
+    if (!discard && !entry->conn->reset_for_reuse()) discard = true;
+    entry->last_used = clock_.now();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --in_use_;
+      if (discard) ++stats_.invalidated;
+      // Overflow connections (those above `size`) close when returned, unless
+      // a thread is waiting for one: closing and reopening would only churn.
+      if (!closed_ && !discard && (open_ <= options_.size || waiting_ > 0)) {
+        idle_.push_back(std::move(entry));
+        available_.notify_one();
+        return;
+      }
+    }
+    // Disconnect outside the lock; the slot stays counted until the
+    // connection is really closed, so the bound holds on the server too.
+    entry.reset();
+    std::lock_guard<std::mutex> lock(mutex_);
+    --open_;
+    available_.notify_one();
+  }
+
+  const PoolOptions options_;
+  const Factory factory_;
+  Clock& clock_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable available_;
+  // Guarded by mutex_:
+  std::deque<std::unique_ptr<Entry>> idle_;
+  int open_ = 0;
+  int in_use_ = 0;
+  int waiting_ = 0;
+  bool closed_ = false;
+  PoolStats stats_;
+  WaitObserver observer_;
+};
+
+}  // namespace hm

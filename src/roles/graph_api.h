@@ -1,0 +1,75 @@
+#pragma once
+// The Instagram Graph API calls the enrich and reply roles make: the
+// customer's profile, and sending a text message. Rate limits (HTTP 429,
+// error codes 4, 17, 32, 613, 80001-80014), server errors (5xx, transient
+// codes) and network failures are retried with backoff; other errors are
+// permanent. A send whose outcome is unknown (no answer after the request left)
+// is never repeated: replies are sent at most once.
+// Thread-safe when the HttpClient is (CurlHttpClient is).
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "hm/clock.h"
+#include "config/config.h"
+#include "hm/http_client.h"
+#include "hm/stop_signal.h"
+
+namespace hm {
+
+struct GraphOptions {
+  std::string base = "https://graph.facebook.com/v21.0";  // no trailing slash
+  std::string token;                                       // secret
+  std::chrono::milliseconds timeout{10000};
+  RetryOptions retry;
+};
+
+struct Profile {
+  std::optional<std::string> name, username, profile_pic;
+  std::optional<long long> follower_count;
+  std::optional<bool> is_verified_user, is_user_follow_business, is_business_follow_user;
+};
+
+enum class GraphOutcome {
+  kOk,
+  kRetryable,  // rate limited, server or network trouble, retries used up: try again later
+  kPermanent,  // the API said no (bad id, permissions, token): record it
+  kUnknown,    // a send may or may not have happened: never repeat it
+};
+
+const char* to_string(GraphOutcome o);
+
+struct GraphCall {
+  GraphOutcome outcome = GraphOutcome::kOk;
+  std::string error;  // for failures: status, Graph error code and message
+  int attempts = 1;
+};
+
+struct ProfileResult : GraphCall {
+  Profile profile;
+};
+
+struct SendResult : GraphCall {
+  std::string message_id;
+};
+
+// Classifies one answer (or failure). Pure; for tests.
+enum class GraphAnswer { kOk, kRetryable, kPermanent, kAmbiguous };
+GraphAnswer classify_graph_answer(const HttpResult& r, bool is_send, std::string* error);
+
+class GraphApi {
+ public:
+  GraphApi(HttpClient& http, GraphOptions options, Clock& clock, const StopSignal* stop = nullptr);
+  ProfileResult fetch_profile(const std::string& igsid);
+  SendResult send_text(const std::string& account_id, const std::string& recipient_id, const std::string& text);
+
+ private:
+  HttpCallOptions call_options() const;
+  HttpClient& http_;
+  GraphOptions options_;
+  Clock& clock_;
+  const StopSignal* stop_;
+};
+
+}  // namespace hm

@@ -1,0 +1,178 @@
+#include "worker/worker_loop.h"
+
+#include <spdlog/spdlog.h>
+
+#include "ops/logging.h"
+
+namespace hm {
+
+IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
+                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size,
+                          Telemetry& telemetry) {
+  IngestCounts total;
+  bool more = true;
+  while (more) {
+    std::vector<SourcedDelivery> batch;
+    while (batch.size() < std::max<std::size_t>(batch_size, 1)) {
+      auto d = source.next();
+      if (!d) {
+        more = false;
+        break;
+      }
+      batch.push_back(std::move(*d));
+    }
+    if (batch.empty()) break;
+    std::vector<std::string_view> payloads;
+    std::vector<std::size_t> where;  // batch index of each payload
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].oversized) continue;
+      payloads.push_back(batch[i].payload);
+      where.push_back(i);
+    }
+    const auto outcomes = service.ingest_batch(payloads);
+    IngestCounts chunk;
+    chunk.deliveries = static_cast<long long>(batch.size());
+    for (const auto& o : outcomes) chunk += o.counts;
+    telemetry.counted(chunk);
+    std::vector<const DeliveryOutcome*> by_index(batch.size(), nullptr);
+    for (std::size_t k = 0; k < where.size(); ++k) by_index[where[k]] = &outcomes[k];
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      SourcedDelivery& d = batch[i];
+      ++total.deliveries;
+      DeadLetter letter;
+      if (d.oversized) {
+        letter.reason = "delivery is " + std::to_string(d.size) + " bytes, over MAX_DELIVERY_BYTES=" +
+                        std::to_string(max_delivery_bytes) + " (the first " + std::to_string(d.payload.size()) +
+                        " bytes are kept)";
+        letter.truncated = true;
+      } else {
+        const DeliveryOutcome& out = *by_index[i];
+        total += out.counts;
+        if (out.verdict == Verdict::kDone) continue;
+        letter.reason = out.verdict == Verdict::kRetryLater ? "retries exhausted: " + out.reason : out.reason;
+        letter.attempts = out.attempts;
+      }
+      letter.payload = std::move(d.payload);
+      letter.size = d.size;
+      letter.origin = d.origin;
+      letter.time_ms = clock.wall_ms();
+      spdlog::warn("dead-lettering {}: {}", letter.origin, letter.reason);
+      dead_letters.put(letter);
+      telemetry.dead_lettered(dead_letter_class(letter.reason));
+      ++total.dead_lettered;
+    }
+  }
+  return total;
+}
+
+void WorkerTotals::add(const IngestCounts& c) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  totals_ += c;
+}
+
+IngestCounts WorkerTotals::snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return totals_;
+}
+
+StreamWorker::StreamWorker(DeliveryQueue& queue, const BatchHandler& service, StreamWorkerOptions options,
+                           const StopSignal& stop, WorkerTotals& totals, Telemetry& telemetry)
+    : queue_(queue),
+      service_(service),
+      options_(std::move(options)),
+      stop_(stop),
+      totals_(totals),
+      telemetry_(telemetry) {}
+
+void StreamWorker::run() {
+  while (!stop_.requested()) {
+    if (options_.on_loop) options_.on_loop();
+    const auto batch = queue_.read(options_.batch_size);
+    if (batch.empty()) continue;
+    // Entries read are ours now: finish them even when a stop came meanwhile.
+    totals_.add(process(batch));
+  }
+}
+
+IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
+  const auto started = std::chrono::steady_clock::now();
+  IngestCounts counts;
+  counts.deliveries = static_cast<long long>(batch.size());
+  struct Doomed {
+    const QueueEntry* entry;
+    std::string reason;
+    int attempts;
+  };
+  std::vector<Doomed> doomed;
+  std::vector<std::string_view> payloads;
+  std::vector<const QueueEntry*> sent;
+  for (const auto& e : batch) {
+    if (!e.problem.empty()) {
+      doomed.push_back({&e, "bad queue entry: " + e.problem, e.deliveries});
+    } else if (e.deliveries > options_.max_deliveries) {
+      doomed.push_back({&e,
+                        "delivered " + std::to_string(e.deliveries) + " times, over QUEUE_MAX_DELIVERIES=" +
+                            std::to_string(options_.max_deliveries),
+                        e.deliveries});
+    } else if (e.payload.size() > options_.max_delivery_bytes) {
+      doomed.push_back({&e,
+                        "delivery is " + std::to_string(e.payload.size()) + " bytes, over MAX_DELIVERY_BYTES=" +
+                            std::to_string(options_.max_delivery_bytes),
+                        e.deliveries});
+    } else {
+      payloads.push_back(e.payload);
+      sent.push_back(&e);
+    }
+  }
+  const auto outcomes = service_.handle(payloads);
+  std::vector<std::string> acks;
+  std::vector<OutboundJob> jobs;
+  std::vector<long long> committed_enqueued;  // ms since epoch
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const DeliveryOutcome& out = outcomes[i];
+    counts += out.counts;
+    if (out.verdict != Verdict::kRetryLater) {
+      // Dead letters too: what they did store owes its jobs.
+      jobs.insert(jobs.end(), out.jobs.begin(), out.jobs.end());
+    }
+    switch (out.verdict) {
+      case Verdict::kDone:
+        acks.push_back(sent[i]->id);
+        committed_enqueued.push_back(sent[i]->enqueued_ms);
+        break;
+      case Verdict::kDeadLetter:
+        doomed.push_back({sent[i], out.reason, sent[i]->deliveries});
+        break;
+      case Verdict::kRetryLater:
+        log_event(spdlog::level::warn, "left for redelivery",
+                  {{"entry", sent[i]->id}, {"delivery", sent[i]->deliveries}, {"reason", out.reason}});
+        break;
+    }
+  }
+  // Acknowledge only what is committed; XACK after the database commit.
+  if ((!acks.empty() || !jobs.empty()) && !queue_.ack(acks, jobs)) {
+    spdlog::warn("could not acknowledge {} stored entries; they will be delivered again (harmless)", acks.size());
+  }
+  for (const auto& d : doomed) {
+    log_event(spdlog::level::warn, "dead-lettering",
+              {{"entry", d.entry->id}, {"class", dead_letter_class(d.reason)}, {"attempts", d.attempts}, {"reason", d.reason}});
+    if (queue_.dead_letter(*d.entry, d.reason, d.attempts)) {
+      ++counts.dead_lettered;
+      telemetry_.dead_lettered(dead_letter_class(d.reason));
+    } else {
+      spdlog::error("could not dead-letter entry {}; it stays pending and will be delivered again", d.entry->id);
+    }
+  }
+  const auto now_wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  std::vector<double> latencies;
+  for (long long t : committed_enqueued)
+    if (t > 0 && t <= now_wall) latencies.push_back(static_cast<double>(now_wall - t) / 1000.0);
+  telemetry_.counted(counts);
+  telemetry_.batch_done(batch.size(),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), latencies);
+  return counts;
+}
+
+}  // namespace hm

@@ -1,0 +1,75 @@
+#pragma once
+// The loops that feed deliveries through the IngestService and decide, from
+// each outcome, what happens to the delivery.
+//
+// drain_source (file or stdin): done -> counted; dead letter or retries
+// exhausted -> written to the dead-letter sink with the reason (a file cannot
+// redeliver). Oversized deliveries are dead-lettered without being parsed.
+//
+// StreamWorker (a queue): done -> acknowledged; dead letter, or delivered more
+// than QUEUE_MAX_DELIVERIES times -> moved to the dead-letter stream and
+// acknowledged; retries exhausted -> left unacknowledged, to be delivered again.
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+
+#include "hm/clock.h"
+#include "hm/dead_letter.h"
+#include "hm/delivery_queue.h"
+#include "hm/delivery_source.h"
+#include "ingest/ingest_service.h"
+#include "hm/stop_signal.h"
+#include "hm/telemetry.h"
+
+namespace hm {
+
+// Runs until the source ends, `batch_size` deliveries at a time. Throws
+// std::runtime_error when the dead-letter sink cannot be written (continuing
+// would lose deliveries).
+IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
+                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size = 1,
+                          Telemetry& telemetry = no_telemetry());
+
+// Counters shared by the worker threads of one process. Thread-safe.
+class WorkerTotals {
+ public:
+  void add(const IngestCounts& c);
+  IngestCounts snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  IngestCounts totals_;  // guarded by mutex_
+};
+
+struct StreamWorkerOptions {
+  std::size_t batch_size = 100;
+  int max_deliveries = 10;
+  std::size_t max_delivery_bytes = std::size_t{1024} * 1024;
+  // Called at every turn of the loop (the liveness heartbeat). Optional.
+  std::function<void()> on_loop;
+};
+
+// One worker thread's loop over a DeliveryQueue. Not thread-safe: one per thread.
+class StreamWorker {
+ public:
+  StreamWorker(DeliveryQueue& queue, const BatchHandler& handler, StreamWorkerOptions options, const StopSignal& stop,
+               WorkerTotals& totals, Telemetry& telemetry = no_telemetry());
+
+  // Reads and processes batches until a stop is requested; the batch in
+  // flight when it is requested is finished and acknowledged first.
+  void run();
+
+  // Processes one batch: ingest, then ack / dead-letter / leave. Returns its counts.
+  IngestCounts process(const std::vector<QueueEntry>& batch);
+
+ private:
+  DeliveryQueue& queue_;
+  const BatchHandler& service_;
+  StreamWorkerOptions options_;
+  const StopSignal& stop_;
+  WorkerTotals& totals_;
+  Telemetry& telemetry_;
+};
+
+}  // namespace hm
