@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace hm {
+#include "hm/batch_handler.h"
 
-struct IngestCounts;
+namespace hm {
 
 class Telemetry {
  public:

@@ -14,19 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "core/retry.h"
+#include "hm/config_error.h"
+#include "mysql/options.h"
+#include "ops/logging.h"
+#include "pool/connection_pool.h"
+
 namespace hm {
-
-// A configuration value that cannot be used. what() names the variable and the
-// problem, never a secret value.
-class ConfigError : public std::runtime_error {
- public:
-  ConfigError(std::string variable, const std::string& problem)
-      : std::runtime_error(variable + ": " + problem), variable_(std::move(variable)) {}
-  const std::string& variable() const { return variable_; }
-
- private:
-  std::string variable_;
-};
 
 // One variable the binary knows. The table of these (known_variables()) drives
 // the environment, the config file, the flags, `hm-worker config` and --help.
@@ -41,53 +35,6 @@ const std::vector<VariableSpec>& known_variables();
 const VariableSpec* find_variable(const std::string& name);
 // "DB_POOL_SIZE" -> "db-pool-size"
 std::string flag_name(const std::string& variable);
-
-enum class IsolationLevel { kReadUncommitted, kReadCommitted, kRepeatableRead, kSerializable };
-// "READ COMMITTED" (the SQL spelling).
-const char* to_sql(IsolationLevel level);
-// "READ-COMMITTED" (the spelling of @@transaction_isolation).
-const char* to_server_name(IsolationLevel level);
-
-// How to reach the database and what every pooled session gets.
-struct DbOptions {
-  std::string host = "127.0.0.1";
-  int port = 3306;
-  std::string socket;  // unix socket path; when set, host and port are not used
-  std::string name = "hm";
-  std::string user = "hm";
-  std::string password;  // secret
-  // Seconds a new TCP connection may take to be established.
-  std::chrono::seconds connect_timeout{10};
-  // Client read and write timeouts, seconds (DB_QUERY_TIMEOUT). On MariaDB the
-  // same bound is set on the server as max_statement_time.
-  std::chrono::seconds query_timeout{30};
-  // Session innodb_lock_wait_timeout, seconds: bounds lock waits on the server,
-  // where a client-side timeout alone would leave the statement running.
-  std::chrono::seconds lock_wait_timeout{5};
-  IsolationLevel isolation = IsolationLevel::kReadCommitted;
-};
-
-// The bounded connection pool (SQLAlchemy QueuePool semantics).
-struct PoolOptions {
-  int size = 10;         // connections kept open when idle
-  int max_overflow = 5;  // extra connections allowed under load, closed on return
-  // Longest wait for a free connection before checkout fails with "pool exhausted".
-  std::chrono::seconds checkout_timeout{30};
-  // A connection older than this is replaced at checkout. 0 = never.
-  std::chrono::seconds recycle{3600};
-  // A connection idle longer than this is pinged before it is handed out.
-  // 0 = ping at every checkout.
-  std::chrono::seconds validate_after_idle{30};
-};
-
-// Retries of retryable database errors (lock wait timeout, deadlock, lost
-// connection...): exponential backoff with full jitter.
-struct RetryOptions {
-  int max_attempts = 5;                       // total tries, including the first
-  std::chrono::milliseconds base_delay{100};  // first backoff ceiling
-  std::chrono::milliseconds max_delay{5000};  // ceiling of any single backoff
-  std::chrono::milliseconds max_total{30000};  // give up once this much time was spent
-};
 
 struct IngestOptions {
   std::string dead_letter_path = "dead-letters.jsonl";
@@ -140,11 +87,6 @@ struct RoleOptions {
   std::chrono::seconds media_timeout{60};
   int media_max_redirects = 5;
   std::string reply_rules_path;  // empty: no reply jobs, and the reply role refuses to start
-};
-
-struct LogOptions {
-  std::string level = "info";  // trace, debug, info, warn, error, critical, off
-  std::string format = "text";  // text or json
 };
 
 struct Config {

@@ -8,10 +8,18 @@
 #include <random>
 
 #include "hm/clock.h"
-#include "config/config.h"
 #include "hm/stop_signal.h"
 
 namespace hm {
+
+// Retries of retryable database errors (lock wait timeout, deadlock, lost
+// connection...): exponential backoff with full jitter.
+struct RetryOptions {
+  int max_attempts = 5;                       // total tries, including the first
+  std::chrono::milliseconds base_delay{100};  // first backoff ceiling
+  std::chrono::milliseconds max_delay{5000};  // ceiling of any single backoff
+  std::chrono::milliseconds max_total{30000};  // give up once this much time was spent
+};
 
 class Backoff {
  public:

@@ -1,3 +1,4 @@
+#include "hm/config_error.h"
 #include "mysql/doctor.h"
 
 #include <chrono>

@@ -24,7 +24,7 @@
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 
-#include "config/config.h"
+#include "mysql/options.h"
 #include "hm/db_error.h"
 #include "mysql/driver.h"
 #include "mysql/errors.h"

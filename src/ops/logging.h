@@ -10,9 +10,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include "config/config.h"
 
 namespace hm {
+
+struct LogOptions {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string format = "text";  // text or json
+};
 
 // Installs the default logger. Call once from main, before threads start.
 void setup_logging(const LogOptions& options, const std::string& role, bool to_stdout);

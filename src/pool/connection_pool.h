@@ -30,10 +30,22 @@
 #include <utility>
 
 #include "hm/clock.h"
-#include "config/config.h"
 #include "hm/db_error.h"
 
 namespace hm {
+
+// The bounded connection pool (SQLAlchemy QueuePool semantics).
+struct PoolOptions {
+  int size = 10;         // connections kept open when idle
+  int max_overflow = 5;  // extra connections allowed under load, closed on return
+  // Longest wait for a free connection before checkout fails with "pool exhausted".
+  std::chrono::seconds checkout_timeout{30};
+  // A connection older than this is replaced at checkout. 0 = never.
+  std::chrono::seconds recycle{3600};
+  // A connection idle longer than this is pinged before it is handed out.
+  // 0 = ping at every checkout.
+  std::chrono::seconds validate_after_idle{30};
+};
 
 struct PoolStats {
   int size = 0;          // configured

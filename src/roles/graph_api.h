@@ -12,7 +12,7 @@
 #include <string>
 
 #include "hm/clock.h"
-#include "config/config.h"
+#include "core/retry.h"
 #include "hm/http_client.h"
 #include "hm/stop_signal.h"
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/config.h"
+#include "hm/config_error.h"
 
 namespace hm {
 namespace {

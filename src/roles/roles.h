@@ -9,7 +9,9 @@
 
 #include "roles/graph_api.h"
 #include "hm/http_client.h"
-#include "ingest/ingest_service.h"
+#include "core/retry.h"
+#include "hm/batch_handler.h"
+#include "hm/stop_signal.h"
 #include "roles/reply_rules.h"
 #include "hm/role_store.h"
 

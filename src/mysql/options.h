@@ -1,0 +1,35 @@
+#pragma once
+// What every MySQL session gets: where to connect and the session settings
+// applied right after connecting. Plain values, no vendor types.
+
+#include <chrono>
+#include <string>
+
+namespace hm {
+
+enum class IsolationLevel { kReadUncommitted, kReadCommitted, kRepeatableRead, kSerializable };
+// "READ COMMITTED" (the SQL spelling).
+const char* to_sql(IsolationLevel level);
+// "READ-COMMITTED" (the spelling of @@transaction_isolation).
+const char* to_server_name(IsolationLevel level);
+
+// How to reach the database and what every pooled session gets.
+struct DbOptions {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string socket;  // unix socket path; when set, host and port are not used
+  std::string name = "hm";
+  std::string user = "hm";
+  std::string password;  // secret
+  // Seconds a new TCP connection may take to be established.
+  std::chrono::seconds connect_timeout{10};
+  // Client read and write timeouts, seconds (DB_QUERY_TIMEOUT). On MariaDB the
+  // same bound is set on the server as max_statement_time.
+  std::chrono::seconds query_timeout{30};
+  // Session innodb_lock_wait_timeout, seconds: bounds lock waits on the server,
+  // where a client-side timeout alone would leave the statement running.
+  std::chrono::seconds lock_wait_timeout{5};
+  IsolationLevel isolation = IsolationLevel::kReadCommitted;
+};
+
+}  // namespace hm
