@@ -77,9 +77,9 @@ std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessa
   });
 }
 
-IngestService::IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop,
+IngestService::IngestService(MessageStore& store, Clock& clock, IngestServiceOptions options, const StopSignal* stop,
                              Telemetry* telemetry)
-    : store_(store), clock_(clock), retry_(retry), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}
+    : store_(store), clock_(clock), options_(std::move(options)), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}
 
 namespace {
 
@@ -122,8 +122,8 @@ void IngestService::add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::u
   const bool inbound = m.direction == Direction::kInbound;
   if (inbound) jobs.push_back({"enrich", payload});
   if (m.attachments_json) jobs.push_back({"media", payload});
-  if (inbound && fan_out_.rules &&
-      fan_out_.rules->match(m.account_id, m.text.value_or(""), clock_.wall_ms()).has_value()) {
+  if (inbound && options_.fan_out.rules &&
+      options_.fan_out.rules->match(m.account_id, m.text.value_or(""), clock_.wall_ms()).has_value()) {
     jobs.push_back({"reply", payload});
   }
 }
@@ -175,12 +175,12 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
   if (!unique.empty()) {
     std::vector<std::size_t> pending(unique.size());
     for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
-    Backoff backoff(retry_, clock_, {}, stop_);
+    Backoff backoff(options_.retry, clock_, {}, stop_);
     for (;;) {
       std::vector<NewMessage> batch;
       batch.reserve(pending.size());
       for (std::size_t i : pending) batch.push_back(unique[i]);
-      const auto got = store_.store_messages(batch, store_batch_);
+      const auto got = store_.store_messages(batch, options_.per_transaction);
       std::vector<std::size_t> again;
       for (std::size_t k = 0; k < pending.size(); ++k) {
         results[pending[k]] = got.at(k);
@@ -203,7 +203,7 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
   for (std::size_t i = 0; i < unique.size(); ++i) {
     const Slot s = first_seen[i];
     record(outcomes[s.delivery], s.event, parsed[s.delivery].delivery.events[s.event], results[i], attempts[i]);
-    if (fan_out_.enabled && results[i].ok()) add_jobs(outcomes[s.delivery].jobs, unique[i], results[i].message_id);
+    if (options_.fan_out.enabled && results[i].ok()) add_jobs(outcomes[s.delivery].jobs, unique[i], results[i].message_id);
   }
   for (const Slot& s : repeats) {
     const Event& ev = parsed[s.delivery].delivery.events[s.event];
@@ -222,7 +222,7 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
     for (std::size_t e = 0; e < events.size(); ++e) {
       const Event& ev = events[e];
       if (std::holds_alternative<NewMessage>(ev)) continue;
-      Backoff backoff(retry_, clock_, {}, stop_);
+      Backoff backoff(options_.retry, clock_, {}, stop_);
       StoreResult r;
       for (;;) {
         r = store_.store(ev);

@@ -34,11 +34,19 @@ struct FanOutOptions {
   const ReplyRules* rules = nullptr;  // reply jobs only where a rule matches
 };
 
+struct IngestServiceOptions {
+  RetryOptions retry;  // retries of retryable store failures, per store call
+  // Most new messages handed to one store_messages() call, that is one
+  // transaction (INGEST_BATCH_SIZE); 1 = the per-message path, 0 = no limit.
+  std::size_t per_transaction = 0;
+  FanOutOptions fan_out;  // jobs for the other roles (the stream daemon only)
+};
+
 class IngestService final : public BatchHandler {
  public:
   // `stop`, when given, cuts retry backoff short at shutdown (the delivery is
   // then left for redelivery). `telemetry`, when given, hears of every retry.
-  IngestService(MessageStore& store, Clock& clock, RetryOptions retry, const StopSignal* stop = nullptr,
+  IngestService(MessageStore& store, Clock& clock, IngestServiceOptions options, const StopSignal* stop = nullptr,
                 Telemetry* telemetry = nullptr);
 
   // One delivery. Never throws. Events stored before a failure stay stored:
@@ -46,7 +54,7 @@ class IngestService final : public BatchHandler {
   DeliveryOutcome ingest(std::string_view payload) const;
 
   // Several deliveries, stored together: their new messages in one
-  // store_messages() call, set_store_batch() of them to a transaction, then
+  // store_messages() call, per_transaction of them to a transaction, then
   // the other events one by one. Outcomes are aligned with the input. With one delivery holding one message this is
   // exactly ingest(). Never throws.
   std::vector<DeliveryOutcome> ingest_batch(const std::vector<std::string_view>& payloads) const;
@@ -54,19 +62,13 @@ class IngestService final : public BatchHandler {
     return ingest_batch(payloads);
   }
 
-  void set_fan_out(FanOutOptions fan_out) { fan_out_ = fan_out; }
-  // Most new messages handed to one store_messages() call (one transaction);
-  // 1 = the per-message path. 0 (the default) = no limit.
-  void set_store_batch(std::size_t messages) { store_batch_ = messages; }
 
  private:
   MessageStore& store_;
   Clock& clock_;
-  RetryOptions retry_;
+  const IngestServiceOptions options_;
   const StopSignal* stop_;
   Telemetry& telemetry_;
-  FanOutOptions fan_out_;
-  std::size_t store_batch_ = 0;
 
   void add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const;
 };

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hm/dead_letter.h"
+#include "core/text.h"
 
 namespace hm {
 namespace {

@@ -10,7 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "hm/dead_letter.h"
+#include "core/text.h"
 
 namespace hm {
 

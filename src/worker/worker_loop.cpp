@@ -7,13 +7,13 @@
 namespace hm {
 
 IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
-                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size,
+                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t read_count,
                           Telemetry& telemetry) {
   IngestCounts total;
   bool more = true;
   while (more) {
     std::vector<SourcedDelivery> batch;
-    while (batch.size() < std::max<std::size_t>(batch_size, 1)) {
+    while (batch.size() < std::max<std::size_t>(read_count, 1)) {
       auto d = source.next();
       if (!d) {
         more = false;
@@ -57,7 +57,7 @@ IngestCounts drain_source(DeliverySource& source, const IngestService& service, 
       letter.origin = d.origin;
       letter.time_ms = clock.wall_ms();
       spdlog::warn("dead-lettering {}: {}", letter.origin, letter.reason);
-      dead_letters.put(letter);
+      if (const Status st = dead_letters.put(letter); !st.ok()) throw std::runtime_error(st.message);
       telemetry.dead_lettered(dead_letter_class(letter.reason));
       ++total.dead_lettered;
     }
@@ -87,7 +87,7 @@ StreamWorker::StreamWorker(DeliveryQueue& queue, const BatchHandler& service, St
 void StreamWorker::run() {
   while (!stop_.requested()) {
     if (options_.on_loop) options_.on_loop();
-    const auto batch = queue_.read(options_.batch_size);
+    const auto batch = queue_.read(options_.read_count);
     if (batch.empty()) continue;
     // Entries read are ours now: finish them even when a stop came meanwhile.
     totals_.add(process(batch));

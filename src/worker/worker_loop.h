@@ -24,11 +24,11 @@
 
 namespace hm {
 
-// Runs until the source ends, `batch_size` deliveries at a time. Throws
+// Runs until the source ends, `read_count` deliveries at a time. Throws
 // std::runtime_error when the dead-letter sink cannot be written (continuing
 // would lose deliveries).
 IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
-                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t batch_size = 1,
+                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t read_count = 1,
                           Telemetry& telemetry = no_telemetry());
 
 // Counters shared by the worker threads of one process. Thread-safe.
@@ -43,7 +43,9 @@ class WorkerTotals {
 };
 
 struct StreamWorkerOptions {
-  std::size_t batch_size = 100;
+  // Entries taken from the queue per read (QUEUE_READ_COUNT), handled and
+  // acknowledged together.
+  std::size_t read_count = 100;
   int max_deliveries = 10;
   std::size_t max_delivery_bytes = std::size_t{1024} * 1024;
   // Called at every turn of the loop (the liveness heartbeat). Optional.

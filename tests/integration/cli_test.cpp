@@ -30,6 +30,27 @@ TEST(CliTest, HelpAndVersion) {
   EXPECT_NE(version.out.find("hm-worker 0."), std::string::npos);
 }
 
+TEST(CliTest, CommandHelpShowsItsOwnFlagsAndTheVariablesItReads) {
+  const auto migrate = test::run_command(kBin + " migrate --help");
+  EXPECT_EQ(migrate.exit_code, 0);
+  EXPECT_NE(migrate.out.find("--verify"), std::string::npos) << migrate.out;
+  EXPECT_NE(migrate.out.find("--db-host"), std::string::npos);
+  EXPECT_EQ(migrate.out.find("--db-pool-size"), std::string::npos);
+  EXPECT_EQ(migrate.out.find("--queue-stream"), std::string::npos);
+  EXPECT_EQ(migrate.out.find("--source"), std::string::npos);
+  const auto run = test::run_command(kBin + " run --help");
+  EXPECT_NE(run.out.find("--source"), std::string::npos);
+  EXPECT_NE(run.out.find("--queue-read-count"), std::string::npos);
+  EXPECT_EQ(run.out.find("--verify"), std::string::npos);
+  const auto dead = test::run_command(kBin + " dead-letters --help");
+  EXPECT_NE(dead.out.find("--count"), std::string::npos);
+  EXPECT_NE(dead.out.find("--redis-url"), std::string::npos);
+  EXPECT_EQ(dead.out.find("--db-host"), std::string::npos);
+  const auto all = test::run_command(kBin + " --help");
+  EXPECT_NE(all.out.find("Commands:"), std::string::npos);
+  EXPECT_NE(all.out.find("  run --role ROLE [--source SRC] consume deliveries"), std::string::npos) << all.out;
+}
+
 TEST(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(test::run_command(kBin).exit_code, 2);
   EXPECT_EQ(test::run_command(kBin + " frobnicate").exit_code, 2);

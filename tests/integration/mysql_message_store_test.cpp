@@ -365,7 +365,7 @@ TEST_F(MessageStoreTest, RowLockHeldTooLongIsRetryableThenStored) {
 
 TEST_F(MessageStoreTest, EveryFixtureIngestsAndReingestsAsDuplicates) {
   MysqlMessageStore store(pool());
-  IngestService svc(store, clock_, RetryOptions{});
+  IngestService svc(store, clock_, {RetryOptions{}, 0, {}});
   IngestCounts first, second;
   for (const char* f : {"text.json", "echo.json", "image.json", "attachments_multi.json", "postback.json",
                         "reaction.json", "seen.json", "edit.json", "deleted.json", "multi_entry.json"}) {

@@ -68,9 +68,10 @@ std::optional<SourcedDelivery> VectorSource::next() {
   return items_[pos_++];
 }
 
-void RecordingSink::put(const DeadLetter& letter) {
-  if (fail) throw std::runtime_error("sink failed");
+Status RecordingSink::put(const DeadLetter& letter) {
+  if (fail) return Status::Retryable("sink failed");
   letters.push_back(letter);
+  return Status::Ok();
 }
 
 StoreResult result(StoreStatus s, std::string error, int code) {

@@ -56,7 +56,7 @@ class VectorSource final : public DeliverySource {
 
 class RecordingSink final : public DeadLetterSink {
  public:
-  void put(const DeadLetter& letter) override;
+  Status put(const DeadLetter& letter) override;
   std::vector<DeadLetter> letters;
   bool fail = false;
 };

@@ -1,4 +1,5 @@
-#include "hm/dead_letter.h"
+#include "core/dead_letter_file.h"
+#include "core/text.h"
 
 #include <gtest/gtest.h>
 
@@ -56,9 +57,9 @@ TEST(DeadLetterTest, FileSinkAppendsLines) {
     FileDeadLetterSink sink(path);
     DeadLetter l;
     l.payload = "one";
-    sink.put(l);
+    ASSERT_TRUE(sink.put(l).ok());
     l.payload = "two";
-    sink.put(l);
+    ASSERT_TRUE(sink.put(l).ok());
   }
   std::ifstream in(path);
   std::string a, b;
@@ -69,14 +70,23 @@ TEST(DeadLetterTest, FileSinkAppendsLines) {
   std::remove(path);
 }
 
-TEST(DeadLetterTest, UnwritablePathThrowsNamingTheVariable) {
+TEST(DeadLetterTest, UnwritablePathFailsNamingTheVariable) {
   FileDeadLetterSink sink("/nonexistent-dir/dlq.jsonl");
-  try {
-    sink.put(DeadLetter{});
-    FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("DEAD_LETTER_PATH"), std::string::npos);
-  }
+  const Status st = sink.put(DeadLetter{});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("DEAD_LETTER_PATH"), std::string::npos);
+}
+
+TEST(DeadLetterTest, StreamLettersCarryTheirIdsInTheSameShape) {
+  DeadLetter l;
+  l.payload = "{}";
+  l.id = "2-0";
+  l.entry_id = "1-0";
+  const auto j = nlohmann::json::parse(dead_letter_json(l));
+  EXPECT_EQ(j["id"], "2-0");
+  EXPECT_EQ(j["entry_id"], "1-0");
+  EXPECT_EQ(j["delivery"], "{}");
+  EXPECT_FALSE(nlohmann::json::parse(dead_letter_json(DeadLetter{})).contains("id"));
 }
 
 }  // namespace

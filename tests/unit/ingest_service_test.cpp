@@ -22,7 +22,7 @@ RetryOptions retries(int attempts) {
 TEST(IngestServiceTest, StoresEveryEventAndCountsOutcomes) {
   test::FakeStore store;
   test::FakeClock clock;
-  IngestService svc(store, clock, retries(3));
+  IngestService svc(store, clock, {retries(3), 0, {}});
   const auto out = svc.ingest(fixture_line("multi_entry.json"));
   EXPECT_EQ(out.verdict, Verdict::kDone);
   EXPECT_EQ(out.counts.inserted, 4);  // 3 messages + 1 echo
@@ -33,7 +33,7 @@ TEST(IngestServiceTest, StoresEveryEventAndCountsOutcomes) {
 TEST(IngestServiceTest, BadPayloadIsDeadLetteredWithoutTouchingTheStore) {
   test::FakeStore store;
   test::FakeClock clock;
-  IngestService svc(store, clock, retries(3));
+  IngestService svc(store, clock, {retries(3), 0, {}});
   const auto out = svc.ingest("{not json");
   EXPECT_EQ(out.verdict, Verdict::kDeadLetter);
   EXPECT_NE(out.reason.find("bad payload: invalid JSON"), std::string::npos) << out.reason;
@@ -45,7 +45,7 @@ TEST(IngestServiceTest, RetryableErrorsAreRetriedWithBackoff) {
   test::FakeClock clock;
   store.script({result(StoreStatus::kRetryable, "lock wait timeout", 1205),
                 result(StoreStatus::kRetryable, "deadlock", 1213), result(StoreStatus::kInserted)});
-  IngestService svc(store, clock, retries(5));
+  IngestService svc(store, clock, {retries(5), 0, {}});
   const auto out = svc.ingest(fixture_line("text.json"));
   EXPECT_EQ(out.verdict, Verdict::kDone);
   EXPECT_EQ(out.counts.inserted, 1);
@@ -57,7 +57,7 @@ TEST(IngestServiceTest, ExhaustedRetriesAskForALaterDelivery) {
   test::FakeStore store;
   test::FakeClock clock;
   store.on_store = [](const Event&) { return result(StoreStatus::kRetryable, "lock wait timeout", 1205); };
-  IngestService svc(store, clock, retries(3));
+  IngestService svc(store, clock, {retries(3), 0, {}});
   const auto out = svc.ingest(fixture_line("text.json"));
   EXPECT_EQ(out.verdict, Verdict::kRetryLater);
   EXPECT_NE(out.reason.find("after 3 attempts"), std::string::npos) << out.reason;
@@ -68,7 +68,7 @@ TEST(IngestServiceTest, APermanentFailureDoesNotStopTheOtherEvents) {
   test::FakeStore store;
   test::FakeClock clock;
   store.script({result(StoreStatus::kInserted), result(StoreStatus::kPermanent, "warning 1366: Incorrect string value", 1366)});
-  IngestService svc(store, clock, retries(3));
+  IngestService svc(store, clock, {retries(3), 0, {}});
   const auto out = svc.ingest(fixture_line("multi_entry.json"));
   EXPECT_EQ(out.verdict, Verdict::kDeadLetter);
   EXPECT_NE(out.reason.find("event 1"), std::string::npos) << out.reason;
@@ -115,8 +115,7 @@ std::vector<DeliveryOutcome> ingest_all(const IngestService& svc, const std::vec
 TEST(IngestServiceTest, TheStoreBatchIsPassedToTheStore) {
   RecordingStore store;
   test::FakeClock clock;
-  IngestService svc(store, clock, retries(3));
-  svc.set_store_batch(2);
+  IngestService svc(store, clock, {retries(3), 2, {}});
   const auto out = ingest_all(svc, deliveries(5));
   EXPECT_EQ(store.per_transaction_seen, (std::vector<std::size_t>{2}));
   EXPECT_EQ(store.stored.size(), 5u);
@@ -129,8 +128,7 @@ TEST(IngestServiceTest, ALockConflictLetsTheOtherMessagesOfTheReadGoAhead) {
   StoreResult locked = result(StoreStatus::kRetryable, "lock wait timeout", 1205);
   locked.lock_conflict = true;
   store.fail_first_call(locked);  // mid-0's first try
-  IngestService svc(store, clock, retries(3));
-  svc.set_store_batch(1);
+  IngestService svc(store, clock, {retries(3), 1, {}});
   const auto out = ingest_all(svc, deliveries(3));
   // First attempt: all three tried; then only the locked one again.
   EXPECT_EQ(store.stored, (std::vector<std::string>{"mid-0", "mid-1", "mid-2", "mid-0"}));
@@ -144,8 +142,7 @@ TEST(IngestServiceTest, ALostConnectionLeavesTheRestOfTheReadForTheNextAttempt) 
   RecordingStore store;
   test::FakeClock clock;
   store.fail_first_call(result(StoreStatus::kRetryable, "Lost connection to server during query", 2013));
-  IngestService svc(store, clock, retries(3));
-  svc.set_store_batch(1);
+  IngestService svc(store, clock, {retries(3), 1, {}});
   const auto out = ingest_all(svc, deliveries(3));
   // The first failure is not about one row: the other two are not tried on a
   // connection that would fail them the same slow way, but after the backoff.

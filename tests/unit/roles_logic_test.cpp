@@ -100,8 +100,7 @@ TEST(FanOutTest, IngestOwesJobsForInboundAttachmentsAndMatchingRules) {
   test::FakeStore store;
   test::FakeClock clock;
   const auto rules = ReplyRules::parse(kRules, "rules.json");
-  IngestService svc(store, clock, RetryOptions{});
-  svc.set_fan_out({true, &rules});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {true, &rules}});
   auto roles_of = [](const DeliveryOutcome& o) {
     std::vector<std::string> roles;
     for (const auto& j : o.jobs) roles.push_back(j.role);
@@ -123,7 +122,7 @@ TEST(FanOutTest, IngestOwesJobsForInboundAttachmentsAndMatchingRules) {
   EXPECT_EQ(roles_of(svc.ingest(delivery_with({{"mid", "m-text"}, {"text", "merhaba"}}))),
             std::vector<std::string>{"enrich"});
   // Without fan-out (the file source), no jobs.
-  IngestService plain(store, clock, RetryOptions{});
+  IngestService plain(store, clock, {RetryOptions{}, 0, {}});
   EXPECT_TRUE(plain.ingest(delivery_with({{"mid", "m2"}, {"text", "hours"}})).jobs.empty());
 }
 

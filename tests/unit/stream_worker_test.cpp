@@ -67,7 +67,7 @@ class StreamWorkerTest : public ::testing::Test {
   FakeQueue queue;
   StreamWorkerOptions options() {
     StreamWorkerOptions o;
-    o.batch_size = 10;
+    o.read_count = 10;
     o.max_deliveries = 3;
     o.max_delivery_bytes = 4096;
     return o;
@@ -76,7 +76,7 @@ class StreamWorkerTest : public ::testing::Test {
 
 TEST_F(StreamWorkerTest, AcksStoredEntriesAndDeadLettersBadOnes) {
   RetryOptions r;
-  IngestService svc(store, clock, r);
+  IngestService svc(store, clock, {r, 0, {}});
   StreamWorker w(queue, svc, options(), stop, totals);
   const auto counts = w.process({entry("1-0", test::text_delivery("m1", "hi")), entry("2-0", "{not json"),
                                  entry("3-0", test::text_delivery("m2", "hey"))});
@@ -90,7 +90,7 @@ TEST_F(StreamWorkerTest, AcksStoredEntriesAndDeadLettersBadOnes) {
 }
 
 TEST_F(StreamWorkerTest, EntriesOverTheDeliveryCapAreDeadLetteredUnprocessed) {
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   StreamWorker w(queue, svc, options(), stop, totals);
   w.process({entry("1-0", test::text_delivery("m1", "hi"), 4), entry("2-0", test::text_delivery("m2", "x"), 3)});
   ASSERT_EQ(queue.dead.size(), 1u);
@@ -110,7 +110,7 @@ TEST_F(StreamWorkerTest, RetryableFailuresAreLeftUnacknowledged) {
   };
   RetryOptions r;
   r.max_attempts = 2;
-  IngestService svc(store, clock, r);
+  IngestService svc(store, clock, {r, 0, {}});
   StreamWorker w(queue, svc, options(), stop, totals);
   w.process({entry("1-0", test::text_delivery("stuck", "a")), entry("2-0", test::text_delivery("fine", "b"))});
   EXPECT_EQ(queue.acked, std::vector<std::string>{"2-0"});
@@ -118,7 +118,7 @@ TEST_F(StreamWorkerTest, RetryableFailuresAreLeftUnacknowledged) {
 }
 
 TEST_F(StreamWorkerTest, MalformedAndOversizedEntriesAreDeadLettered) {
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   StreamWorker w(queue, svc, options(), stop, totals);
   QueueEntry bad = entry("1-0", "");
   bad.problem = "no payload field (fields: body)";
@@ -130,7 +130,7 @@ TEST_F(StreamWorkerTest, MalformedAndOversizedEntriesAreDeadLettered) {
 }
 
 TEST_F(StreamWorkerTest, RunDrainsUntilStopped) {
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   for (int i = 0; i < 25; ++i) queue.entries.push_back(entry(std::to_string(i) + "-0", test::text_delivery("m" + std::to_string(i), "t")));
   StreamWorker w(queue, svc, options(), stop, totals);
   std::thread t([&] { w.run(); });
@@ -143,7 +143,7 @@ TEST_F(StreamWorkerTest, RunDrainsUntilStopped) {
 TEST(IngestBatchTest, DuplicatesInsideOneBatchAreStoredOnce) {
   test::FakeStore store;
   test::FakeClock clock;
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   const std::string a = test::text_delivery("same", "one");
   const std::string b = test::text_delivery("same", "two");
   const std::string c = test::text_delivery("other", "three");
@@ -163,7 +163,7 @@ TEST(IngestBatchTest, OnePoisonedDeliveryDoesNotFailTheOthers) {
     if (event_mid(e) == "poison") return test::result(StoreStatus::kPermanent, "warning 1406: Data too long", 1406);
     return test::result(StoreStatus::kInserted);
   };
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   const auto out = svc.ingest_batch(
       {test::text_delivery("a", "x"), test::text_delivery("poison", "y"), test::text_delivery("b", "z")});
   EXPECT_EQ(out[0].verdict, Verdict::kDone);
@@ -180,7 +180,7 @@ TEST(IngestBatchTest, RetriesOnlyTheMessagesThatFailedRetryably) {
     if (event_mid(e) == "slow" && ++tries < 3) return test::result(StoreStatus::kRetryable, "Deadlock found", 1213);
     return test::result(StoreStatus::kInserted);
   };
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   const auto out = svc.ingest_batch({test::text_delivery("fast", "x"), test::text_delivery("slow", "y")});
   EXPECT_EQ(out[0].verdict, Verdict::kDone);
   EXPECT_EQ(out[1].verdict, Verdict::kDone);
@@ -197,7 +197,7 @@ TEST(IngestBatchTest, AStopCutsRetriesShort) {
   StopSignal stop;
   stop.request();
   store.on_store = [](const Event&) { return test::result(StoreStatus::kRetryable, "Lock wait timeout", 1205); };
-  IngestService svc(store, clock, RetryOptions{}, &stop);
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}}, &stop);
   const auto out = svc.ingest(test::text_delivery("m", "x"));
   EXPECT_EQ(out.verdict, Verdict::kRetryLater);
   EXPECT_EQ(store.calls(), 1);

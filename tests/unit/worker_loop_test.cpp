@@ -20,7 +20,7 @@ SourcedDelivery delivery(std::string payload, std::string origin) {
 TEST(WorkerLoopTest, BadDeliveryIsDeadLetteredAndTheNextIsStored) {
   test::FakeStore store;
   test::FakeClock clock;
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   test::VectorSource source({delivery("{broken", "t:1"), delivery(fixture_line("text.json"), "t:2")});
   test::RecordingSink sink;
   const auto counts = drain_source(source, svc, sink, clock, 1 << 20);
@@ -35,7 +35,7 @@ TEST(WorkerLoopTest, BadDeliveryIsDeadLetteredAndTheNextIsStored) {
 TEST(WorkerLoopTest, OversizedDeliveryIsDeadLetteredUnparsed) {
   test::FakeStore store;
   test::FakeClock clock;
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   SourcedDelivery big = delivery(std::string(64, 'x'), "t:1");
   big.size = 5000;
   big.oversized = true;
@@ -56,7 +56,7 @@ TEST(WorkerLoopTest, ExhaustedRetriesAreDeadLetteredForAFileSource) {
   store.on_store = [](const Event&) { return test::result(StoreStatus::kRetryable, "deadlock", 1213); };
   RetryOptions r;
   r.max_attempts = 2;
-  IngestService svc(store, clock, r);
+  IngestService svc(store, clock, {r, 0, {}});
   test::VectorSource source({delivery(fixture_line("text.json"), "t:1")});
   test::RecordingSink sink;
   drain_source(source, svc, sink, clock, 1 << 20);
@@ -68,7 +68,7 @@ TEST(WorkerLoopTest, ExhaustedRetriesAreDeadLetteredForAFileSource) {
 TEST(WorkerLoopTest, AFailingDeadLetterSinkStopsTheRun) {
   test::FakeStore store;
   test::FakeClock clock;
-  IngestService svc(store, clock, RetryOptions{});
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   test::VectorSource source({delivery("{broken", "t:1")});
   test::RecordingSink sink;
   sink.fail = true;

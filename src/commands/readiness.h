@@ -1,0 +1,52 @@
+#pragma once
+// The daemon's /readyz checks and queue gauges, with connections of their
+// own (not the pool's: a busy pool must not make the database look down).
+// The probes (ops/probes.h) call database(), queue() and pool() from their
+// own thread; metrics() runs on the HTTP thread.
+//
+// Thread-safety: each connection behind its own mutex.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "mysql/driver.h"
+#include "mysql/message_store.h"
+#include "mysql/options.h"
+#include "ops/metrics.h"
+#include "redis/stream_queue.h"
+
+namespace hm::commands {
+
+class ReadinessChecks {
+ public:
+  ReadinessChecks(mysql::Driver& driver, DbOptions db, redis::RedisOptions redis, redis::StreamNames names,
+                  const mysql::SessionPool& pool, PrometheusMetrics& metrics)
+      : driver_(driver), db_options_(std::move(db)), redis_(std::move(redis)), names_(std::move(names)), pool_(pool),
+        metrics_(metrics) {}
+
+  // Each returns empty when ready, else the reason.
+  std::string database();
+  std::string queue();
+  std::string pool() const;
+  // Metrics text, with the pool and (at most every 5 s) the queue gauges refreshed.
+  std::string metrics();
+
+ private:
+  std::string queue_locked();
+
+  mysql::Driver& driver_;
+  const DbOptions db_options_;
+  const redis::RedisOptions redis_;
+  const redis::StreamNames names_;
+  const mysql::SessionPool& pool_;
+  PrometheusMetrics& metrics_;
+  std::mutex db_mutex_;
+  std::unique_ptr<mysql::Session> db_;  // guarded by db_mutex_
+  std::mutex admin_mutex_;
+  std::unique_ptr<redis::StreamAdmin> admin_;           // guarded by admin_mutex_
+  std::chrono::steady_clock::time_point queue_read_{};  // guarded by admin_mutex_
+};
+
+}  // namespace hm::commands

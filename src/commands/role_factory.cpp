@@ -1,0 +1,96 @@
+#include "commands/role_factory.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "http/curl_client.h"
+#include "ingest/ingest_service.h"
+#include "mysql/role_store.h"
+#include "roles/graph_api.h"
+#include "roles/roles.h"
+
+namespace hm::commands {
+namespace {
+
+GraphOptions graph_options(const Config& cfg) {
+  GraphOptions o;
+  o.base = cfg.roles.graph_base;
+  o.token = cfg.roles.graph_token;
+  o.timeout = cfg.roles.graph_timeout;
+  o.retry.max_attempts = cfg.roles.graph_attempts;
+  o.retry.base_delay = std::chrono::milliseconds(200);
+  o.retry.max_delay = std::chrono::milliseconds(5000);
+  o.retry.max_total = std::chrono::milliseconds(30000);
+  return o;
+}
+
+MediaOptions media_options(const Config& cfg) {
+  MediaOptions o;
+  o.dir = cfg.roles.media_dir;
+  o.max_bytes = cfg.roles.media_max_bytes;
+  o.connect_timeout = cfg.roles.media_connect_timeout;
+  o.timeout = cfg.roles.media_timeout;
+  o.max_redirects = cfg.roles.media_max_redirects;
+  o.retry = graph_options(cfg).retry;
+  return o;
+}
+
+struct IngestRole final : RoleHandler {
+  explicit IngestRole(const RoleContext& c)
+      : store(c.pool),
+        service(store, c.clock,
+                {c.cfg.retry, c.cfg.ingest.batch_size, {true, c.rules.empty() ? nullptr : &c.rules}}, &c.stop,
+                &c.telemetry) {}
+  const BatchHandler& handler() const override { return service; }
+  mysql::MysqlMessageStore store;
+  IngestService service;
+};
+
+struct EnrichRole final : RoleHandler {
+  explicit EnrichRole(const RoleContext& c)
+      : store(c.pool),
+        graph(c.cfg.roles.graph_token.empty() ? std::nullopt
+                                              : std::make_optional<GraphApi>(http, graph_options(c.cfg), c.clock, &c.stop)),
+        service(store, graph ? &*graph : nullptr, c.cfg.roles.profile_ttl) {
+    if (!graph) spdlog::warn("GRAPH_ACCESS_TOKEN is not set: contacts and conversations are kept, profiles are not fetched");
+  }
+  const BatchHandler& handler() const override { return service; }
+  mysql::MysqlRoleStore store;
+  CurlHttpClient http;
+  std::optional<GraphApi> graph;
+  EnrichService service;
+};
+
+struct MediaRole final : RoleHandler {
+  explicit MediaRole(const RoleContext& c)
+      : store(c.pool), service(store, http, media_options(c.cfg), c.clock, &c.stop) {}
+  const BatchHandler& handler() const override { return service; }
+  mysql::MysqlRoleStore store;
+  CurlHttpClient http;
+  MediaService service;
+};
+
+struct ReplyRole final : RoleHandler {
+  explicit ReplyRole(const RoleContext& c)
+      : store(c.pool), graph(http, graph_options(c.cfg), c.clock, &c.stop), service(store, graph, c.rules, c.clock) {}
+  const BatchHandler& handler() const override { return service; }
+  mysql::MysqlRoleStore store;
+  CurlHttpClient http;
+  GraphApi graph;
+  ReplyService service;
+};
+
+}  // namespace
+
+std::unique_ptr<RoleHandler> make_role_handler(Role role, const RoleContext& context) {
+  switch (role) {
+    case Role::kIngest: return std::make_unique<IngestRole>(context);
+    case Role::kEnrich: return std::make_unique<EnrichRole>(context);
+    case Role::kMedia: return std::make_unique<MediaRole>(context);
+    case Role::kReply: return std::make_unique<ReplyRole>(context);
+  }
+  return nullptr;
+}
+
+}  // namespace hm::commands
