@@ -15,68 +15,6 @@
 
 namespace hm {
 
-IngestCounts& IngestCounts::operator+=(const IngestCounts& o) {
-  deliveries += o.deliveries;
-  inserted += o.inserted;
-  duplicates += o.duplicates;
-  skipped += o.skipped;
-  applied += o.applied;
-  dead_lettered += o.dead_lettered;
-  retries += o.retries;
-  return *this;
-}
-
-std::string IngestCounts::summary() const {
-  return "deliveries=" + std::to_string(deliveries) + " inserted=" + std::to_string(inserted) +
-         " duplicates=" + std::to_string(duplicates) + " skipped=" + std::to_string(skipped) +
-         " dead_lettered=" + std::to_string(dead_lettered);
-}
-
-const char* to_string(Verdict v) {
-  switch (v) {
-    case Verdict::kDone: return "done";
-    case Verdict::kDeadLetter: return "dead_letter";
-    case Verdict::kRetryLater: return "retry_later";
-  }
-  return "done";
-}
-
-std::vector<StoreResult> store_in_chunks(
-    std::size_t count, std::size_t chunk,
-    const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk) {
-  if (chunk == 0) chunk = std::max<std::size_t>(count, 1);
-  std::vector<StoreResult> out;
-  out.reserve(count);
-  std::optional<StoreResult> unreachable;
-  for (std::size_t from = 0; from < count; from += chunk) {
-    const std::size_t to = std::min(count, from + chunk);
-    if (unreachable) {
-      out.insert(out.end(), to - from, *unreachable);
-      continue;
-    }
-    auto got = store_chunk(from, to);
-    if (got.size() < to - from) {  // never expected: a store owes a result per message
-      StoreResult missing;
-      missing.status = StoreStatus::kRetryable;
-      missing.error = "the store returned " + std::to_string(got.size()) + " results for " +
-                      std::to_string(to - from) + " messages";
-      got.resize(to - from, missing);
-    }
-    got.resize(to - from);
-    for (auto& r : got) {
-      if (!unreachable && r.status == StoreStatus::kRetryable && !r.lock_conflict) unreachable = r;
-      out.push_back(std::move(r));
-    }
-  }
-  return out;
-}
-
-std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessage>& messages, std::size_t) {
-  return store_in_chunks(messages.size(), 1, [&](std::size_t from, std::size_t) {
-    return std::vector<StoreResult>{store(messages[from])};
-  });
-}
-
 IngestService::IngestService(MessageStore& store, Clock& clock, IngestServiceOptions options, const StopSignal* stop,
                              Telemetry* telemetry)
     : store_(store), clock_(clock), options_(std::move(options)), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}

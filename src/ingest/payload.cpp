@@ -103,6 +103,137 @@ int depth_of(const json& j, int depth) {
   return deepest;
 }
 
+// One messaging event as far as every kind shares it.
+struct EventContext {
+  const json& ev;
+  const std::string& account_id;
+  std::int64_t ts;
+  const std::string& path;
+};
+
+// ev.<key>, which must be an object; its path in *sub_path.
+const json& object_member(const EventContext& c, const char* key, std::string* sub_path) {
+  *sub_path = c.path + "." + key;
+  const json& v = *c.ev.find(key);
+  if (!v.is_object()) fail(*sub_path, std::string("is ") + type_name(v) + ", expected an object");
+  return v;
+}
+
+std::optional<bool> optional_bool(const json& obj, const char* key, const std::string& path) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) fail(path + "." + key, std::string("is ") + type_name(*it) + ", expected a boolean");
+  return it->get<bool>();
+}
+
+void parse_attachments(const json& m, const std::string& mpath, NewMessage& msg) {
+  auto a = m.find("attachments");
+  if (a == m.end() || a->is_null()) return;
+  if (!a->is_array()) fail(mpath + ".attachments", std::string("is ") + type_name(*a) + ", expected an array");
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    if (!(*a)[i].is_object())
+      fail(mpath + ".attachments[" + std::to_string(i) + "]", std::string("is ") + type_name((*a)[i]) + ", expected an object");
+  }
+  msg.attachments_json = a->dump();
+}
+
+// "message": a new message, an echo, or a deletion (is_deleted).
+void parse_message(const EventContext& c, Delivery& out) {
+  std::string mpath;
+  const json& m = object_member(c, "message", &mpath);
+  const std::string sender = id_field(c.ev, "sender", c.path);
+  const std::string recipient = id_field(c.ev, "recipient", c.path);
+  const std::string mid = mid_field(m, mpath);
+  if (optional_bool(m, "is_deleted", mpath).value_or(false)) {
+    out.events.push_back(MessageDeletion{mid, c.account_id, sender, c.ts});
+    return;
+  }
+  NewMessage msg;
+  msg.mid = mid;
+  msg.account_id = c.account_id;
+  msg.sender_id = sender;
+  msg.recipient_id = recipient;
+  msg.timestamp_ms = c.ts;
+  if (optional_bool(m, "is_echo", mpath).value_or(false)) msg.direction = Direction::kEcho;
+  msg.text = optional_string(m, "text", mpath);
+  parse_attachments(m, mpath, msg);
+  if (auto r = m.find("reply_to"); r != m.end() && r->is_object()) {
+    if (auto rm = r->find("mid"); rm != r->end() && !rm->is_null()) msg.reply_to_mid = mid_field(*r, mpath + ".reply_to");
+  }
+  out.events.push_back(std::move(msg));
+}
+
+void parse_postback(const EventContext& c, Delivery& out) {
+  std::string ppath;
+  const json& p = object_member(c, "postback", &ppath);
+  NewMessage msg;
+  msg.kind = MessageKind::kPostback;
+  msg.mid = mid_field(p, ppath);
+  msg.account_id = c.account_id;
+  msg.sender_id = id_field(c.ev, "sender", c.path);
+  msg.recipient_id = id_field(c.ev, "recipient", c.path);
+  msg.timestamp_ms = c.ts;
+  msg.text = optional_string(p, "title", ppath);
+  msg.postback_payload = optional_string(p, "payload", ppath);
+  out.events.push_back(std::move(msg));
+}
+
+void parse_edit(const EventContext& c, Delivery& out) {
+  std::string epath;
+  const json& e = object_member(c, "message_edit", &epath);
+  MessageEdit edit;
+  edit.mid = mid_field(e, epath);
+  edit.account_id = c.account_id;
+  edit.sender_id = id_field(c.ev, "sender", c.path);
+  edit.text = optional_string(e, "text", epath).value_or("");
+  const json& n = member(e, "num_edit", epath);
+  if (!n.is_number_integer()) fail(epath + ".num_edit", std::string("is ") + type_name(n) + ", expected a whole number");
+  edit.num_edit = n.get<std::int64_t>();
+  if (edit.num_edit < 0 || edit.num_edit > 1000000) fail(epath + ".num_edit", "is out of range");
+  edit.timestamp_ms = c.ts;
+  out.events.push_back(std::move(edit));
+}
+
+void parse_reaction(const EventContext& c, Delivery& out) {
+  std::string rpath;
+  const json& r = object_member(c, "reaction", &rpath);
+  Reaction re;
+  re.mid = mid_field(r, rpath);
+  re.account_id = c.account_id;
+  re.sender_id = id_field(c.ev, "sender", c.path);
+  re.action = optional_string(r, "action", rpath).value_or("react");
+  if (re.action != "react" && re.action != "unreact") fail(rpath + ".action", "is '" + re.action.substr(0, 32) + "', expected react or unreact");
+  re.reaction = optional_string(r, "reaction", rpath).value_or("");
+  re.emoji = optional_string(r, "emoji", rpath).value_or("");
+  if (re.reaction.size() > 64) fail(rpath + ".reaction", "is longer than 64 bytes");
+  if (re.emoji.size() > 64) fail(rpath + ".emoji", "is longer than 64 bytes");
+  re.timestamp_ms = c.ts;
+  out.events.push_back(std::move(re));
+}
+
+void parse_read(const EventContext& c, Delivery& out) {
+  std::string rpath;
+  const json& r = object_member(c, "read", &rpath);
+  ReadReceipt rr;
+  rr.mid = mid_field(r, rpath);
+  rr.account_id = c.account_id;
+  rr.reader_id = id_field(c.ev, "sender", c.path);
+  rr.timestamp_ms = c.ts;
+  out.events.push_back(std::move(rr));
+}
+
+// referral, optin, message_reactions..., or something new: not stored.
+void skip_event(const EventContext& c, Delivery& out) {
+  std::string kind = "unknown";
+  for (const auto& [key, value] : c.ev.items()) {
+    if (key != "sender" && key != "recipient" && key != "timestamp") {
+      kind = key.substr(0, 40);
+      break;
+    }
+  }
+  out.events.push_back(SkippedEvent{kind});
+}
+
 void parse_messaging(const json& ev, const std::string& account_id, std::int64_t entry_time,
                      const std::string& path, Delivery& out) {
   if (!ev.is_object()) fail(path, std::string("is ") + type_name(ev) + ", expected an object");
@@ -110,120 +241,18 @@ void parse_messaging(const json& ev, const std::string& account_id, std::int64_t
   std::int64_t ts = entry_time;
   if (ev.contains("timestamp")) ts = timestamp_field(ev, "timestamp", path);
   if (ts == 0) fail(path + ".timestamp", "is missing (and the entry has no time)");
-
-  if (auto it = ev.find("message"); it != ev.end()) {
-    const json& m = *it;
-    const std::string mpath = path + ".message";
-    if (!m.is_object()) fail(mpath, std::string("is ") + type_name(m) + ", expected an object");
-    const std::string sender = id_field(ev, "sender", path);
-    const std::string recipient = id_field(ev, "recipient", path);
-    const std::string mid = mid_field(m, mpath);
-    bool deleted = false;
-    if (auto d = m.find("is_deleted"); d != m.end() && !d->is_null()) {
-      if (!d->is_boolean()) fail(mpath + ".is_deleted", std::string("is ") + type_name(*d) + ", expected a boolean");
-      deleted = d->get<bool>();
-    }
-    if (deleted) {
-      out.events.push_back(MessageDeletion{mid, account_id, sender, ts});
+  const EventContext c{ev, account_id, ts, path};
+  // The first kind present decides, in this order.
+  static constexpr std::pair<const char*, void (*)(const EventContext&, Delivery&)> kKinds[] = {
+      {"message", parse_message}, {"postback", parse_postback}, {"message_edit", parse_edit},
+      {"reaction", parse_reaction}, {"read", parse_read}};
+  for (const auto& [key, parse] : kKinds) {
+    if (ev.contains(key)) {
+      parse(c, out);
       return;
     }
-    NewMessage msg;
-    msg.mid = mid;
-    msg.account_id = account_id;
-    msg.sender_id = sender;
-    msg.recipient_id = recipient;
-    msg.timestamp_ms = ts;
-    if (auto e = m.find("is_echo"); e != m.end() && !e->is_null()) {
-      if (!e->is_boolean()) fail(mpath + ".is_echo", std::string("is ") + type_name(*e) + ", expected a boolean");
-      if (e->get<bool>()) msg.direction = Direction::kEcho;
-    }
-    msg.text = optional_string(m, "text", mpath);
-    if (auto a = m.find("attachments"); a != m.end() && !a->is_null()) {
-      if (!a->is_array()) fail(mpath + ".attachments", std::string("is ") + type_name(*a) + ", expected an array");
-      for (std::size_t i = 0; i < a->size(); ++i) {
-        if (!(*a)[i].is_object())
-          fail(mpath + ".attachments[" + std::to_string(i) + "]", std::string("is ") + type_name((*a)[i]) + ", expected an object");
-      }
-      msg.attachments_json = a->dump();
-    }
-    if (auto r = m.find("reply_to"); r != m.end() && r->is_object()) {
-      if (auto rm = r->find("mid"); rm != r->end() && !rm->is_null()) msg.reply_to_mid = mid_field(*r, mpath + ".reply_to");
-    }
-    out.events.push_back(std::move(msg));
-    return;
   }
-  if (auto it = ev.find("postback"); it != ev.end()) {
-    const json& p = *it;
-    const std::string ppath = path + ".postback";
-    if (!p.is_object()) fail(ppath, std::string("is ") + type_name(p) + ", expected an object");
-    NewMessage msg;
-    msg.kind = MessageKind::kPostback;
-    msg.mid = mid_field(p, ppath);
-    msg.account_id = account_id;
-    msg.sender_id = id_field(ev, "sender", path);
-    msg.recipient_id = id_field(ev, "recipient", path);
-    msg.timestamp_ms = ts;
-    msg.text = optional_string(p, "title", ppath);
-    msg.postback_payload = optional_string(p, "payload", ppath);
-    out.events.push_back(std::move(msg));
-    return;
-  }
-  if (auto it = ev.find("message_edit"); it != ev.end()) {
-    const json& e = *it;
-    const std::string epath = path + ".message_edit";
-    if (!e.is_object()) fail(epath, std::string("is ") + type_name(e) + ", expected an object");
-    MessageEdit edit;
-    edit.mid = mid_field(e, epath);
-    edit.account_id = account_id;
-    edit.sender_id = id_field(ev, "sender", path);
-    edit.text = optional_string(e, "text", epath).value_or("");
-    const json& n = member(e, "num_edit", epath);
-    if (!n.is_number_integer()) fail(epath + ".num_edit", std::string("is ") + type_name(n) + ", expected a whole number");
-    edit.num_edit = n.get<std::int64_t>();
-    if (edit.num_edit < 0 || edit.num_edit > 1000000) fail(epath + ".num_edit", "is out of range");
-    edit.timestamp_ms = ts;
-    out.events.push_back(std::move(edit));
-    return;
-  }
-  if (auto it = ev.find("reaction"); it != ev.end()) {
-    const json& r = *it;
-    const std::string rpath = path + ".reaction";
-    if (!r.is_object()) fail(rpath, std::string("is ") + type_name(r) + ", expected an object");
-    Reaction re;
-    re.mid = mid_field(r, rpath);
-    re.account_id = account_id;
-    re.sender_id = id_field(ev, "sender", path);
-    re.action = optional_string(r, "action", rpath).value_or("react");
-    if (re.action != "react" && re.action != "unreact") fail(rpath + ".action", "is '" + re.action.substr(0, 32) + "', expected react or unreact");
-    re.reaction = optional_string(r, "reaction", rpath).value_or("");
-    re.emoji = optional_string(r, "emoji", rpath).value_or("");
-    if (re.reaction.size() > 64) fail(rpath + ".reaction", "is longer than 64 bytes");
-    if (re.emoji.size() > 64) fail(rpath + ".emoji", "is longer than 64 bytes");
-    re.timestamp_ms = ts;
-    out.events.push_back(std::move(re));
-    return;
-  }
-  if (auto it = ev.find("read"); it != ev.end()) {
-    const json& r = *it;
-    const std::string rpath = path + ".read";
-    if (!r.is_object()) fail(rpath, std::string("is ") + type_name(r) + ", expected an object");
-    ReadReceipt rr;
-    rr.mid = mid_field(r, rpath);
-    rr.account_id = account_id;
-    rr.reader_id = id_field(ev, "sender", path);
-    rr.timestamp_ms = ts;
-    out.events.push_back(std::move(rr));
-    return;
-  }
-  // referral, optin, message_reactions..., or something new: not stored.
-  std::string kind = "unknown";
-  for (const auto& [key, value] : ev.items()) {
-    if (key != "sender" && key != "recipient" && key != "timestamp") {
-      kind = key.substr(0, 40);
-      break;
-    }
-  }
-  out.events.push_back(SkippedEvent{kind});
+  skip_event(c, out);
 }
 
 Delivery parse_or_throw(std::string_view text) {

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "ingest/ingest_service.h"
+#include "hm/batch_handler.h"
 
 namespace hm {
 

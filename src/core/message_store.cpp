@@ -1,0 +1,46 @@
+// The parts of the MessageStore seam that every store shares: chunking a
+// read's messages into transactions, and the one-by-one default.
+#include "hm/message_store.h"
+
+#include <algorithm>
+#include <optional>
+
+namespace hm {
+
+std::vector<StoreResult> store_in_chunks(
+    std::size_t count, std::size_t chunk,
+    const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk) {
+  if (chunk == 0) chunk = std::max<std::size_t>(count, 1);
+  std::vector<StoreResult> out;
+  out.reserve(count);
+  std::optional<StoreResult> unreachable;
+  for (std::size_t from = 0; from < count; from += chunk) {
+    const std::size_t to = std::min(count, from + chunk);
+    if (unreachable) {
+      out.insert(out.end(), to - from, *unreachable);
+      continue;
+    }
+    auto got = store_chunk(from, to);
+    if (got.size() < to - from) {  // never expected: a store owes a result per message
+      StoreResult missing;
+      missing.status = StoreStatus::kRetryable;
+      missing.error = "the store returned " + std::to_string(got.size()) + " results for " +
+                      std::to_string(to - from) + " messages";
+      got.resize(to - from, missing);
+    }
+    got.resize(to - from);
+    for (auto& r : got) {
+      if (!unreachable && r.status == StoreStatus::kRetryable && !r.lock_conflict) unreachable = r;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+std::vector<StoreResult> MessageStore::store_messages(const std::vector<NewMessage>& messages, std::size_t) {
+  return store_in_chunks(messages.size(), 1, [&](std::size_t from, std::size_t) {
+    return std::vector<StoreResult>{store(messages[from])};
+  });
+}
+
+}  // namespace hm
