@@ -6,7 +6,7 @@
 
 namespace hm {
 
-IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
+IngestCounts drain_source(DeliverySource& source, const BatchHandler& service, DeadLetterSink& dead_letters,
                           const Clock& clock, std::size_t max_delivery_bytes, std::size_t read_count,
                           Telemetry& telemetry) {
   IngestCounts total;
@@ -29,7 +29,7 @@ IngestCounts drain_source(DeliverySource& source, const IngestService& service, 
       payloads.push_back(batch[i].payload);
       where.push_back(i);
     }
-    const auto outcomes = service.ingest_batch(payloads);
+    const auto outcomes = service.handle(payloads);
     IngestCounts chunk;
     chunk.deliveries = static_cast<long long>(batch.size());
     for (const auto& o : outcomes) chunk += o.counts;

@@ -18,7 +18,7 @@
 #include "hm/dead_letter.h"
 #include "hm/delivery_queue.h"
 #include "hm/delivery_source.h"
-#include "ingest/ingest_service.h"
+#include "hm/batch_handler.h"
 #include "hm/stop_signal.h"
 #include "hm/telemetry.h"
 
@@ -27,7 +27,7 @@ namespace hm {
 // Runs until the source ends, `read_count` deliveries at a time. Throws
 // std::runtime_error when the dead-letter sink cannot be written (continuing
 // would lose deliveries).
-IngestCounts drain_source(DeliverySource& source, const IngestService& service, DeadLetterSink& dead_letters,
+IngestCounts drain_source(DeliverySource& source, const BatchHandler& service, DeadLetterSink& dead_letters,
                           const Clock& clock, std::size_t max_delivery_bytes, std::size_t read_count = 1,
                           Telemetry& telemetry = no_telemetry());
 
