@@ -48,6 +48,7 @@ bool WorkerGroup::wait(std::chrono::milliseconds shutdown_timeout) {
       return false;
     }
   }
+  joinable_ = true;
   return true;
 }
 

@@ -46,7 +46,7 @@ class WorkerGroup {
   int running_ = 0;      // guarded by mutex_
   bool crashed_ = false;  // guarded by mutex_
   std::vector<std::thread> threads_;
-  bool joinable_ = true;  // false after a wait() that timed out
+  bool joinable_ = true;  // false after a wait() that timed out (until one that did not)
 };
 
 }  // namespace hm::commands

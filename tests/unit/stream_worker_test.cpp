@@ -3,6 +3,7 @@
 #include <deque>
 #include <mutex>
 
+#include "ingest/ingest_service.h"
 #include "worker/worker_loop.h"
 #include "support/fakes.h"
 #include "support/process.h"

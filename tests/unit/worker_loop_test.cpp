@@ -1,3 +1,4 @@
+#include "ingest/ingest_service.h"
 #include "worker/worker_loop.h"
 
 #include <gtest/gtest.h>
