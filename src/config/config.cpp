@@ -1,6 +1,6 @@
 #include "config/config.h"
 
-#include "redis/connection.h"
+#include "redis/redis_url.h"
 
 #include <algorithm>
 #include <cctype>
