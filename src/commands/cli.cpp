@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "commands/queue_options.h"
 #include "config/config.h"
 #include "hm/dead_letter.h"
 #include "hm/delivery_source.h"
@@ -312,7 +313,7 @@ class ReadinessChecks {
     try {
       if (!admin_) {
         admin_ = std::make_unique<redis::StreamAdmin>(
-            redis::redis_options(cfg_), redis::StreamNames{cfg_.queue.stream, cfg_.queue.group, cfg_.queue.dead_letter_stream});
+            redis_options(cfg_), redis::StreamNames{cfg_.queue.stream, cfg_.queue.group, cfg_.queue.dead_letter_stream});
       }
       admin_->connection().command({"PING"});
       return "";
@@ -384,7 +385,7 @@ int cmd_run_stream(const Config& cfg) {
   });
   probe_database(pool, cfg);
   {
-    redis::StreamAdmin admin(redis::redis_options(cfg),
+    redis::StreamAdmin admin(redis_options(cfg),
                              {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream, cfg.queue.prefix});
     spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, reads of {}, batches of {}",
                  cfg.queue.stream, cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency,
@@ -449,7 +450,7 @@ int cmd_run_stream(const Config& cfg) {
     threads.emplace_back([&, i] {
       try {
         mysql::Driver::ThreadScope scope(db.driver);
-        redis::RedisStreamQueue queue(redis::stream_queue_options(cfg, i), stop);
+        redis::RedisStreamQueue queue(stream_queue_options(cfg, i), stop);
         StreamWorkerOptions wopts;
         wopts.batch_size = cfg.ingest.read_count;
         wopts.max_deliveries = cfg.queue.max_deliveries;
@@ -520,7 +521,7 @@ int cmd_enqueue(const Config& cfg, const std::string& input) {
     in = file.get();
   }
   SystemClock clock;
-  redis::StreamAdmin admin(redis::redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+  redis::StreamAdmin admin(redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
   LineSource source(*in, input == "-" ? "stdin" : input, cfg.ingest.max_delivery_bytes);
   const std::size_t n = admin.enqueue(source, clock);
   std::cout << "enqueued=" << n << " stream=" << cfg.queue.stream << std::endl;
@@ -529,7 +530,7 @@ int cmd_enqueue(const Config& cfg, const std::string& input) {
 
 int cmd_dead_letters(const Config& cfg, const std::string& action, const std::vector<std::string>& ids,
                      std::size_t count) {
-  redis::StreamAdmin admin(redis::redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+  redis::StreamAdmin admin(redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
   if (action == "list") {
     for (const auto& d : admin.dead_letters(count)) {
       if (!ids.empty() && std::find(ids.begin(), ids.end(), d.id) == ids.end()) continue;

@@ -1,9 +1,6 @@
 #include "redis/stream_queue.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <random>
 
@@ -16,13 +13,6 @@ constexpr std::size_t kEnqueueChunk = 500;
 // Connection attempts for an ack or a dead letter (about 30 s of backoff)
 // before giving up; the entries then stay pending and come back later.
 constexpr int kDeliverAttempts = 10;
-
-std::string hostname() {
-  if (const char* h = std::getenv("HOSTNAME"); h && *h) return h;
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
-  return "hm-worker";
-}
 
 long long now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -62,26 +52,6 @@ void ensure_group(Connection& c, const StreamNames& n) {
 }
 
 }  // namespace
-
-RedisOptions redis_options(const Config& config) {
-  RedisOptions r = parse_redis_url(config.queue.redis_url);
-  if (!config.queue.redis_password.empty()) r.password = config.queue.redis_password;
-  r.connect_timeout = config.queue.redis_timeout;
-  r.socket_timeout = config.queue.redis_timeout;
-  return r;
-}
-
-StreamQueueOptions stream_queue_options(const Config& config, int index) {
-  StreamQueueOptions o;
-  o.redis = redis_options(config);
-  o.names = StreamNames{config.queue.stream, config.queue.group, config.queue.dead_letter_stream, config.queue.prefix};
-  const std::string base = config.queue.consumer.empty() ? hostname() : config.queue.consumer;
-  o.consumer = base + "-" + std::to_string(index);
-  o.block = config.queue.block;
-  o.linger = config.ingest.batch_linger;
-  o.visibility_timeout = config.queue.visibility_timeout;
-  return o;
-}
 
 RedisStreamQueue::RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop)
     : options_(std::move(options)), stop_(stop) {}

@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "hm/clock.h"
-#include "config/config.h"
 #include "hm/delivery_queue.h"
 #include "hm/delivery_source.h"
 #include "redis/connection.h"
@@ -38,19 +37,17 @@ struct StreamNames {
   std::string prefix = "hm:";  // jobs for role R go to <prefix>R
 };
 
+// The options of one consumer (one worker thread). The composition root
+// builds them from the configuration (commands/queue_options.h).
 struct StreamQueueOptions {
-  RedisOptions redis;
-  StreamNames names;
-  std::string consumer;                    // unique per worker thread
-  std::chrono::milliseconds block{1000};   // XREADGROUP BLOCK
-  std::chrono::milliseconds linger{20};    // time to fill a batch after its first entry
+  RedisOptions redis;                      // where Redis is; its socket_timeout must exceed `block`
+  StreamNames names;                       // the stream, group and dead-letter stream consumed
+  std::string consumer;                    // the consumer's name in the group; unique per worker thread
+  std::chrono::milliseconds block{1000};   // XREADGROUP BLOCK: longest wait of a read for new entries
+  std::chrono::milliseconds linger{20};    // time to fill a batch after its first entry; 0 = do not wait
+  // An entry pending this long with another consumer is reclaimed (XAUTOCLAIM min-idle-time).
   std::chrono::milliseconds visibility_timeout{120000};
 };
-
-// Builds the options of worker thread `index` from the configuration:
-// consumer "<CONSUMER_NAME or $HOSTNAME>-<index>". Throws ConfigError.
-StreamQueueOptions stream_queue_options(const Config& config, int index);
-RedisOptions redis_options(const Config& config);
 
 class RedisStreamQueue final : public DeliveryQueue {
  public:
