@@ -33,6 +33,7 @@
 #include "mysql/role_store.h"
 #include "http/curl_client.h"
 #include "mysql/session.h"
+#include "redis/stream_admin.h"
 #include "redis/stream_queue.h"
 #include "roles/roles.h"
 #include "hm/stop_signal.h"

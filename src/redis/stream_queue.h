@@ -12,7 +12,7 @@
 //
 // Entry fields: `payload` (the delivery JSON) and `enqueued_at` (ms since epoch).
 // Dead-letter fields: payload, reason, attempts, time (ms), entry_id, stream,
-// consumer.
+// consumer. Producing, dead-letter handling and counts: redis/stream_admin.h.
 //
 // Thread-safety: none; one queue (one Redis connection) per worker thread.
 
@@ -22,20 +22,12 @@
 #include <string>
 #include <vector>
 
-#include "hm/clock.h"
 #include "hm/delivery_queue.h"
-#include "hm/delivery_source.h"
-#include "redis/connection.h"
 #include "hm/stop_signal.h"
+#include "redis/connection.h"
+#include "redis/stream_group.h"
 
 namespace hm::redis {
-
-struct StreamNames {
-  std::string stream;       // e.g. hm:ingest
-  std::string group;        // e.g. hm-worker
-  std::string dead_stream;  // e.g. hm:ingest:dead
-  std::string prefix = "hm:";  // jobs for role R go to <prefix>R
-};
 
 // The options of one consumer (one worker thread). The composition root
 // builds them from the configuration (commands/queue_options.h).
@@ -79,44 +71,6 @@ class RedisStreamQueue final : public DeliveryQueue {
   std::chrono::steady_clock::time_point next_reclaim_{};
   int failures_ = 0;  // consecutive connection failures, for backoff
   long long reconnects_ = 0;
-};
-
-// Producer and operator tools on a stream: enqueue, dead-letter handling, and
-// counts for tests and `doctor`. One connection; not thread-safe.
-class StreamAdmin {
- public:
-  StreamAdmin(const RedisOptions& redis, StreamNames names);
-
-  // XADDs every delivery of the source (pipelined). Returns how many.
-  std::size_t enqueue(DeliverySource& source, const Clock& clock);
-  std::string enqueue_one(const std::string& payload, long long enqueued_ms);
-
-  struct DeadEntry {
-    std::string id;
-    std::string payload;
-    std::string reason;
-    std::string attempts;
-    std::string time_ms;
-    std::string entry_id;
-  };
-  std::vector<DeadEntry> dead_letters(std::size_t max);
-  // Moves dead letters back to the stream (all when ids is empty, up to max).
-  std::size_t replay(const std::vector<std::string>& ids, std::size_t max);
-  // Deletes dead letters (all when ids is empty).
-  std::size_t purge(const std::vector<std::string>& ids);
-
-  long long length();        // XLEN of the stream
-  long long dead_length();   // XLEN of the dead-letter stream
-  long long pending();       // entries delivered to the group but not acknowledged
-  // Entries not yet delivered to the group: 0 exactly when the group's last
-  // delivered id is the stream's last id; otherwise Redis' "lag", or -1 when
-  // Redis lost count (it does across a restart).
-  long long lag();
-  Connection& connection() { return *conn_; }
-
- private:
-  StreamNames names_;
-  std::unique_ptr<Connection> conn_;
 };
 
 }  // namespace hm::redis

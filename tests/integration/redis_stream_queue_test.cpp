@@ -1,4 +1,5 @@
 // RedisStreamQueue and StreamAdmin against the stack's real Redis.
+#include "redis/stream_admin.h"
 #include "redis/stream_queue.h"
 
 #include <gtest/gtest.h>
