@@ -213,8 +213,24 @@ std::vector<QueueEntry> RedisStreamQueue::read(std::size_t max) {
   }
 }
 
-bool RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
-  if (ids.empty() && jobs.empty()) return true;
+Result<std::vector<Reply>> RedisStreamQueue::send(const std::vector<std::vector<std::string>>& tx) {
+  using Sent = Result<std::vector<Reply>>;
+  for (int attempt = 0;; ++attempt) {
+    if (!ensure_connected(kDeliverAttempts))
+      return Sent::Failed(Status::Retryable("redis " + options_.names.stream + ": not connected"));
+    try {
+      return Sent::Of(conn_->pipeline(tx));
+    } catch (const RedisError& e) {
+      drop(e);
+      if (!e.connection_broken()) return Sent::Failed(Status::Permanent(e.what()));
+      if (attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2))
+        return Sent::Failed(Status::Retryable(e.what()));
+    }
+  }
+}
+
+Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
+  if (ids.empty() && jobs.empty()) return Status::Ok();
   std::vector<std::vector<std::string>> tx;
   if (!jobs.empty()) tx.push_back({"MULTI"});
   const std::string now = std::to_string(now_ms());
@@ -225,24 +241,17 @@ bool RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vecto
     tx.push_back(std::move(xack));
   }
   if (!jobs.empty()) tx.push_back({"EXEC"});
-  for (int attempt = 0;; ++attempt) {
-    if (!ensure_connected(kDeliverAttempts)) return false;
-    try {
-      auto replies = conn_->pipeline(tx);
-      const ReplyView last = replies.back().view();
-      if (last.is_error() || (!jobs.empty() && !last.is_array())) {
-        spdlog::error("acknowledging {} entries: {}", ids.size(), last.str());
-        return false;
-      }
-      return true;
-    } catch (const RedisError& e) {
-      drop(e);
-      if (!e.connection_broken() || attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2)) return false;
-    }
+  const auto sent = send(tx);
+  if (!sent.ok()) return sent.status;
+  const ReplyView last = sent.value.back().view();
+  if (last.is_error() || (!jobs.empty() && !last.is_array())) {
+    spdlog::error("acknowledging {} entries: {}", ids.size(), last.str());
+    return Status::Permanent("acknowledging " + std::to_string(ids.size()) + " entries: " + last.str());
   }
+  return Status::Ok();
 }
 
-bool RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
+Status RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
   const std::vector<std::vector<std::string>> tx = {
       {"MULTI"},
       {"XADD", options_.names.dead_stream, "*", "payload", entry.payload, "reason", reason, "attempts",
@@ -250,20 +259,13 @@ bool RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& r
        options_.names.stream, "consumer", options_.consumer},
       {"XACK", options_.names.stream, options_.names.group, entry.id},
       {"EXEC"}};
-  for (int attempt = 0;; ++attempt) {
-    if (!ensure_connected(kDeliverAttempts)) return false;
-    try {
-      auto replies = conn_->pipeline(tx);
-      const ReplyView exec = replies.back().view();
-      if (exec.is_array() && exec.size() == 2 && !exec.at(0).is_error()) return true;
-      spdlog::error("dead-lettering {}: transaction failed: {}", entry.id,
-                    exec.is_error() ? exec.str() : replies[1].view().str());
-      return false;
-    } catch (const RedisError& e) {
-      drop(e);
-      if (!e.connection_broken() || attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2)) return false;
-    }
-  }
+  const auto sent = send(tx);
+  if (!sent.ok()) return sent.status;
+  const ReplyView exec = sent.value.back().view();
+  if (exec.is_array() && exec.size() == 2 && !exec.at(0).is_error()) return Status::Ok();
+  const std::string why = exec.is_error() ? exec.str() : sent.value[1].view().str();
+  spdlog::error("dead-lettering {}: transaction failed: {}", entry.id, why);
+  return Status::Permanent("dead-lettering " + entry.id + ": transaction failed: " + why);
 }
 
 }  // namespace hm::redis

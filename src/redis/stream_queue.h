@@ -47,8 +47,8 @@ class RedisStreamQueue final : public DeliveryQueue {
 
   std::vector<QueueEntry> read(std::size_t max) override;
   using DeliveryQueue::ack;
-  bool ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) override;
-  bool dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) override;
+  Status ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) override;
+  Status dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) override;
 
   // Connects (up to max_attempts, with backoff between them) and creates the
   // group if missing. False when not connected (or on stop).
@@ -57,6 +57,10 @@ class RedisStreamQueue final : public DeliveryQueue {
 
  private:
   void drop(const RedisError& e);
+  // Sends `tx` as one pipeline, reconnecting (with backoff) and resending
+  // after a broken connection up to kDeliverAttempts times; on stop, gives up
+  // after the third try. Retryable when Redis could not be told.
+  Result<std::vector<Reply>> send(const std::vector<std::vector<std::string>>& tx);
   std::vector<QueueEntry> read_group(const std::string& id, std::size_t count, std::optional<long long> block_ms);
   std::vector<QueueEntry> reclaim(std::size_t max);
   void fill_delivery_counts(std::vector<QueueEntry>& entries);
