@@ -226,7 +226,7 @@ int cmd_run_file(const Config& cfg, const std::string& source_spec) {
   probe_database(pool, cfg);
   mysql::MysqlMessageStore store(pool);
   IngestService service(store, clock, cfg.retry);
-  service.set_store_batch(cfg.ingest.batch_size);
+  service.set_store_batch(cfg.ingest.per_transaction);
   FileDeadLetterSink dead_letters(cfg.ingest.dead_letter_path);
   LineSource source(*in, "file:" + name, cfg.ingest.max_delivery_bytes);
   const IngestCounts counts =
@@ -390,7 +390,7 @@ int cmd_run_stream(const Config& cfg) {
                              {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream, cfg.queue.prefix});
     spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, reads of {}, batches of {}",
                  cfg.queue.stream, cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency,
-                 cfg.ingest.read_count, cfg.ingest.batch_size);
+                 cfg.ingest.read_count, cfg.ingest.per_transaction);
   }
   mysql::MysqlMessageStore store(pool);
   mysql::MysqlRoleStore role_store(pool);
@@ -414,7 +414,7 @@ int cmd_run_stream(const Config& cfg) {
 
   IngestService ingest(store, clock, cfg.retry, &stop, &metrics);
   ingest.set_fan_out({true, rules.empty() ? nullptr : &rules});
-  ingest.set_store_batch(cfg.ingest.batch_size);
+  ingest.set_store_batch(cfg.ingest.per_transaction);
   EnrichService enrich(role_store, cfg.roles.graph_token.empty() ? nullptr : &graph, cfg.roles.profile_ttl);
   MediaService media_service(role_store, http_client, media, clock, &stop);
   ReplyService reply(role_store, graph, rules, clock);
