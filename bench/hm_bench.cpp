@@ -36,7 +36,7 @@
 #include "ingest/payload.h"
 #include "mysql/schema.h"
 #include "mysql/session.h"
-#include "redis/stream_queue.h"
+#include "redis/stream_admin.h"
 #include "support/process.h"
 #include "support/test_db.h"
 

@@ -5,9 +5,15 @@
 // (redis/stream_queue.h); tests use a fake.
 //
 // A DeliveryQueue object belongs to one worker thread.
+//
+// Errors follow the seams' one convention (hm/status.h): read() never fails
+// (an unreachable queue reads as empty); ack() and dead_letter() return a
+// Status and never throw.
 
 #include <string>
 #include <vector>
+
+#include "hm/status.h"
 
 namespace hm {
 
@@ -36,15 +42,18 @@ class DeliveryQueue {
 
   // Acknowledges stored entries and, in the same atomic step, publishes the
   // jobs they owe to other roles (so a crash never acknowledges an entry
-  // whose jobs were not published). Returns false if the queue could not be
-  // told: the entries will be delivered again, which the unique key and the
-  // idempotent handlers make harmless.
-  virtual bool ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) = 0;
-  bool ack(const std::vector<std::string>& ids) { return ack(ids, {}); }
+  // whose jobs were not published). On failure nothing was acknowledged or
+  // published, and the entries will be delivered again, which the unique key
+  // and the idempotent handlers make harmless: Retryable when the queue could
+  // not be told (unreachable, connection lost, stop requested), Permanent when
+  // it refused the command (an error reply).
+  virtual Status ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) = 0;
+  Status ack(const std::vector<std::string>& ids) { return ack(ids, {}); }
 
   // Moves one entry to the dead-letter place with the reason and attempt count,
-  // and acknowledges it, atomically. Returns false on failure (it stays pending).
-  virtual bool dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) = 0;
+  // and acknowledges it, atomically. On failure the entry stays pending (and
+  // will be delivered again); the categories are those of ack().
+  virtual Status dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) = 0;
 };
 
 }  // namespace hm

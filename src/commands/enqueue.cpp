@@ -6,6 +6,8 @@
 
 #include "commands/command.h"
 #include "hm/delivery_source.h"
+#include "commands/queue_options.h"
+#include "redis/stream_admin.h"
 #include "redis/stream_queue.h"
 
 namespace hm::commands {
@@ -24,7 +26,7 @@ int run_enqueue(const Invocation& in) {
     stream = file.get();
   }
   SystemClock clock;
-  redis::StreamAdmin admin(redis::redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+  redis::StreamAdmin admin(redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
   LineSource source(*stream, input == "-" ? "stdin" : input, cfg.ingest.max_delivery_bytes);
   const std::size_t n = admin.enqueue(source, clock);
   std::cout << "enqueued=" << n << " stream=" << cfg.queue.stream << std::endl;

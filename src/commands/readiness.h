@@ -15,6 +15,8 @@
 #include "mysql/message_store.h"
 #include "mysql/options.h"
 #include "ops/metrics.h"
+#include "commands/queue_options.h"
+#include "redis/stream_admin.h"
 #include "redis/stream_queue.h"
 
 namespace hm::commands {

@@ -15,6 +15,8 @@
 #include "mysql/session.h"
 #include "ops/metrics.h"
 #include "ops/probes.h"
+#include "commands/queue_options.h"
+#include "redis/stream_admin.h"
 #include "redis/stream_queue.h"
 #include "worker/worker_loop.h"
 
@@ -33,18 +35,18 @@ ReplyRules load_rules(const Config& cfg) {
 }
 
 void log_queue(const Config& cfg) {
-  redis::StreamAdmin admin(redis::redis_options(cfg),
+  redis::StreamAdmin admin(redis_options(cfg),
                            {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream, cfg.queue.prefix});
   spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, reads of {}, batches of {}",
                cfg.queue.stream, cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency,
-               cfg.ingest.read_count, cfg.ingest.batch_size);
+               cfg.ingest.read_count, cfg.ingest.per_transaction);
 }
 
 // One worker thread: its own Redis connection, the shared handler.
 void work(const Config& cfg, int i, mysql::Driver& driver, StopSignal& stop, const BatchHandler& handler,
           WorkerTotals& totals, WorkerHeartbeats& heartbeats, PrometheusMetrics& metrics) {
   mysql::Driver::ThreadScope scope(driver);
-  redis::RedisStreamQueue queue(redis::stream_queue_options(cfg, i), stop);
+  redis::RedisStreamQueue queue(stream_queue_options(cfg, i), stop);
   StreamWorkerOptions options;
   options.read_count = cfg.ingest.read_count;
   options.max_deliveries = cfg.queue.max_deliveries;
@@ -90,7 +92,7 @@ int run_stream(const Config& cfg) {
   WorkerTotals totals;
   WorkerHeartbeats heartbeats(cfg.worker.concurrency);
 
-  ReadinessChecks checks(db.driver, cfg.db, redis::redis_options(cfg),
+  ReadinessChecks checks(db.driver, cfg.db, redis_options(cfg),
                          {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream}, pool, metrics);
   // A batch may legitimately take up to the visibility timeout; longer is stuck.
   StatusEndpoints endpoints(heartbeats, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.queue.visibility_timeout),

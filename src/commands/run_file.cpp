@@ -40,7 +40,7 @@ int run_file(const Config& cfg, const std::string& source_spec) {
       cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock);
   probe_database(pool, cfg);
   mysql::MysqlMessageStore store(pool);
-  IngestService service(store, clock, {cfg.retry, cfg.ingest.batch_size, {}});
+  IngestService service(store, clock, {cfg.retry, cfg.ingest.per_transaction, {}});
   FileDeadLetterSink dead_letters(cfg.ingest.dead_letter_path);
   LineSource source(*in, "file:" + name, cfg.ingest.max_delivery_bytes);
   const IngestCounts counts =

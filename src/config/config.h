@@ -40,11 +40,12 @@ struct IngestOptions {
   std::string dead_letter_path = "dead-letters.jsonl";
   // Largest accepted delivery (one JSONL line), bytes.
   std::size_t max_delivery_bytes = std::size_t{1024} * 1024;
-  // Messages stored together in one transaction; 1 = the seed's per-message path.
-  std::size_t batch_size = 100;
-  // Entries taken from the queue per read (XREADGROUP COUNT), at least
-  // batch_size; a read's entries are stored batch_size at a time and
-  // acknowledged together.
+  // INGEST_BATCH_SIZE: messages stored together in one transaction; 1 = the
+  // seed's per-message path.
+  std::size_t per_transaction = 100;
+  // QUEUE_READ_COUNT: entries taken from the queue per read (XREADGROUP
+  // COUNT), at least per_transaction; a read's entries are stored
+  // per_transaction at a time and acknowledged together.
   std::size_t read_count = 100;
   // After the first entry of a batch, how long to wait for more. 0 = do not wait.
   std::chrono::milliseconds batch_linger{20};

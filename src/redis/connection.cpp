@@ -6,8 +6,6 @@
 #include <charconv>
 #include <cstring>
 
-#include "config/config.h"
-
 namespace hm::redis {
 namespace {
 
@@ -30,66 +28,7 @@ std::vector<const char*> argv_ptrs(const std::vector<std::string>& argv, std::ve
   return ptrs;
 }
 
-int parse_port(const std::string& s) {
-  int port = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), port);
-  if (ec != std::errc() || p != s.data() + s.size() || port < 1 || port > 65535)
-    throw ConfigError("REDIS_URL", "has a bad port '" + s + "', expected 1-65535");
-  return port;
-}
-
-int parse_db(const std::string& s) {
-  int db = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), db);
-  if (ec != std::errc() || p != s.data() + s.size() || db < 0 || db > 10000)
-    throw ConfigError("REDIS_URL", "has a bad database number '" + s + "'");
-  return db;
-}
-
 }  // namespace
-
-RedisOptions parse_redis_url(const std::string& url) {
-  RedisOptions o;
-  if (url.rfind("unix://", 0) == 0) {
-    std::string rest = url.substr(7);
-    const auto q = rest.find('?');
-    o.socket = rest.substr(0, q);
-    if (o.socket.empty()) throw ConfigError("REDIS_URL", "has an empty socket path");
-    if (q != std::string::npos) {
-      const std::string query = rest.substr(q + 1);
-      if (query.rfind("db=", 0) != 0) throw ConfigError("REDIS_URL", "only ?db=N is understood after a socket path");
-      o.db = parse_db(query.substr(3));
-    }
-    return o;
-  }
-  if (url.rfind("redis://", 0) != 0)
-    throw ConfigError("REDIS_URL", "must start with redis:// or unix:// (redis://host:port/db)");
-  std::string rest = url.substr(8);
-  const auto slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos && slash + 1 < rest.size()) o.db = parse_db(rest.substr(slash + 1));
-  const auto at = authority.rfind('@');
-  if (at != std::string::npos) {
-    const std::string userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    const auto colon = userinfo.find(':');
-    if (colon == std::string::npos) {
-      o.password = userinfo;
-    } else {
-      o.username = userinfo.substr(0, colon);
-      o.password = userinfo.substr(colon + 1);
-    }
-  }
-  const auto colon = authority.rfind(':');
-  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
-    o.host = authority.substr(0, colon);
-    o.port = parse_port(authority.substr(colon + 1));
-  } else {
-    o.host = authority;
-  }
-  if (o.host.empty()) throw ConfigError("REDIS_URL", "has an empty host");
-  return o;
-}
 
 bool ReplyView::is_nil() const { return !r_ || r_->type == REDIS_REPLY_NIL; }
 bool ReplyView::is_error() const { return r_ && r_->type == REDIS_REPLY_ERROR; }

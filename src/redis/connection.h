@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "redis/redis_url.h"
+
 struct redisContext;
 struct redisReply;
 
@@ -34,22 +36,6 @@ class RedisError : public std::runtime_error {
  private:
   RedisErrorKind kind_;
 };
-
-struct RedisOptions {
-  std::string host = "127.0.0.1";
-  int port = 6379;
-  std::string socket;    // unix socket path; when set, host and port are not used
-  int db = 0;
-  std::string username;  // Redis 6 ACL user; empty = default user
-  std::string password;  // secret
-  std::chrono::milliseconds connect_timeout{5000};
-  // Read/write timeout of every command. Must exceed any BLOCK time used.
-  std::chrono::milliseconds socket_timeout{5000};
-};
-
-// redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N].
-// Throws hm::ConfigError naming REDIS_URL; never echoes the password.
-RedisOptions parse_redis_url(const std::string& url);
 
 // A read-only view of one reply node; valid while its Reply lives.
 class ReplyView {

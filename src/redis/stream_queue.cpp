@@ -1,9 +1,6 @@
 #include "redis/stream_queue.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <random>
 
@@ -12,22 +9,9 @@
 namespace hm::redis {
 namespace {
 
-constexpr std::size_t kEnqueueChunk = 500;
 // Connection attempts for an ack or a dead letter (about 30 s of backoff)
 // before giving up; the entries then stay pending and come back later.
 constexpr int kDeliverAttempts = 10;
-
-std::string hostname() {
-  if (const char* h = std::getenv("HOSTNAME"); h && *h) return h;
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) == 0 && buf[0]) return buf;
-  return "hm-worker";
-}
-
-long long now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Parses one [id, [field, value, ...]] stream entry.
 QueueEntry parse_entry(const ReplyView& e, bool* deleted) {
@@ -51,37 +35,7 @@ QueueEntry parse_entry(const ReplyView& e, bool* deleted) {
   return q;
 }
 
-void ensure_group(Connection& c, const StreamNames& n) {
-  try {
-    // From the start of the stream: entries enqueued before the first worker
-    // started are not skipped.
-    c.command({"XGROUP", "CREATE", n.stream, n.group, "0", "MKSTREAM"});
-  } catch (const RedisError& e) {
-    if (e.kind() != RedisErrorKind::kReply || std::string(e.what()).find("BUSYGROUP") == std::string::npos) throw;
-  }
-}
-
 }  // namespace
-
-RedisOptions redis_options(const Config& config) {
-  RedisOptions r = parse_redis_url(config.queue.redis_url);
-  if (!config.queue.redis_password.empty()) r.password = config.queue.redis_password;
-  r.connect_timeout = config.queue.redis_timeout;
-  r.socket_timeout = config.queue.redis_timeout;
-  return r;
-}
-
-StreamQueueOptions stream_queue_options(const Config& config, int index) {
-  StreamQueueOptions o;
-  o.redis = redis_options(config);
-  o.names = StreamNames{config.queue.stream, config.queue.group, config.queue.dead_letter_stream, config.queue.prefix};
-  const std::string base = config.queue.consumer.empty() ? hostname() : config.queue.consumer;
-  o.consumer = base + "-" + std::to_string(index);
-  o.block = config.queue.block;
-  o.linger = config.ingest.batch_linger;
-  o.visibility_timeout = config.queue.visibility_timeout;
-  return o;
-}
 
 RedisStreamQueue::RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop)
     : options_(std::move(options)), stop_(stop) {}
@@ -259,8 +213,24 @@ std::vector<QueueEntry> RedisStreamQueue::read(std::size_t max) {
   }
 }
 
-bool RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
-  if (ids.empty() && jobs.empty()) return true;
+Result<std::vector<Reply>> RedisStreamQueue::send(const std::vector<std::vector<std::string>>& tx) {
+  using Sent = Result<std::vector<Reply>>;
+  for (int attempt = 0;; ++attempt) {
+    if (!ensure_connected(kDeliverAttempts))
+      return Sent::Failed(Status::Retryable("redis " + options_.names.stream + ": not connected"));
+    try {
+      return Sent::Of(conn_->pipeline(tx));
+    } catch (const RedisError& e) {
+      drop(e);
+      if (!e.connection_broken()) return Sent::Failed(Status::Permanent(e.what()));
+      if (attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2))
+        return Sent::Failed(Status::Retryable(e.what()));
+    }
+  }
+}
+
+Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
+  if (ids.empty() && jobs.empty()) return Status::Ok();
   std::vector<std::vector<std::string>> tx;
   if (!jobs.empty()) tx.push_back({"MULTI"});
   const std::string now = std::to_string(now_ms());
@@ -271,24 +241,17 @@ bool RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vecto
     tx.push_back(std::move(xack));
   }
   if (!jobs.empty()) tx.push_back({"EXEC"});
-  for (int attempt = 0;; ++attempt) {
-    if (!ensure_connected(kDeliverAttempts)) return false;
-    try {
-      auto replies = conn_->pipeline(tx);
-      const ReplyView last = replies.back().view();
-      if (last.is_error() || (!jobs.empty() && !last.is_array())) {
-        spdlog::error("acknowledging {} entries: {}", ids.size(), last.str());
-        return false;
-      }
-      return true;
-    } catch (const RedisError& e) {
-      drop(e);
-      if (!e.connection_broken() || attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2)) return false;
-    }
+  const auto sent = send(tx);
+  if (!sent.ok()) return sent.status;
+  const ReplyView last = sent.value.back().view();
+  if (last.is_error() || (!jobs.empty() && !last.is_array())) {
+    spdlog::error("acknowledging {} entries: {}", ids.size(), last.str());
+    return Status::Permanent("acknowledging " + std::to_string(ids.size()) + " entries: " + last.str());
   }
+  return Status::Ok();
 }
 
-bool RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
+Status RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
   const std::vector<std::vector<std::string>> tx = {
       {"MULTI"},
       {"XADD", options_.names.dead_stream, "*", "payload", entry.payload, "reason", reason, "attempts",
@@ -296,146 +259,13 @@ bool RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& r
        options_.names.stream, "consumer", options_.consumer},
       {"XACK", options_.names.stream, options_.names.group, entry.id},
       {"EXEC"}};
-  for (int attempt = 0;; ++attempt) {
-    if (!ensure_connected(kDeliverAttempts)) return false;
-    try {
-      auto replies = conn_->pipeline(tx);
-      const ReplyView exec = replies.back().view();
-      if (exec.is_array() && exec.size() == 2 && !exec.at(0).is_error()) return true;
-      spdlog::error("dead-lettering {}: transaction failed: {}", entry.id,
-                    exec.is_error() ? exec.str() : replies[1].view().str());
-      return false;
-    } catch (const RedisError& e) {
-      drop(e);
-      if (!e.connection_broken() || attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2)) return false;
-    }
-  }
-}
-
-StreamAdmin::StreamAdmin(const RedisOptions& redis, StreamNames names)
-    : names_(std::move(names)), conn_(Connection::connect(redis)) {
-  ensure_group(*conn_, names_);
-}
-
-std::string StreamAdmin::enqueue_one(const std::string& payload, long long enqueued_ms) {
-  return conn_->command({"XADD", names_.stream, "*", "payload", payload, "enqueued_at", std::to_string(enqueued_ms)})
-      .view()
-      .str();
-}
-
-std::size_t StreamAdmin::enqueue(DeliverySource& source, const Clock& clock) {
-  std::size_t added = 0;
-  std::size_t rejected = 0;
-  std::vector<std::vector<std::string>> chunk;
-  auto flush = [&] {
-    if (chunk.empty()) return;
-    for (const auto& r : conn_->pipeline(chunk)) {
-      if (r.view().is_error()) throw RedisError(RedisErrorKind::kReply, "XADD " + names_.stream + ": " + r.view().str());
-    }
-    added += chunk.size();
-    chunk.clear();
-  };
-  while (auto d = source.next()) {
-    if (d->oversized) {
-      ++rejected;
-      spdlog::error("{}: {} bytes, over MAX_DELIVERY_BYTES; not enqueued", d->origin, d->size);
-      continue;
-    }
-    chunk.push_back({"XADD", names_.stream, "*", "payload", d->payload, "enqueued_at", std::to_string(clock.wall_ms())});
-    if (chunk.size() >= kEnqueueChunk) flush();
-  }
-  flush();
-  if (rejected > 0) throw std::runtime_error(std::to_string(rejected) + " oversized deliveries were not enqueued");
-  return added;
-}
-
-std::vector<StreamAdmin::DeadEntry> StreamAdmin::dead_letters(std::size_t max) {
-  Reply reply = conn_->command({"XRANGE", names_.dead_stream, "-", "+", "COUNT", std::to_string(max)});
-  std::vector<DeadEntry> out;
-  const ReplyView root = reply.view();
-  for (std::size_t i = 0; i < root.size(); ++i) {
-    DeadEntry d;
-    d.id = root.at(i).at(0).str();
-    const ReplyView f = root.at(i).at(1);
-    for (std::size_t k = 0; k + 1 < f.size(); k += 2) {
-      const std::string key = f.at(k).str();
-      const std::string value = f.at(k + 1).str();
-      if (key == "payload") d.payload = value;
-      if (key == "reason") d.reason = value;
-      if (key == "attempts") d.attempts = value;
-      if (key == "time") d.time_ms = value;
-      if (key == "entry_id") d.entry_id = value;
-    }
-    out.push_back(std::move(d));
-  }
-  return out;
-}
-
-std::size_t StreamAdmin::replay(const std::vector<std::string>& ids, std::size_t max) {
-  std::vector<DeadEntry> all = dead_letters(ids.empty() ? max : 1000000);
-  std::size_t moved = 0;
-  for (const auto& d : all) {
-    if (!ids.empty() && std::find(ids.begin(), ids.end(), d.id) == ids.end()) continue;
-    auto replies = conn_->pipeline({{"MULTI"},
-                                    {"XADD", names_.stream, "*", "payload", d.payload, "enqueued_at",
-                                     std::to_string(now_ms()), "replayed_from", d.id},
-                                    {"XDEL", names_.dead_stream, d.id},
-                                    {"EXEC"}});
-    if (!replies.back().view().is_array()) throw RedisError(RedisErrorKind::kReply, "replay of " + d.id + " failed");
-    ++moved;
-  }
-  return moved;
-}
-
-std::size_t StreamAdmin::purge(const std::vector<std::string>& ids) {
-  if (ids.empty()) {
-    const long long n = dead_length();
-    conn_->command({"DEL", names_.dead_stream});
-    return static_cast<std::size_t>(n);
-  }
-  std::vector<std::string> argv = {"XDEL", names_.dead_stream};
-  argv.insert(argv.end(), ids.begin(), ids.end());
-  return static_cast<std::size_t>(conn_->command(argv).view().integer());
-}
-
-long long StreamAdmin::length() { return conn_->command({"XLEN", names_.stream}).view().integer(); }
-
-long long StreamAdmin::dead_length() { return conn_->command({"XLEN", names_.dead_stream}).view().integer(); }
-
-long long StreamAdmin::pending() {
-  Reply r = conn_->command({"XPENDING", names_.stream, names_.group});
-  return r.view().at(0).integer();
-}
-
-long long StreamAdmin::lag() {
-  // Redis 7.0 forgets (or misestimates) a group's entries-read, and so its
-  // "lag", across a restart; the last delivered id against the stream's last
-  // id is exact: equal means every entry was delivered.
-  std::string last_generated;
-  {
-    Reply r = conn_->command({"XINFO", "STREAM", names_.stream});
-    const ReplyView info = r.view();
-    for (std::size_t k = 0; k + 1 < info.size(); k += 2)
-      if (info.at(k).str() == "last-generated-id") last_generated = info.at(k + 1).str();
-  }
-  Reply r = conn_->command({"XINFO", "GROUPS", names_.stream});
-  const ReplyView groups = r.view();
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    const ReplyView info = groups.at(g);
-    std::string name;
-    std::string last_delivered;
-    long long lag = -1;
-    for (std::size_t k = 0; k + 1 < info.size(); k += 2) {
-      const std::string key = info.at(k).str();
-      if (key == "name") name = info.at(k + 1).str();
-      if (key == "last-delivered-id") last_delivered = info.at(k + 1).str();
-      if (key == "lag" && !info.at(k + 1).is_nil()) lag = info.at(k + 1).integer();
-    }
-    if (name != names_.group) continue;
-    if (!last_generated.empty() && last_delivered == last_generated) return 0;
-    return lag > 0 ? lag : -1;  // undelivered entries remain; how many is unknown when Redis lost count
-  }
-  return -1;
+  const auto sent = send(tx);
+  if (!sent.ok()) return sent.status;
+  const ReplyView exec = sent.value.back().view();
+  if (exec.is_array() && exec.size() == 2 && !exec.at(0).is_error()) return Status::Ok();
+  const std::string why = exec.is_error() ? exec.str() : sent.value[1].view().str();
+  spdlog::error("dead-lettering {}: transaction failed: {}", entry.id, why);
+  return Status::Permanent("dead-lettering " + entry.id + ": transaction failed: " + why);
 }
 
 }  // namespace hm::redis

@@ -150,13 +150,13 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
     }
   }
   // Acknowledge only what is committed; XACK after the database commit.
-  if ((!acks.empty() || !jobs.empty()) && !queue_.ack(acks, jobs)) {
+  if ((!acks.empty() || !jobs.empty()) && !queue_.ack(acks, jobs).ok()) {
     spdlog::warn("could not acknowledge {} stored entries; they will be delivered again (harmless)", acks.size());
   }
   for (const auto& d : doomed) {
     log_event(spdlog::level::warn, "dead-lettering",
               {{"entry", d.entry->id}, {"class", dead_letter_class(d.reason)}, {"attempts", d.attempts}, {"reason", d.reason}});
-    if (queue_.dead_letter(*d.entry, d.reason, d.attempts)) {
+    if (queue_.dead_letter(*d.entry, d.reason, d.attempts).ok()) {
       ++counts.dead_lettered;
       telemetry_.dead_lettered(dead_letter_class(d.reason));
     } else {

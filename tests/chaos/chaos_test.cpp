@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "redis/stream_queue.h"
+#include "redis/stream_admin.h"
 #include "support/process.h"
 #include "support/test_db.h"
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "redis/stream_queue.h"
+#include "redis/stream_admin.h"
 #include "support/process.h"
 #include "support/test_db.h"
 

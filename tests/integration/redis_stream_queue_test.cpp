@@ -1,4 +1,5 @@
 // RedisStreamQueue and StreamAdmin against the stack's real Redis.
+#include "redis/stream_admin.h"
 #include "redis/stream_queue.h"
 
 #include <gtest/gtest.h>
@@ -61,7 +62,7 @@ TEST_F(StreamQueueTest, ReadAckAndPending) {
   EXPECT_EQ(admin_->lag(), 0);
   std::vector<std::string> ids;
   for (const auto& e : batch) ids.push_back(e.id);
-  EXPECT_TRUE(q.ack(ids));
+  EXPECT_TRUE(q.ack(ids).ok());
   EXPECT_EQ(admin_->pending(), 0);
   EXPECT_TRUE(q.read(10).empty());  // blocks 100 ms, nothing new
 }
@@ -112,7 +113,7 @@ TEST_F(StreamQueueTest, DeadLetterMovesAndAcknowledgesAtomically) {
   RedisStreamQueue q(options("c1"), stop_);
   auto batch = q.read(10);
   ASSERT_EQ(batch.size(), 1u);
-  EXPECT_TRUE(q.dead_letter(batch[0], "bad payload: delivery.entry: is empty", 3));
+  EXPECT_TRUE(q.dead_letter(batch[0], "bad payload: delivery.entry: is empty", 3).ok());
   EXPECT_EQ(admin_->pending(), 0);
   const auto dead = admin_->dead_letters(10);
   ASSERT_EQ(dead.size(), 1u);
@@ -168,7 +169,7 @@ TEST_F(StreamQueueTest, ReconnectsAfterRedisRestartsAndLosesNothing) {
   RedisStreamQueue q(options("c1"), stop_);
   auto first = q.read(1);
   ASSERT_EQ(first.size(), 1u);
-  ASSERT_TRUE(q.ack({first[0].id}));
+  ASSERT_TRUE(q.ack({first[0].id}).ok());
   const auto r = test::run_command(test::source_dir() + "/scripts/stack restart redis");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<QueueEntry> rest;
@@ -182,7 +183,7 @@ TEST_F(StreamQueueTest, ReconnectsAfterRedisRestartsAndLosesNothing) {
   EXPECT_GE(q.reconnects(), 2);
   std::vector<std::string> ids;
   for (const auto& e : rest) ids.push_back(e.id);
-  EXPECT_TRUE(q.ack(ids));
+  EXPECT_TRUE(q.ack(ids).ok());
   admin_ = std::make_unique<StreamAdmin>(redis_, names_);
   EXPECT_EQ(admin_->pending(), 0);
 }

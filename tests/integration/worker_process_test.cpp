@@ -12,7 +12,7 @@
 #include <random>
 #include <thread>
 
-#include "redis/stream_queue.h"
+#include "redis/stream_admin.h"
 #include "support/fake_http.h"
 #include "support/fakes.h"
 #include "support/process.h"

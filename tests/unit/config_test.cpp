@@ -235,7 +235,7 @@ TEST_F(ConfigTest, QueueDefaultsFollowTheRole) {
   EXPECT_EQ(c.queue.stream, "hm:media");
   EXPECT_EQ(c.queue.dead_letter_stream, "hm:media:dead");
   EXPECT_EQ(c.queue.group, "hm-worker");
-  EXPECT_EQ(c.ingest.batch_size, 100u);
+  EXPECT_EQ(c.ingest.per_transaction, 100u);
   EXPECT_EQ(c.worker.concurrency, 2);
   EXPECT_LT(c.worker.shutdown_timeout, std::chrono::seconds(30));  // below Kubernetes' default grace period
 }
@@ -274,7 +274,7 @@ TEST_F(ConfigTest, ReadCountDefaultsToTheBatchSizeAndMayNotBeSmaller) {
   EXPECT_EQ(load().ingest.read_count, 1u);
   g_env["QUEUE_READ_COUNT"] = "20";
   const Config c = load();
-  EXPECT_EQ(c.ingest.batch_size, 1u);
+  EXPECT_EQ(c.ingest.per_transaction, 1u);
   EXPECT_EQ(c.ingest.read_count, 20u);
   g_env["INGEST_BATCH_SIZE"] = "50";
   expect_rejected("QUEUE_READ_COUNT", "at least INGEST_BATCH_SIZE (50)");

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "config/config.h"
-#include "redis/connection.h"
+#include "hm/config_error.h"
+#include "redis/redis_url.h"
 
 namespace hm::redis {
 namespace {

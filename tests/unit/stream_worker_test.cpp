@@ -24,16 +24,16 @@ class FakeQueue final : public DeliveryQueue {
     return out;
   }
   using DeliveryQueue::ack;
-  bool ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& published) override {
+  Status ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& published) override {
     std::lock_guard<std::mutex> lock(mutex);
     acked.insert(acked.end(), ids.begin(), ids.end());
     jobs.insert(jobs.end(), published.begin(), published.end());
-    return true;
+    return Status::Ok();
   }
-  bool dead_letter(const QueueEntry& e, const std::string& reason, int attempts) override {
+  Status dead_letter(const QueueEntry& e, const std::string& reason, int attempts) override {
     std::lock_guard<std::mutex> lock(mutex);
     dead.push_back({e.id, reason, attempts});
-    return true;
+    return Status::Ok();
   }
   struct Dead {
     std::string id;

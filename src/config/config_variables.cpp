@@ -1,0 +1,84 @@
+// The table of every variable the binary knows: name, default, help line,
+// and whether it is a secret. It drives the loader, `hm-worker config` and --help.
+#include <cctype>
+
+#include "config/config.h"
+
+namespace hm {
+
+const std::vector<VariableSpec>& known_variables() {
+  static const std::vector<VariableSpec> vars = {
+      {"DATABASE_URL", "", "mysql://user:password@host:port/db; DB_* variables that are set override its parts", true},
+      {"DB_HOST", "127.0.0.1", "database host name or address"},
+      {"DB_PORT", "3306", "database TCP port"},
+      {"DB_SOCKET", "", "unix socket path; when set, DB_HOST and DB_PORT are not used"},
+      {"DB_NAME", "hm", "database (schema) name"},
+      {"DB_USER", "hm", "database user"},
+      {"DB_PASSWORD", "", "database password", true},
+      {"DB_PASSWORD_FILE", "", "file holding the database password (a mounted Kubernetes secret); wins over DB_PASSWORD"},
+      {"DB_POOL_SIZE", "10", "connections the pool keeps open"},
+      {"DB_MAX_OVERFLOW", "5", "extra connections allowed under load, closed when returned"},
+      {"DB_POOL_TIMEOUT", "30", "seconds a checkout waits for a free connection before failing with 'pool exhausted'"},
+      {"DB_POOL_RECYCLE", "3600", "seconds after which a connection is replaced at checkout (0 = never)"},
+      {"DB_POOL_PRE_PING", "30", "seconds of idleness after which a connection is pinged before use (0 = always)"},
+      {"DB_QUERY_TIMEOUT", "30", "read and write timeout of every connection, seconds"},
+      {"DB_CONNECT_TIMEOUT", "10", "seconds to establish a connection"},
+      {"DB_LOCK_WAIT_TIMEOUT", "5", "session innodb_lock_wait_timeout, seconds; must be below DB_QUERY_TIMEOUT"},
+      {"DB_ISOLATION_LEVEL", "READ COMMITTED", "READ UNCOMMITTED, READ COMMITTED, REPEATABLE READ or SERIALIZABLE"},
+      {"DB_RETRY_ATTEMPTS", "5", "tries of a unit of work on lock wait timeout, deadlock or lost connection"},
+      {"DB_RETRY_BASE_MS", "100", "first backoff ceiling, milliseconds (exponential, full jitter)"},
+      {"DB_RETRY_MAX_MS", "5000", "largest single backoff, milliseconds"},
+      {"DB_RETRY_MAX_TOTAL_MS", "30000", "time budget for all tries of one unit, milliseconds"},
+      {"REDIS_URL", "redis://127.0.0.1:6379/0", "redis://host:port/db or unix:///path?db=N (a password in it is never printed)"},
+      {"REDIS_PASSWORD", "", "Redis password (AUTH)", true},
+      {"REDIS_PASSWORD_FILE", "", "file holding the Redis password (a mounted Kubernetes secret); wins over REDIS_PASSWORD"},
+      {"REDIS_TIMEOUT", "5", "Redis connect and command timeout, seconds; must exceed QUEUE_BLOCK_MS"},
+      {"QUEUE_STREAM_PREFIX", "hm:", "prefix of the role streams: hm:ingest, hm:enrich, hm:media, hm:reply"},
+      {"QUEUE_STREAM", "", "stream the role consumes (default PREFIX + ROLE)"},
+      {"QUEUE_GROUP", "hm-worker", "consumer group on the stream"},
+      {"QUEUE_DEAD_LETTER_STREAM", "", "stream for deliveries that cannot be stored (default STREAM:dead)"},
+      {"CONSUMER_NAME", "", "this consumer's name in the group (default $HOSTNAME, the pod name)"},
+      {"QUEUE_VISIBILITY_TIMEOUT", "120", "seconds an entry may stay unacknowledged before another consumer reclaims it; must exceed the slowest batch"},
+      {"QUEUE_MAX_DELIVERIES", "10", "deliveries of one entry before it is dead-lettered"},
+      {"QUEUE_BLOCK_MS", "1000", "longest XREADGROUP BLOCK wait, milliseconds (bounds how fast a stop is noticed)"},
+      {"INGEST_BATCH_SIZE", "100", "messages stored together in one transaction (1 = the per-message path)"},
+      {"QUEUE_READ_COUNT", "", "entries taken per read, stored INGEST_BATCH_SIZE at a time and acknowledged together (default INGEST_BATCH_SIZE; at least that)"},
+      {"INGEST_BATCH_LINGER_MS", "20", "how long to wait to fill a batch after its first entry, milliseconds"},
+      {"WORKER_CONCURRENCY", "2", "worker threads per process, each with its own Redis connection"},
+      {"SHUTDOWN_TIMEOUT", "20", "seconds to finish in-flight batches after SIGTERM (keep below the pod's grace period)"},
+      {"GRAPH_API_BASE", "https://graph.facebook.com/v21.0", "Graph API address with its version, no trailing slash"},
+      {"GRAPH_ACCESS_TOKEN", "", "Graph API access token (enrich profiles, reply sends)", true},
+      {"GRAPH_ACCESS_TOKEN_FILE", "", "file holding the access token (a mounted Kubernetes secret); wins over GRAPH_ACCESS_TOKEN"},
+      {"GRAPH_TIMEOUT", "10", "Graph API call timeout, seconds"},
+      {"GRAPH_RETRY_ATTEMPTS", "4", "tries of a Graph API call on rate limits, server and network errors"},
+      {"PROFILE_TTL", "86400", "seconds before a contact's profile is fetched again"},
+      {"MEDIA_DIR", "/var/lib/hm-worker/media", "where media files are stored, content-addressed by SHA-256"},
+      {"MEDIA_MAX_BYTES", "26214400", "largest attachment downloaded, bytes"},
+      {"MEDIA_CONNECT_TIMEOUT", "5", "seconds to connect to the CDN"},
+      {"MEDIA_TIMEOUT", "60", "seconds for one whole download"},
+      {"MEDIA_MAX_REDIRECTS", "5", "redirects followed for one download"},
+      {"REPLY_RULES_PATH", "", "JSON file of auto-reply rules (required by the reply role; ingest uses it to decide reply jobs)"},
+      {"METRICS_PORT", "9400", "port of /metrics, /healthz and /readyz (0 = no HTTP server)"},
+      {"METRICS_BIND", "0.0.0.0", "address the HTTP server binds (numeric IPv4 or IPv6)"},
+      {"DEAD_LETTER_PATH", "dead-letters.jsonl", "JSONL file for deliveries that cannot be stored (file source)"},
+      {"MAX_DELIVERY_BYTES", "1048576", "largest accepted delivery (one line), bytes"},
+      {"LOG_LEVEL", "info", "trace, debug, info, warn, error, critical or off"},
+      {"LOG_FORMAT", "text", "text or json (one JSON object per line)"},
+      {"WORKER_ROLE", "ingest", "ingest, reply, enrich or media"},
+  };
+  return vars;
+}
+
+const VariableSpec* find_variable(const std::string& name) {
+  for (const auto& v : known_variables())
+    if (v.name == name) return &v;
+  return nullptr;
+}
+
+std::string flag_name(const std::string& variable) {
+  std::string out;
+  for (char c : variable) out.push_back(c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return out;
+}
+
+}  // namespace hm

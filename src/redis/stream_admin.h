@@ -1,0 +1,62 @@
+#pragma once
+// Producer and operator tools on one role's stream (redis/stream_group.h):
+// enqueue, the dead-letter stream's list/replay/purge, and the counts shown by
+// tests and `doctor`. Entries are written in the consumer's format
+// (redis/stream_queue.h): `payload` and `enqueued_at`.
+//
+// Thread-safety: none; one connection, used by one thread at a time.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hm/clock.h"
+#include "hm/delivery_source.h"
+#include "redis/connection.h"
+#include "redis/stream_group.h"
+
+namespace hm::redis {
+
+// Connects at construction (throws RedisError) and creates the group if
+// missing; every method throws RedisError on a transport or reply error.
+class StreamAdmin {
+ public:
+  StreamAdmin(const RedisOptions& redis, StreamNames names);
+
+  // XADDs every delivery of the source (pipelined), enqueued_at from `clock`.
+  // Returns how many. Oversized deliveries are logged and skipped; if there
+  // were any, throws std::runtime_error after enqueueing the others.
+  std::size_t enqueue(DeliverySource& source, const Clock& clock);
+  // XADDs one payload; returns the new entry id.
+  std::string enqueue_one(const std::string& payload, long long enqueued_ms);
+
+  struct DeadEntry {
+    std::string id;
+    std::string payload;
+    std::string reason;
+    std::string attempts;
+    std::string time_ms;
+    std::string entry_id;
+  };
+  std::vector<DeadEntry> dead_letters(std::size_t max);
+  // Moves dead letters back to the stream (all when ids is empty, up to max).
+  std::size_t replay(const std::vector<std::string>& ids, std::size_t max);
+  // Deletes dead letters (all when ids is empty).
+  std::size_t purge(const std::vector<std::string>& ids);
+
+  long long length();        // XLEN of the stream
+  long long dead_length();   // XLEN of the dead-letter stream
+  long long pending();       // entries delivered to the group but not acknowledged
+  // Entries not yet delivered to the group: 0 exactly when the group's last
+  // delivered id is the stream's last id; otherwise Redis' "lag", or -1 when
+  // Redis lost count (it does across a restart).
+  long long lag();
+  Connection& connection() { return *conn_; }
+
+ private:
+  StreamNames names_;
+  std::unique_ptr<Connection> conn_;
+};
+
+}  // namespace hm::redis
