@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hm/dead_letter.h"
+#include "mysql/guarded.h"
 
 namespace hm {
 
@@ -168,8 +169,8 @@ struct Found {
 std::optional<Found> look_up(Session& s, const std::string& mid, const char* what) {
   auto& st = s.prepare(fast_path_sql());
   st.setString(1, mid);
-  std::unique_ptr<sql::ResultSet> rs(s.guarded(what, [&] { return st.executeQuery(); }));
-  return s.guarded(what, [&]() -> std::optional<Found> {
+  std::unique_ptr<sql::ResultSet> rs(guarded(s, what, [&] { return st.executeQuery(); }));
+  return guarded(s, what, [&]() -> std::optional<Found> {
     if (!rs->next()) return std::nullopt;
     return Found{static_cast<std::uint64_t>(rs->getUInt64(1)), rs->getBoolean(2)};
   });
@@ -181,10 +182,10 @@ std::optional<Found> look_up(Session& s, const std::string& mid, const char* wha
 void apply_owed_changes(Session& s, std::uint64_t id) {
   auto& edit = s.prepare(kApplyPendingEditSql);
   edit.setUInt64(1, id);
-  s.guarded("applying an earlier edit", [&] { return edit.executeUpdate(); });
+  guarded(s, "applying an earlier edit", [&] { return edit.executeUpdate(); });
   auto& deletion = s.prepare(kApplyPendingDeletionSql);
   deletion.setUInt64(1, id);
-  s.guarded("applying an earlier deletion", [&] { return deletion.executeUpdate(); });
+  guarded(s, "applying an earlier deletion", [&] { return deletion.executeUpdate(); });
 }
 
 // Whether a column's limit or character set could make INSERT IGNORE alter
@@ -221,7 +222,7 @@ StoreResult insert_absent(Session& s, const NewMessage& m) {
   } catch (const DbError&) {
     if (!in_transaction && affected > 0) {  // committed already: take it out again
       auto& del = s.prepare(kDeleteAlteredSql);
-      s.guarded("removing an altered row", [&] { return del.executeUpdate(); });
+      guarded(s, "removing an altered row", [&] { return del.executeUpdate(); });
     }
     throw;  // the caller rolls back an open transaction
   }
@@ -269,8 +270,8 @@ std::unordered_map<std::string, Found> look_up_all(Session& s, const std::vector
   auto& st = s.prepare(std::string("SELECT m.ig_message_id, m.id, ") + kOwesChanges +
                        " FROM message m WHERE m.ig_message_id IN " + placeholders(bucket));
   for (std::size_t i = 0; i < bucket; ++i) st.setString(static_cast<unsigned>(i + 1), *mids[std::min(i, mids.size() - 1)]);
-  std::unique_ptr<sql::ResultSet> rs(s.guarded(what, [&] { return st.executeQuery(); }));
-  s.guarded(what, [&] {
+  std::unique_ptr<sql::ResultSet> rs(guarded(s, what, [&] { return st.executeQuery(); }));
+  guarded(s, what, [&] {
     while (rs->next()) found[std::string(rs->getString(1))] = Found{rs->getUInt64(2), rs->getBoolean(3)};
     st.clearParameters();
   });
@@ -304,7 +305,7 @@ StoreResult store_deletion(Session& s, const MessageDeletion& d) {
   up.setString(1, when);
   up.setString(2, d.mid);
   up.setString(3, d.sender_id);
-  s.guarded("applying the deletion", [&] { return up.executeUpdate(); });
+  guarded(s, "applying the deletion", [&] { return up.executeUpdate(); });
   StoreResult r;
   r.status = StoreStatus::kApplied;
   return r;
@@ -329,7 +330,7 @@ StoreResult store_edit(Session& s, const MessageEdit& e) {
   up.setString(4, e.mid);
   up.setString(5, e.sender_id);
   up.setInt64(6, e.num_edit);
-  s.guarded("applying the edit", [&] { return up.executeUpdate(); });
+  guarded(s, "applying the edit", [&] { return up.executeUpdate(); });
   StoreResult r;
   r.status = StoreStatus::kApplied;
   return r;
@@ -407,12 +408,12 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
     // it (plain reads suffice, for the reason given at fast_path_sql()).
     auto& q = s.prepare(kBatchInsertedSql);
     q.setUInt64(1, absent.size());
-    std::unique_ptr<sql::ResultSet> rs(s.guarded("reading the new rows", [&] { return q.executeQuery(); }));
+    std::unique_ptr<sql::ResultSet> rs(guarded(s, "reading the new rows", [&] { return q.executeQuery(); }));
     std::uint64_t lo = UINT64_MAX;
     std::uint64_t hi = 0;
     int ours = 0;
     bool owes = false;
-    s.guarded("reading the new rows", [&] {
+    guarded(s, "reading the new rows", [&] {
       while (rs->next()) {
         auto it = index.find(std::string(rs->getString(2)));
         if (it == index.end() || found[it->second]) continue;
@@ -437,7 +438,7 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
         auto& up = s.prepare(apply);
         up.setUInt64(1, lo);
         up.setUInt64(2, hi);
-        s.guarded("applying earlier deletions and edits", [&] { return up.executeUpdate(); });
+        guarded(s, "applying earlier deletions and edits", [&] { return up.executeUpdate(); });
       }
     }
   }
@@ -465,11 +466,11 @@ int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* wh
   // Connector/C++ 1.1 keeps a statement's warnings across executions when the
   // next execution has none: clear them, or a clean insert after a bad one
   // would be reported with the bad one's warnings.
-  s.guarded(what, [&] { st.clearWarnings(); });
-  const int affected = s.guarded(what, [&] { return st.executeUpdate(); });
+  guarded(s, what, [&] { st.clearWarnings(); });
+  const int affected = guarded(s, what, [&] { return st.executeUpdate(); });
   // The statement stays cached; its copies of the values (a whole batch of
   // texts for a multi-row insert) need not stay with it.
-  s.guarded(what, [&] { st.clearParameters(); });
+  guarded(s, what, [&] { st.clearParameters(); });
   return affected;
 }
 

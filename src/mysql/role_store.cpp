@@ -2,6 +2,8 @@
 
 #include <cppconn/datatype.h>
 
+#include "mysql/guarded.h"
+
 namespace hm::mysql {
 namespace {
 
@@ -40,7 +42,7 @@ template <class Fn>
 auto MysqlRoleStore::with_session(const char* what, Fn&& fn) -> decltype(fn(std::declval<Session&>())) {
   auto lease = pool_.checkout();
   try {
-    return lease->guarded(what, [&] { return fn(*lease); });
+    return guarded(*lease, what, [&] { return fn(*lease); });
   } catch (const DbError& e) {
     abandon(lease, e);
     throw;

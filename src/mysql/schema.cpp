@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "mysql/guarded.h"
+
 namespace hm::mysql {
 namespace {
 
@@ -198,7 +200,7 @@ MigrateResult migrate(Session& s) {
     auto& rec = s.prepare("INSERT IGNORE INTO schema_migration (version, description) VALUES (?, ?)");
     rec.setInt(1, m.version);
     rec.setString(2, m.description);
-    s.guarded("recording the migration", [&] { return rec.executeUpdate(); });
+    guarded(s, "recording the migration", [&] { return rec.executeUpdate(); });
     result.applied.push_back(m.version);
     done.insert(m.version);
   }
