@@ -3,6 +3,7 @@
 #include <cppconn/datatype.h>
 
 #include "mysql/guarded.h"
+#include "mysql/statements.h"
 
 namespace hm::mysql {
 namespace {
