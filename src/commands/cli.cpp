@@ -119,10 +119,14 @@ void probe_database(mysql::SessionPool& pool, const Config& cfg) {
 
 constexpr int kExitAttention = 3;
 
-int cmd_doctor(const Config& cfg, const mysql::DoctorOptions& options, bool as_json) {
+int cmd_doctor(const Config& cfg, mysql::DoctorOptions options, bool as_json) {
+  options.pool_size = cfg.pool.size;
+  options.pool_max_overflow = cfg.pool.max_overflow;
+  options.isolation = cfg.db.isolation;
+  options.lock_wait_timeout = cfg.db.lock_wait_timeout;
   Database db;
   auto session = mysql::Session::connect(db.driver, cfg.db);
-  const mysql::DoctorReport r = mysql::run_doctor(*session, cfg, options);
+  const mysql::DoctorReport r = mysql::run_doctor(*session, options);
   if (as_json) {
     nlohmann::ordered_json j;
     j["server"] = r.server_version;
