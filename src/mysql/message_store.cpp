@@ -26,9 +26,11 @@ const char* to_string(StoreStatus s) {
 namespace mysql {
 namespace {
 
+// A failed unit of work as a result: its status follows the error's category
+// (errors.h), so result.category() == category(e).
 StoreResult failure(const DbError& e) {
   StoreResult r;
-  r.status = e.retryable() ? StoreStatus::kRetryable : StoreStatus::kPermanent;
+  r.status = category(e) == ErrorCategory::kRetryable ? StoreStatus::kRetryable : StoreStatus::kPermanent;
   r.error_code = e.code();
   r.error = e.what();
   r.lock_conflict = lock_conflict(e.code());
