@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hm/events.h"
+#include "hm/status.h"
 
 namespace hm {
 
@@ -33,6 +34,13 @@ struct StoreResult {
   bool lock_conflict = false;
 
   bool ok() const { return status != StoreStatus::kRetryable && status != StoreStatus::kPermanent; }
+  // The seams' category (hm/status.h): kRetryable or kPermanent for a
+  // failure, kNone otherwise.
+  ErrorCategory category() const {
+    if (status == StoreStatus::kRetryable) return ErrorCategory::kRetryable;
+    if (status == StoreStatus::kPermanent) return ErrorCategory::kPermanent;
+    return ErrorCategory::kNone;
+  }
 };
 
 class MessageStore {

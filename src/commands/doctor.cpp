@@ -81,9 +81,13 @@ int run_doctor(const Invocation& in) {
     return kExitUsage;
   }
   if (in.args.count("long-query-seconds")) options.long_query_seconds = in.args["long-query-seconds"].as<int>();
+  options.pool_size = in.cfg.pool.size;
+  options.pool_max_overflow = in.cfg.pool.max_overflow;
+  options.isolation = in.cfg.db.isolation;
+  options.lock_wait_timeout = in.cfg.db.lock_wait_timeout;
   Database db;
   auto session = mysql::Session::connect(db.driver, in.cfg.db);
-  const mysql::DoctorReport r = mysql::run_doctor(*session, in.cfg, options);
+  const mysql::DoctorReport r = mysql::run_doctor(*session, options);
   if (in.args.count("json")) {
     std::cout << report_json(r).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
   } else {

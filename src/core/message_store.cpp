@@ -7,6 +7,18 @@
 
 namespace hm {
 
+const char* to_string(StoreStatus s) {
+  switch (s) {
+    case StoreStatus::kInserted: return "inserted";
+    case StoreStatus::kDuplicate: return "duplicate";
+    case StoreStatus::kApplied: return "applied";
+    case StoreStatus::kSkipped: return "skipped";
+    case StoreStatus::kRetryable: return "retryable";
+    case StoreStatus::kPermanent: return "permanent";
+  }
+  return "permanent";
+}
+
 std::vector<StoreResult> store_in_chunks(
     std::size_t count, std::size_t chunk,
     const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk) {

@@ -60,11 +60,10 @@ std::map<std::string, int> parse_replicas(const std::string& text) {
   return out;
 }
 
-DoctorReport run_doctor(Session& s, const Config& cfg, const DoctorOptions& o) {
-  DoctorReport r;
-  r.server_version = s.server_version();
+namespace {
 
-  // Lock waits: MySQL 8 removed information_schema.innodb_lock_waits.
+// Lock waits: MySQL 8 removed information_schema.innodb_lock_waits.
+void check_lock_waits(Session& s, DoctorReport& r) {
   std::string waits_sql;
   if (table_exists(s, "performance_schema", "data_lock_waits")) {
     r.lock_wait_source = "performance_schema.data_lock_waits";
@@ -97,7 +96,9 @@ DoctorReport run_doctor(Session& s, const Config& cfg, const DoctorOptions& o) {
                           r.lock_waits.empty() ? "no transaction is waiting for a lock"
                                                : std::to_string(r.lock_waits.size()) + " transactions wait for a lock"});
   }
+}
 
+void check_long_queries(Session& s, const DoctorOptions& o, DoctorReport& r) {
   for (const auto& row : s.query(
            "SELECT ID, USER, COALESCE(DB, ''), COMMAND, TIME, COALESCE(STATE, ''), COALESCE(LEFT(INFO, 300), '') "
            "FROM information_schema.PROCESSLIST "
@@ -112,13 +113,15 @@ DoctorReport run_doctor(Session& s, const Config& cfg, const DoctorOptions& o) {
                             ? "no statement has run longer than " + std::to_string(o.long_query_seconds) + " s"
                             : std::to_string(r.long_queries.size()) + " statements running longer than " +
                                   std::to_string(o.long_query_seconds) + " s"});
+}
 
+void check_connections(Session& s, const DoctorOptions& o, DoctorReport& r) {
   for (const auto& row : s.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Max_used_connections')")) {
     if (cell(row, 0) == "Threads_connected") r.threads_connected = number(row, 1);
     if (cell(row, 0) == "Max_used_connections") r.max_used_connections = number(row, 1);
   }
   r.max_connections = number(s.query("SELECT @@GLOBAL.max_connections").at(0), 0);
-  const long long per_pod = cfg.pool.size + cfg.pool.max_overflow + o.extra_per_pod;
+  const long long per_pod = o.pool_size + o.pool_max_overflow + o.extra_per_pod;
   std::string per_role;
   for (const auto& [role, n] : o.replicas) {
     r.fleet_budget += n * per_pod;
@@ -139,10 +142,12 @@ DoctorReport run_doctor(Session& s, const Config& cfg, const DoctorOptions& o) {
     detail += ": connections have reached 90% of max_connections";
   }
   r.findings.push_back({"connections", conn_attention, detail});
+}
 
+void check_session(Session& s, const DoctorOptions& o, DoctorReport& r) {
   r.session = s.read_settings();
-  const bool session_ok = r.session.isolation == to_server_name(cfg.db.isolation) &&
-                          r.session.lock_wait_timeout == cfg.db.lock_wait_timeout.count() &&
+  const bool session_ok = r.session.isolation == to_server_name(o.isolation) &&
+                          r.session.lock_wait_timeout == o.lock_wait_timeout.count() &&
                           r.session.character_set == "utf8mb4";
   r.findings.push_back({"session", !session_ok,
                         "a worker connection gets isolation " + r.session.isolation + ", innodb_lock_wait_timeout " +
@@ -150,7 +155,9 @@ DoctorReport run_doctor(Session& s, const Config& cfg, const DoctorOptions& o) {
                             std::to_string(r.session.read_timeout_s) + "/" + std::to_string(r.session.write_timeout_s) +
                             " s, max_statement_time " + std::to_string(r.session.max_statement_time_s) +
                             " s, character set " + r.session.character_set + ", time zone " + r.session.time_zone});
+}
 
+void check_index(Session& s, DoctorReport& r) {
   r.index = verify_message_index(s);
   std::string index_detail;
   if (r.index.ok) {
@@ -159,6 +166,18 @@ DoctorReport run_doctor(Session& s, const Config& cfg, const DoctorOptions& o) {
     for (const auto& p : r.index.problems) index_detail += (index_detail.empty() ? "" : "; ") + p;
   }
   r.findings.push_back({"unique_index", !r.index.ok, index_detail});
+}
+
+}  // namespace
+
+DoctorReport run_doctor(Session& s, const DoctorOptions& o) {
+  DoctorReport r;
+  r.server_version = s.server_version();
+  check_lock_waits(s, r);
+  check_long_queries(s, o, r);
+  check_connections(s, o, r);
+  check_session(s, o, r);
+  check_index(s, r);
   return r;
 }
 

@@ -5,11 +5,12 @@
 // statements running long, connections against the fleet's budget, the
 // session a worker connection really gets, and the UNIQUE index.
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "config/config.h"
+#include "mysql/options.h"
 #include "mysql/schema.h"
 #include "mysql/session.h"
 
@@ -22,6 +23,16 @@ struct DoctorOptions {
   int extra_per_pod = 1;
   // Connections kept free for administrators and other clients.
   int reserved_connections = 10;
+  // The pool every worker pod opens (DB_POOL_SIZE and DB_MAX_OVERFLOW, as in
+  // PoolOptions): a pod may hold pool_size + pool_max_overflow + extra_per_pod
+  // connections at once.
+  int pool_size = 10;
+  int pool_max_overflow = 5;
+  // The session a worker connection must get (DB_ISOLATION_LEVEL and
+  // DB_LOCK_WAIT_TIMEOUT, seconds, as in DbOptions); the character set must be
+  // utf8mb4.
+  IsolationLevel isolation = IsolationLevel::kReadCommitted;
+  std::chrono::seconds lock_wait_timeout{5};
 };
 
 struct LockWait {
@@ -60,7 +71,7 @@ struct DoctorReport {
 
 // Runs every check on `session` (a worker-configured connection). Throws
 // DbError only when the server cannot be asked at all.
-DoctorReport run_doctor(Session& session, const Config& config, const DoctorOptions& options);
+DoctorReport run_doctor(Session& session, const DoctorOptions& options);
 
 // "ingest=3,reply=2" -> map; throws ConfigError naming --replicas.
 std::map<std::string, int> parse_replicas(const std::string& text);

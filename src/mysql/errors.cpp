@@ -16,6 +16,18 @@ const char* to_string(DbErrorKind kind) {
 
 namespace mysql {
 
+ErrorCategory category(DbErrorKind kind) {
+  switch (kind) {
+    case DbErrorKind::kRetryable:
+    case DbErrorKind::kPoolExhausted: return ErrorCategory::kRetryable;
+    case DbErrorKind::kDuplicate:
+    case DbErrorKind::kPermanent: return ErrorCategory::kPermanent;
+  }
+  return ErrorCategory::kPermanent;
+}
+
+Status to_status(const DbError& e) { return {category(e), e.code(), e.what()}; }
+
 bool lock_conflict(int code) {
   return code == 1205 || code == 1213;  // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
 }

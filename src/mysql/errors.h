@@ -1,9 +1,11 @@
 #pragma once
-// The one place where MySQL/MariaDB error codes become DbErrorKind.
+// The one place where MySQL/MariaDB error codes become DbErrorKind, and
+// DbErrorKind the seams' ErrorCategory (hm/status.h).
 
 #include <string>
 
 #include "hm/db_error.h"
+#include "hm/status.h"
 
 namespace sql {
 class SQLException;
@@ -13,9 +15,21 @@ namespace hm::mysql {
 
 enum class ServerFlavor { kMariaDB, kMySQL };
 
+// The seams' category of a database failure: kRetryable when waiting can fix
+// it (DbError::retryable(): lock conflicts, lost connections, an exhausted
+// pool), kPermanent otherwise. A duplicate is kPermanent, as the stores have
+// always treated one that reaches them as a failure: an idempotent insert
+// uses INSERT IGNORE and never sees 1062 as an error. Never kNone or kUnknown.
+ErrorCategory category(DbErrorKind kind);
+inline ErrorCategory category(const DbError& e) { return category(e.kind()); }
+
+// e as a Status of the seams: its category, code and message.
+Status to_status(const DbError& e);
+
 struct Classification {
   DbErrorKind kind;
   bool connection_broken;
+  ErrorCategory category() const { return mysql::category(kind); }
 };
 
 // Pure: decides from the code and the server flavour (4031 means "client

@@ -16,13 +16,10 @@
 #include <functional>
 #include <optional>
 
-#include "pool/connection_pool.h"
 #include "hm/message_store.h"
-#include "mysql/session.h"
+#include "mysql/session_pool.h"
 
 namespace hm::mysql {
-
-using SessionPool = ConnectionPool<Session>;
 
 class MysqlMessageStore final : public MessageStore {
  public:
@@ -44,22 +41,5 @@ class MysqlMessageStore final : public MessageStore {
 
   SessionPool& pool_;
 };
-
-// After a failed unit of work: rolls back an open transaction and marks a
-// broken connection for discarding instead of pooling. Returns e.
-const DbError& abandon(SessionPool::Lease& lease, const DbError& e);
-
-// Executes a prepared INSERT IGNORE and returns the rows inserted. Only
-// warning 1062 (duplicate) is accepted; any other warning means a value was
-// altered to fit, and throws kPermanent (the caller rolls back).
-int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
-
-// The two halves of insert_ignore(), for a caller that must act between them
-// (the autocommit per-message insert removes a row found altered).
-int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
-void check_insert_warnings(Session& s, sql::PreparedStatement& st, const char* what, const char* aftermath);
-
-// "YYYY-MM-DD HH:MM:SS.mmm" in UTC, for DATETIME(3) parameters.
-std::string sql_datetime_ms(std::int64_t epoch_ms);
 
 }  // namespace hm::mysql

@@ -2,6 +2,9 @@
 
 #include <cppconn/datatype.h>
 
+#include "mysql/guarded.h"
+#include "mysql/statements.h"
+
 namespace hm::mysql {
 namespace {
 
@@ -40,7 +43,7 @@ template <class Fn>
 auto MysqlRoleStore::with_session(const char* what, Fn&& fn) -> decltype(fn(std::declval<Session&>())) {
   auto lease = pool_.checkout();
   try {
-    return lease->guarded(what, [&] { return fn(*lease); });
+    return guarded(*lease, what, [&] { return fn(*lease); });
   } catch (const DbError& e) {
     abandon(lease, e);
     throw;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "mysql/guarded.h"
+
 namespace hm::mysql {
 namespace {
 
@@ -14,144 +16,149 @@ struct Migration {
 
 // Identifiers (mids, account and user ids) are ASCII with a binary collation:
 // base64 mids differ by letter case. Free text is utf8mb4.
-const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> all = {
-      {1,
-       "messages and the events that change them",
-       {
-           "CREATE TABLE IF NOT EXISTS message ("
-           "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
-           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  recipient_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  customer_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL"
-           "    COMMENT 'the customer of the conversation: sender if inbound, recipient if echo',"
-           "  direction ENUM('inbound','echo') NOT NULL,"
-           "  kind ENUM('message','postback') NOT NULL DEFAULT 'message',"
-           "  text TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NULL,"
-           "  attachments MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL COMMENT 'JSON array as received',"
-           "  reply_to_mid VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,"
-           "  postback_payload VARCHAR(1000) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,"
-           "  event_time DATETIME(3) NOT NULL COMMENT 'UTC',"
-           "  is_deleted TINYINT(1) NOT NULL DEFAULT 0,"
-           "  deleted_at DATETIME(3) NULL,"
-           "  edit_count INT UNSIGNED NOT NULL DEFAULT 0,"
-           "  edited_at DATETIME(3) NULL,"
-           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (id),"
-           "  UNIQUE KEY uq_message_ig_message_id (ig_message_id),"
-           "  KEY ix_message_conversation (account_id, customer_id, event_time)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-           "CREATE TABLE IF NOT EXISTS message_deletion ("
-           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  deleted_at DATETIME(3) NOT NULL,"
-           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (ig_message_id, sender_id)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-           "CREATE TABLE IF NOT EXISTS message_edit ("
-           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  num_edit INT UNSIGNED NOT NULL,"
-           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  text TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,"
-           "  edited_at DATETIME(3) NOT NULL,"
-           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (ig_message_id, num_edit)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-           "CREATE TABLE IF NOT EXISTS message_reaction ("
-           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  event_time DATETIME(3) NOT NULL,"
-           "  action ENUM('react','unreact') NOT NULL,"
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  reaction VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
-           "  emoji VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
-           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (ig_message_id, sender_id, event_time, action)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-           "CREATE TABLE IF NOT EXISTS message_read ("
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  reader_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  read_at DATETIME(3) NOT NULL,"
-           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (account_id, reader_id, ig_message_id)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-       }},
-      {2,
-       "contacts, conversations, media, replies",
-       {
-           "CREATE TABLE IF NOT EXISTS contact ("
-           "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  igsid VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  name VARCHAR(255) NULL,"
-           "  username VARCHAR(255) NULL,"
-           "  profile_pic TEXT NULL,"
-           "  follower_count BIGINT NULL,"
-           "  is_verified_user TINYINT(1) NULL,"
-           "  is_user_follow_business TINYINT(1) NULL,"
-           "  is_business_follow_user TINYINT(1) NULL,"
-           "  profile_fetched_at DATETIME(3) NULL,"
-           "  profile_claimed_at DATETIME(3) NULL,"
-           "  profile_error TEXT NULL,"
-           "  first_seen_at DATETIME(3) NOT NULL,"
-           "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (id),"
-           "  UNIQUE KEY uq_contact (account_id, igsid)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-           "CREATE TABLE IF NOT EXISTS conversation ("
-           "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  customer_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  first_message_at DATETIME(3) NOT NULL,"
-           "  last_message_at DATETIME(3) NOT NULL,"
-           "  last_inbound_at DATETIME(3) NULL,"
-           "  inbound_count INT UNSIGNED NOT NULL DEFAULT 0,"
-           "  outbound_count INT UNSIGNED NOT NULL DEFAULT 0,"
-           "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (id),"
-           "  UNIQUE KEY uq_conversation (account_id, customer_id)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-           "CREATE TABLE IF NOT EXISTS media ("
-           "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
-           "  message_id BIGINT UNSIGNED NOT NULL,"
-           "  idx INT UNSIGNED NOT NULL COMMENT 'position in the message attachments',"
-           "  type VARCHAR(32) NOT NULL,"
-           "  source_url TEXT NOT NULL,"
-           "  sha256 CHAR(64) CHARACTER SET ascii NULL,"
-           "  size BIGINT UNSIGNED NULL,"
-           "  content_type VARCHAR(255) NULL,"
-           "  status ENUM('stored','failed') NOT NULL,"
-           "  error TEXT NULL,"
-           "  attempts INT UNSIGNED NOT NULL DEFAULT 1,"
-           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-           "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (id),"
-           "  UNIQUE KEY uq_media (message_id, idx),"
-           "  KEY ix_media_sha256 (sha256)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-           "CREATE TABLE IF NOT EXISTS reply ("
-           "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
-           "  message_id BIGINT UNSIGNED NOT NULL COMMENT 'the inbound message replied to',"
-           "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  customer_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-           "  rule VARCHAR(255) NOT NULL,"
-           "  text TEXT NOT NULL,"
-           "  status ENUM('reserved','sending','sent','failed','unknown') NOT NULL,"
-           "  attempts INT UNSIGNED NOT NULL DEFAULT 0,"
-           "  sent_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,"
-           "  error TEXT NULL,"
-           "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
-           "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
-           "  PRIMARY KEY (id),"
-           "  UNIQUE KEY uq_reply_message (message_id)"
-           ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-       }},
+Migration migration_1() {
+  Migration m{1, "messages and the events that change them", {}};
+  m.statements = {
+      "CREATE TABLE IF NOT EXISTS message ("
+      "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+      "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  recipient_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  customer_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL"
+      "    COMMENT 'the customer of the conversation: sender if inbound, recipient if echo',"
+      "  direction ENUM('inbound','echo') NOT NULL,"
+      "  kind ENUM('message','postback') NOT NULL DEFAULT 'message',"
+      "  text TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NULL,"
+      "  attachments MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL COMMENT 'JSON array as received',"
+      "  reply_to_mid VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+      "  postback_payload VARCHAR(1000) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,"
+      "  event_time DATETIME(3) NOT NULL COMMENT 'UTC',"
+      "  is_deleted TINYINT(1) NOT NULL DEFAULT 0,"
+      "  deleted_at DATETIME(3) NULL,"
+      "  edit_count INT UNSIGNED NOT NULL DEFAULT 0,"
+      "  edited_at DATETIME(3) NULL,"
+      "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (id),"
+      "  UNIQUE KEY uq_message_ig_message_id (ig_message_id),"
+      "  KEY ix_message_conversation (account_id, customer_id, event_time)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+      "CREATE TABLE IF NOT EXISTS message_deletion ("
+      "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  deleted_at DATETIME(3) NOT NULL,"
+      "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (ig_message_id, sender_id)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+      "CREATE TABLE IF NOT EXISTS message_edit ("
+      "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  num_edit INT UNSIGNED NOT NULL,"
+      "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  text TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,"
+      "  edited_at DATETIME(3) NOT NULL,"
+      "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (ig_message_id, num_edit)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+      "CREATE TABLE IF NOT EXISTS message_reaction ("
+      "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  sender_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  event_time DATETIME(3) NOT NULL,"
+      "  action ENUM('react','unreact') NOT NULL,"
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  reaction VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+      "  emoji VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+      "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (ig_message_id, sender_id, event_time, action)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+      "CREATE TABLE IF NOT EXISTS message_read ("
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  reader_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  ig_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  read_at DATETIME(3) NOT NULL,"
+      "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (account_id, reader_id, ig_message_id)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
   };
+  return m;
+}
+
+Migration migration_2() {
+  Migration m{2, "contacts, conversations, media, replies", {}};
+  m.statements = {
+      "CREATE TABLE IF NOT EXISTS contact ("
+      "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  igsid VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  name VARCHAR(255) NULL,"
+      "  username VARCHAR(255) NULL,"
+      "  profile_pic TEXT NULL,"
+      "  follower_count BIGINT NULL,"
+      "  is_verified_user TINYINT(1) NULL,"
+      "  is_user_follow_business TINYINT(1) NULL,"
+      "  is_business_follow_user TINYINT(1) NULL,"
+      "  profile_fetched_at DATETIME(3) NULL,"
+      "  profile_claimed_at DATETIME(3) NULL,"
+      "  profile_error TEXT NULL,"
+      "  first_seen_at DATETIME(3) NOT NULL,"
+      "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (id),"
+      "  UNIQUE KEY uq_contact (account_id, igsid)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+      "CREATE TABLE IF NOT EXISTS conversation ("
+      "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  customer_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  first_message_at DATETIME(3) NOT NULL,"
+      "  last_message_at DATETIME(3) NOT NULL,"
+      "  last_inbound_at DATETIME(3) NULL,"
+      "  inbound_count INT UNSIGNED NOT NULL DEFAULT 0,"
+      "  outbound_count INT UNSIGNED NOT NULL DEFAULT 0,"
+      "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (id),"
+      "  UNIQUE KEY uq_conversation (account_id, customer_id)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+      "CREATE TABLE IF NOT EXISTS media ("
+      "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+      "  message_id BIGINT UNSIGNED NOT NULL,"
+      "  idx INT UNSIGNED NOT NULL COMMENT 'position in the message attachments',"
+      "  type VARCHAR(32) NOT NULL,"
+      "  source_url TEXT NOT NULL,"
+      "  sha256 CHAR(64) CHARACTER SET ascii NULL,"
+      "  size BIGINT UNSIGNED NULL,"
+      "  content_type VARCHAR(255) NULL,"
+      "  status ENUM('stored','failed') NOT NULL,"
+      "  error TEXT NULL,"
+      "  attempts INT UNSIGNED NOT NULL DEFAULT 1,"
+      "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+      "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (id),"
+      "  UNIQUE KEY uq_media (message_id, idx),"
+      "  KEY ix_media_sha256 (sha256)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+      "CREATE TABLE IF NOT EXISTS reply ("
+      "  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"
+      "  message_id BIGINT UNSIGNED NOT NULL COMMENT 'the inbound message replied to',"
+      "  account_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  customer_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+      "  rule VARCHAR(255) NOT NULL,"
+      "  text TEXT NOT NULL,"
+      "  status ENUM('reserved','sending','sent','failed','unknown') NOT NULL,"
+      "  attempts INT UNSIGNED NOT NULL DEFAULT 0,"
+      "  sent_message_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+      "  error TEXT NULL,"
+      "  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+      "  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
+      "  PRIMARY KEY (id),"
+      "  UNIQUE KEY uq_reply_message (message_id)"
+      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+  };
+  return m;
+}
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> all = {migration_1(), migration_2()};
   return all;
 }
 
@@ -198,7 +205,7 @@ MigrateResult migrate(Session& s) {
     auto& rec = s.prepare("INSERT IGNORE INTO schema_migration (version, description) VALUES (?, ?)");
     rec.setInt(1, m.version);
     rec.setString(2, m.description);
-    s.guarded("recording the migration", [&] { return rec.executeUpdate(); });
+    guarded(s, "recording the migration", [&] { return rec.executeUpdate(); });
     result.applied.push_back(m.version);
     done.insert(m.version);
   }

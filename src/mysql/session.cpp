@@ -2,11 +2,14 @@
 
 #include <algorithm>
 
+#include <cppconn/connection.h>
 #include <cppconn/driver.h>
 #include <cppconn/metadata.h>
 #include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
 #include <cppconn/warning.h>
+
+#include "mysql/guarded.h"
 
 namespace hm::mysql {
 namespace {
@@ -72,7 +75,7 @@ Session::~Session() {
 }
 
 void Session::apply_settings(const DbOptions& o) {
-  guarded("reading the server version", [&] {
+  guarded(*this, "reading the server version", [&] {
     server_version_ = std::string(conn_->getMetaData()->getDatabaseProductVersion());
   });
   flavor_ = server_version_.find("MariaDB") != std::string::npos ? ServerFlavor::kMariaDB : ServerFlavor::kMySQL;
@@ -174,42 +177,61 @@ sql::PreparedStatement& Session::prepare(const std::string& sql) {
     statements_.erase(oldest);  // deallocates it on the server
   }
   std::unique_ptr<sql::PreparedStatement> stmt;
-  guarded("preparing a statement", [&] { stmt.reset(conn_->prepareStatement(sql)); });
+  guarded(*this, "preparing a statement", [&] { stmt.reset(conn_->prepareStatement(sql)); });
   const auto inserted = statements_.emplace(sql, Cached{std::move(stmt), ++uses_, large}).first;
   return *inserted->second.statement;
 }
 
 void Session::execute(const std::string& sql) {
-  guarded("executing a statement", [&] {
+  guarded(*this, "executing a statement", [&] {
     std::unique_ptr<sql::Statement> st(conn_->createStatement());
     st->execute(sql);
   });
 }
 
+namespace {
+
+// All rows of rs as optional strings (NULL = nullopt).
+std::vector<std::vector<std::optional<std::string>>> all_rows(sql::ResultSet& rs) {
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  const unsigned cols = rs.getMetaData()->getColumnCount();
+  while (rs.next()) {
+    std::vector<std::optional<std::string>> row;
+    row.reserve(cols);
+    for (unsigned i = 1; i <= cols; ++i) {
+      if (rs.isNull(i)) {
+        row.emplace_back(std::nullopt);
+      } else {
+        row.emplace_back(std::string(rs.getString(i)));
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace
+
 std::vector<std::vector<std::optional<std::string>>> Session::query(const std::string& sql) {
-  return guarded("running a query", [&] {
-    std::vector<std::vector<std::optional<std::string>>> rows;
+  return guarded(*this, "running a query", [&] {
     std::unique_ptr<sql::Statement> st(conn_->createStatement());
     std::unique_ptr<sql::ResultSet> rs(st->executeQuery(sql));
-    const unsigned cols = rs->getMetaData()->getColumnCount();
-    while (rs->next()) {
-      std::vector<std::optional<std::string>> row;
-      row.reserve(cols);
-      for (unsigned i = 1; i <= cols; ++i) {
-        if (rs->isNull(i)) {
-          row.emplace_back(std::nullopt);
-        } else {
-          row.emplace_back(std::string(rs->getString(i)));
-        }
-      }
-      rows.push_back(std::move(row));
-    }
-    return rows;
+    return all_rows(*rs);
+  });
+}
+
+std::vector<std::vector<std::optional<std::string>>> Session::query(const std::string& sql,
+                                                                    const std::vector<std::string>& params) {
+  auto& st = prepare(sql);
+  return guarded(*this, "running a query", [&] {
+    for (std::size_t i = 0; i < params.size(); ++i) st.setString(static_cast<unsigned>(i + 1), params[i]);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+    return all_rows(*rs);
   });
 }
 
 std::vector<SqlWarning> Session::warnings(sql::PreparedStatement& stmt) {
-  return guarded("reading warnings", [&] {
+  return guarded(*this, "reading warnings", [&] {
     std::vector<SqlWarning> out;
     for (const sql::SQLWarning* w = stmt.getWarnings(); w != nullptr; w = w->getNextWarning()) {
       out.push_back(SqlWarning{w->getErrorCode(), std::string(w->getMessage())});

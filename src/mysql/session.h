@@ -5,9 +5,12 @@
 // after connecting, which would undo it). No automatic reconnect: a silent
 // reconnect would drop the session settings. A broken session is discarded.
 //
-// Only this adapter (src/mysql/) sees sql::SQLException: every call that can
-// throw one goes through guarded(), which translates it once into DbError and
-// marks the session broken when the connection is lost.
+// Only this adapter (src/mysql/) sees Connector/C++: the sql:: types are only
+// forward-declared here, and every call that can throw sql::SQLException goes
+// through guarded() (mysql/guarded.h, private to src/mysql), which translates
+// it once into DbError and marks the session broken when the connection is
+// lost. Callers outside src/mysql use query() and execute(), which throw
+// DbError only.
 //
 // Thread-safety: none. A session is used by one thread at a time (the pool
 // hands it to one lease holder).
@@ -19,15 +22,15 @@
 #include <string>
 #include <vector>
 
-#include <cppconn/connection.h>
-#include <cppconn/exception.h>
-#include <cppconn/prepared_statement.h>
-#include <cppconn/resultset.h>
-
-#include "mysql/options.h"
 #include "hm/db_error.h"
 #include "mysql/driver.h"
 #include "mysql/errors.h"
+#include "mysql/options.h"
+
+namespace sql {
+class Connection;
+class PreparedStatement;
+}  // namespace sql
 
 namespace hm::mysql {
 
@@ -71,26 +74,24 @@ class Session {
   void rollback();  // never throws; marks the session broken if it fails
   bool in_transaction() const { return in_txn_; }
 
-  // Runs fn(), translating sql::SQLException into DbError (and noting a lost
-  // connection). All adapter code touching sql:: objects goes through here.
-  template <class Fn>
-  auto guarded(const char* context, Fn&& fn) -> decltype(fn()) {
-    try {
-      return fn();
-    } catch (const sql::SQLException& e) {
-      DbError err = translate(e, flavor_, context);
-      if (err.connection_broken()) broken_ = true;
-      throw err;
-    }
+  // Notes a failed call: an error that lost the connection marks the session
+  // broken. guarded() calls it for every error it translates.
+  void note_failure(const DbError& e) {
+    if (e.connection_broken()) broken_ = true;
   }
 
   // A prepared statement, cached for the session. The reference stays valid
-  // until the next prepare() call (the cache is bounded).
+  // until the next prepare() call (the cache is bounded). For src/mysql only:
+  // the statement is a Connector/C++ type, used through guarded().
   sql::PreparedStatement& prepare(const std::string& sql);
   // Executes a statement with no result set, e.g. SET or DDL.
   void execute(const std::string& sql);
   // Runs a query and returns all rows as optional strings (NULL = nullopt).
   std::vector<std::vector<std::optional<std::string>>> query(const std::string& sql);
+  // The same with `params` bound, in order, as strings to the statement's `?`
+  // placeholders (a prepared statement, cached like prepare()'s).
+  std::vector<std::vector<std::optional<std::string>>> query(const std::string& sql,
+                                                             const std::vector<std::string>& params);
   // Warnings of the last execution of stmt (all of them: max_error_count is
   // raised for the session so the list is complete).
   std::vector<SqlWarning> warnings(sql::PreparedStatement& stmt);

@@ -14,16 +14,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Config config_for(const test::TestDatabase& db) {
-  Config c;
-  c.db = db.options();
-  return c;
+// The options `hm-worker doctor` builds from the configuration: the session
+// settings this database's connections get, the default pool.
+DoctorOptions options_for(const test::TestDatabase& db) {
+  DoctorOptions o;
+  o.isolation = db.options().isolation;
+  o.lock_wait_timeout = db.options().lock_wait_timeout;
+  return o;
 }
 
 TEST(DoctorTest, ACleanServerNeedsNoAttention) {
   test::TestDatabase db("doctor_clean");
   auto s = db.connect();
-  const DoctorReport r = run_doctor(*s, config_for(db), DoctorOptions{});
+  const DoctorReport r = run_doctor(*s, options_for(db));
   EXPECT_FALSE(r.attention()) << r.findings[0].detail;
   EXPECT_EQ(r.lock_wait_source, "information_schema.INNODB_LOCK_WAITS");  // MariaDB
   EXPECT_EQ(r.session.isolation, "READ-COMMITTED");
@@ -53,13 +56,13 @@ TEST(DoctorTest, ShowsTheWaitingAndBlockingQueryAndThread) {
     }
   });
   auto s = db.connect();
-  DoctorOptions o;
+  DoctorOptions o = options_for(db);
   o.long_query_seconds = 1;
   DoctorReport r;
   ASSERT_TRUE(test::eventually(
       [&] {
         std::this_thread::sleep_for(150ms);  // INNODB_TRX refreshes only when unread for 100 ms
-        r = run_doctor(*s, config_for(db), o);
+        r = run_doctor(*s, o);
         return !r.lock_waits.empty() && !r.long_queries.empty();
       },
       7s));
@@ -74,9 +77,9 @@ TEST(DoctorTest, ShowsTheWaitingAndBlockingQueryAndThread) {
 TEST(DoctorTest, FleetBudgetAboveMaxConnectionsNeedsAttention) {
   test::TestDatabase db("doctor_budget");
   auto s = db.connect();
-  DoctorOptions o;
+  DoctorOptions o = options_for(db);
   o.replicas = parse_replicas("ingest=40,reply=2");
-  const DoctorReport r = run_doctor(*s, config_for(db), o);
+  const DoctorReport r = run_doctor(*s, o);
   EXPECT_EQ(r.fleet_budget, 42 * 16);
   EXPECT_TRUE(r.attention());
   bool named = false;

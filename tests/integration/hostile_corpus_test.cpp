@@ -58,12 +58,10 @@ void check(test::TestDatabase& db, const std::vector<Case>& cases, const std::ve
       const std::string mid = c.expected.substr(7);
       EXPECT_TRUE(reason.empty()) << c.file << " was dead-lettered: " << reason;
       auto s = db.connect();
-      auto& st = s->prepare("SELECT text FROM message WHERE ig_message_id = ?");
-      st.setString(1, mid);
-      std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
-      ASSERT_TRUE(rs->next()) << c.file << ": " << mid << " is not stored";
+      const auto rows = s->query("SELECT text FROM message WHERE ig_message_id = ?", {mid});
+      ASSERT_FALSE(rows.empty()) << c.file << ": " << mid << " is not stored";
       if (auto text = expected_text(c.line)) {
-        EXPECT_EQ(std::string(rs->getString(1)), *text) << c.file;
+        EXPECT_EQ(rows[0].at(0).value_or(""), *text) << c.file;
       }
     } else if (c.expected.rfind("dead:", 0) == 0) {
       EXPECT_NE(reason.find(c.expected.substr(5)), std::string::npos) << c.file << ": reason was '" << reason << "'";

@@ -152,6 +152,7 @@ TEST_F(MessageStoreTest, AnyWarningOtherThanDuplicateIsAFailureAndNothingIsStore
   // Invalid UTF-8 that reached the store: INSERT IGNORE would replace it and warn.
   const auto bad_utf8 = store.store(message("bad-utf8", std::string("caf\xc3", 4)));
   EXPECT_EQ(bad_utf8.status, StoreStatus::kPermanent);
+  EXPECT_EQ(bad_utf8.category(), ErrorCategory::kPermanent);
   EXPECT_EQ(bad_utf8.error_code, 1366) << bad_utf8.error;
   // A mid over the column's length.
   const auto long_mid = store.store(message(std::string(300, 'm')));
@@ -160,6 +161,7 @@ TEST_F(MessageStoreTest, AnyWarningOtherThanDuplicateIsAFailureAndNothingIsStore
   // The connection is still good for the next message.
   const auto fine = store.store(message("fine"));
   EXPECT_EQ(fine.status, StoreStatus::kInserted) << fine.error;
+  EXPECT_EQ(fine.category(), ErrorCategory::kNone);
 }
 
 TEST_F(MessageStoreTest, AWarningTheStoreDidNotForeseeRemovesTheCommittedRow) {
@@ -355,6 +357,7 @@ TEST_F(MessageStoreTest, RowLockHeldTooLongIsRetryableThenStored) {
   // Another session's uncommitted insert of the same key: our INSERT IGNORE waits, then times out.
   const auto r = store.store(message("locked-mid"));
   EXPECT_EQ(r.status, StoreStatus::kRetryable);
+  EXPECT_EQ(r.category(), ErrorCategory::kRetryable);
   EXPECT_EQ(r.error_code, 1205) << r.error;
   // Other messages are not blocked.
   EXPECT_EQ(store.store(message("free-mid")).status, StoreStatus::kInserted);

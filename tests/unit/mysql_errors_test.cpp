@@ -34,5 +34,25 @@ TEST(MysqlErrorsTest, OnlyLockWaitTimeoutAndDeadlockAreLockConflicts) {
   for (int code : {0, 1040, 1062, 1969, 2006, 2013, 4031}) EXPECT_FALSE(lock_conflict(code)) << code;
 }
 
+TEST(MysqlErrorsTest, EveryKindHasTheCategoryItsRetryabilitySays) {
+  for (auto kind : {DbErrorKind::kDuplicate, DbErrorKind::kRetryable, DbErrorKind::kPoolExhausted,
+                    DbErrorKind::kPermanent}) {
+    const DbError e(kind, 7, "what");
+    EXPECT_EQ(category(e), e.retryable() ? ErrorCategory::kRetryable : ErrorCategory::kPermanent) << to_string(kind);
+  }
+  EXPECT_EQ(classify(1213, ServerFlavor::kMariaDB).category(), ErrorCategory::kRetryable);
+  EXPECT_EQ(classify(2013, ServerFlavor::kMariaDB).category(), ErrorCategory::kRetryable);
+  EXPECT_EQ(classify(1062, ServerFlavor::kMariaDB).category(), ErrorCategory::kPermanent);
+  EXPECT_EQ(classify(1366, ServerFlavor::kMariaDB).category(), ErrorCategory::kPermanent);
+}
+
+TEST(MysqlErrorsTest, ADbErrorBecomesAStatusWithItsCodeAndMessage) {
+  const Status s = to_status(DbError(DbErrorKind::kPoolExhausted, 0, "pool exhausted"));
+  EXPECT_EQ(s.category, ErrorCategory::kRetryable);
+  EXPECT_EQ(s.code, 0);
+  EXPECT_EQ(s.message, "pool exhausted");
+  EXPECT_EQ(to_status(DbError(DbErrorKind::kPermanent, 1406, "too long")).category, ErrorCategory::kPermanent);
+}
+
 }  // namespace
 }  // namespace hm::mysql

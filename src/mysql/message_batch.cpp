@@ -1,0 +1,154 @@
+// The batch path of MysqlMessageStore: several new messages in one
+// transaction.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "mysql/guarded.h"
+#include "mysql/message_steps.h"
+#include "mysql/statements.h"
+
+namespace hm::mysql {
+namespace {
+
+// Batch path: rows of the multi-row insert are ours when their id lies in the
+// block of LAST_INSERT_ID() .. + rows - 1 (InnoDB reserves a simple insert's
+// auto-increment values at once); the mid check guards against anything else.
+// The third column says whether the row owes a deletion or edit recorded
+// before it (as kOwesChanges in message_path.cpp; joins cost the server less
+// than a hundred EXISTS subqueries). A row owing several edits comes back once
+// per edit.
+constexpr const char* kBatchInsertedSql =
+    "SELECT m.id, m.ig_message_id, d.ig_message_id IS NOT NULL OR e.ig_message_id IS NOT NULL FROM message m "
+    "LEFT JOIN message_deletion d ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
+    "AND m.is_deleted = 0 "
+    "LEFT JOIN message_edit e ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
+    "AND e.num_edit > m.edit_count "
+    "WHERE m.id >= LAST_INSERT_ID() AND m.id < LAST_INSERT_ID() + ?";
+constexpr const char* kBatchApplyPendingDeletionSql =
+    "UPDATE message m JOIN message_deletion d "
+    "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
+    "SET m.is_deleted = 1, m.deleted_at = d.deleted_at WHERE m.id BETWEEN ? AND ?";
+constexpr const char* kBatchApplyPendingEditSql =
+    "UPDATE message m JOIN message_edit e "
+    "ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
+    "SET m.text = e.text, m.edit_count = e.num_edit, m.edited_at = e.edited_at "
+    "WHERE m.id BETWEEN ? AND ? AND m.edit_count < e.num_edit "
+    "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
+    "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id)";
+
+// A batch on its way: the messages, their results so far, and which of them
+// the fast-path check found stored.
+struct Batch {
+  explicit Batch(const std::vector<NewMessage>& messages)
+      : ms(messages), out(messages.size()), found(messages.size(), false) {
+    for (std::size_t i = 0; i < ms.size(); ++i) index.emplace(ms[i].mid, i);
+  }
+  const std::vector<NewMessage>& ms;
+  std::vector<StoreResult> out;
+  std::unordered_map<std::string, std::size_t> index;
+  std::vector<bool> found;
+};
+
+// The new rows of the multi-row insert as read back: their id range and
+// whether any owes a deletion or edit recorded before it.
+struct NewRows {
+  std::uint64_t lo = UINT64_MAX;
+  std::uint64_t hi = 0;
+  int ours = 0;
+  bool owes = false;
+};
+
+// The fast-path check for the whole batch: the messages stored already are
+// kDuplicate with their id (and get what they owe applied). Returns the
+// absent ones, sorted by mid.
+std::vector<std::size_t> check_batch(Session& s, Batch& b) {
+  std::vector<const std::string*> mids;
+  mids.reserve(b.ms.size());
+  for (const auto& m : b.ms) mids.push_back(&m.mid);
+  for (const auto& [mid, f] : look_up_and_settle(s, mids, "batch fast-path check")) {
+    auto it = b.index.find(mid);
+    if (it == b.index.end()) continue;
+    b.out[it->second].status = StoreStatus::kDuplicate;
+    b.out[it->second].message_id = f.id;
+    b.found[it->second] = true;
+  }
+  std::vector<std::size_t> absent;
+  for (std::size_t i = 0; i < b.ms.size(); ++i)
+    if (!b.found[i]) absent.push_back(i);
+  std::sort(absent.begin(), absent.end(), [&](std::size_t x, std::size_t y) { return b.ms[x].mid < b.ms[y].mid; });
+  return absent;
+}
+
+// One multi-row INSERT IGNORE of the absent messages; the rows inserted.
+int insert_rows(Session& s, const Batch& b, const std::vector<std::size_t>& absent) {
+  std::string sql = std::string("INSERT IGNORE INTO message ") + kMessageColumnList + " VALUES ";
+  const std::string row = placeholders(kMessageColumns);
+  for (std::size_t k = 0; k < absent.size(); ++k) sql += (k ? ", " : "") + row;
+  auto& ins = s.prepare(sql);
+  for (std::size_t k = 0; k < absent.size(); ++k) bind_message(ins, static_cast<unsigned>(k), b.ms[absent[k]]);
+  return insert_ignore(s, ins, "inserting a batch of messages");
+}
+
+// The new rows, and whether any owes a deletion or edit recorded before
+// it (plain reads suffice, for the reason given at fast_path_sql() in
+// message_path.cpp): each one found becomes kInserted with its id.
+NewRows read_new_rows(Session& s, Batch& b, std::size_t inserted_at_most) {
+  auto& q = s.prepare(kBatchInsertedSql);
+  q.setUInt64(1, inserted_at_most);
+  std::unique_ptr<sql::ResultSet> rs(guarded(s, "reading the new rows", [&] { return q.executeQuery(); }));
+  NewRows rows;
+  guarded(s, "reading the new rows", [&] {
+    while (rs->next()) {
+      auto it = b.index.find(std::string(rs->getString(2)));
+      if (it == b.index.end() || b.found[it->second]) continue;
+      rows.owes = rows.owes || rs->getBoolean(3);
+      if (b.out[it->second].status == StoreStatus::kInserted) continue;  // again, for another edit
+      const std::uint64_t id = rs->getUInt64(1);
+      b.out[it->second].status = StoreStatus::kInserted;
+      b.out[it->second].message_id = id;
+      rows.lo = std::min(rows.lo, id);
+      rows.hi = std::max(rows.hi, id);
+      ++rows.ours;
+    }
+  });
+  return rows;
+}
+
+}  // namespace
+
+// The batch path: one fast-path check for the whole batch, one multi-row
+// INSERT IGNORE of the absent ones sorted by mid (every transaction takes the
+// unique-key locks in the same order, so batches do not deadlock each other),
+// one read of the new rows, one commit. Throws DbError; kPermanent means some
+// row is bad (the caller falls back to one message at a time to find it).
+std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& ms) {
+  Batch b(ms);
+  const std::vector<std::size_t> absent = check_batch(s, b);
+  if (absent.empty()) return std::move(b.out);
+
+  s.begin();
+  const int affected = insert_rows(s, b, absent);
+  for (std::size_t i : absent) b.out[i].status = StoreStatus::kDuplicate;  // unless found below
+  if (affected > 0) {
+    const NewRows rows = read_new_rows(s, b, absent.size());
+    if (rows.ours != affected) {
+      throw DbError(DbErrorKind::kRetryable, 0,
+                    "batch insert: " + std::to_string(affected) + " rows inserted but " + std::to_string(rows.ours) +
+                        " found in the LAST_INSERT_ID() block; rolled back");
+    }
+    if (rows.owes) {
+      for (const char* apply : {kBatchApplyPendingEditSql, kBatchApplyPendingDeletionSql}) {
+        auto& up = s.prepare(apply);
+        up.setUInt64(1, rows.lo);
+        up.setUInt64(2, rows.hi);
+        guarded(s, "applying earlier deletions and edits", [&] { return up.executeUpdate(); });
+      }
+    }
+  }
+  s.commit();
+  return std::move(b.out);
+}
+
+}  // namespace hm::mysql
