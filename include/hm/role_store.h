@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "roles/graph_api.h"
+#include "graph/graph_api.h"
 
 namespace hm {
 

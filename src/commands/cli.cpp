@@ -33,7 +33,9 @@
 #include "http/curl_client.h"
 #include "mysql/session.h"
 #include "redis/stream_queue.h"
-#include "roles/roles.h"
+#include "roles/enrich.h"
+#include "roles/media.h"
+#include "roles/reply.h"
 #include "hm/stop_signal.h"
 #include "hm/version.h"
 #include "worker/worker_loop.h"
@@ -398,9 +400,6 @@ int cmd_run_stream(const Config& cfg) {
   graph_options.token = cfg.roles.graph_token;
   graph_options.timeout = cfg.roles.graph_timeout;
   graph_options.retry.max_attempts = cfg.roles.graph_attempts;
-  graph_options.retry.base_delay = std::chrono::milliseconds(200);
-  graph_options.retry.max_delay = std::chrono::milliseconds(5000);
-  graph_options.retry.max_total = std::chrono::milliseconds(30000);
   GraphApi graph(http_client, graph_options, clock, &stop);
   MediaOptions media;
   media.dir = cfg.roles.media_dir;
@@ -408,7 +407,7 @@ int cmd_run_stream(const Config& cfg) {
   media.connect_timeout = cfg.roles.media_connect_timeout;
   media.timeout = cfg.roles.media_timeout;
   media.max_redirects = cfg.roles.media_max_redirects;
-  media.retry = graph_options.retry;
+  media.retry.max_attempts = cfg.roles.graph_attempts;
 
   IngestService ingest(store, clock, cfg.retry, &stop, &metrics);
   ingest.set_fan_out({true, rules.empty() ? nullptr : &rules});

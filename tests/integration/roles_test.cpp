@@ -1,6 +1,8 @@
 // The enrich, media and reply handlers against the real MariaDB, with a local
 // HTTP server playing the Graph API and the CDN, through the real libcurl client.
-#include "roles/roles.h"
+#include "roles/enrich.h"
+#include "roles/media.h"
+#include "roles/reply.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "roles/graph_api.h"
+#include "graph/graph_api.h"
 
 #include <nlohmann/json.hpp>
 

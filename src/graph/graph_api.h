@@ -18,11 +18,17 @@
 
 namespace hm {
 
+// The Graph API's retry budget unless configured otherwise (GRAPH_RETRY_ATTEMPTS
+// sets max_attempts): waits of up to 200 ms, 400 ms... at most 5 s each, 30 s
+// in all. MediaOptions downloads with the same budget.
+inline constexpr RetryOptions kGraphRetry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
+                                          std::chrono::milliseconds(30000)};
+
 struct GraphOptions {
-  std::string base = "https://graph.facebook.com/v21.0";  // no trailing slash
-  std::string token;                                       // secret
-  std::chrono::milliseconds timeout{10000};
-  RetryOptions retry;
+  std::string base = "https://graph.facebook.com/v21.0";  // API root, no trailing slash
+  std::string token;                                       // access token; secret, sent only in a header
+  std::chrono::milliseconds timeout{10000};                // total time per HTTP call (connect: at most 5 s)
+  RetryOptions retry = kGraphRetry;                        // retries of rate limits, 5xx and network failures
 };
 
 struct Profile {
