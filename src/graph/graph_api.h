@@ -14,6 +14,8 @@
 #include "hm/clock.h"
 #include "core/retry.h"
 #include "hm/http_client.h"
+#include "hm/role_store.h"  // Profile
+#include "hm/status.h"
 #include "hm/stop_signal.h"
 
 namespace hm {
@@ -31,23 +33,13 @@ struct GraphOptions {
   RetryOptions retry = kGraphRetry;                        // retries of rate limits, 5xx and network failures
 };
 
-struct Profile {
-  std::optional<std::string> name, username, profile_pic;
-  std::optional<long long> follower_count;
-  std::optional<bool> is_verified_user, is_user_follow_business, is_business_follow_user;
-};
-
-enum class GraphOutcome {
-  kOk,
-  kRetryable,  // rate limited, server or network trouble, retries used up: try again later
-  kPermanent,  // the API said no (bad id, permissions, token): record it
-  kUnknown,    // a send may or may not have happened: never repeat it
-};
-
-const char* to_string(GraphOutcome o);
-
+// How a call ended:
+//   kNone       answered with success
+//   kRetryable  rate limited, server or network trouble, retries used up: try again later
+//   kPermanent  the API said no (bad id, permissions, token): record it
+//   kUnknown    a send may or may not have happened: never repeat it
 struct GraphCall {
-  GraphOutcome outcome = GraphOutcome::kOk;
+  ErrorCategory outcome = ErrorCategory::kNone;
   std::string error;  // for failures: status, Graph error code and message
   int attempts = 1;
 };

@@ -35,8 +35,8 @@ DeliveryOutcome JobHandler::later(std::string reason) {
   return o;
 }
 
-DeliveryOutcome JobHandler::store_failed(const DbError& e) {
-  return e.retryable() ? later(e.what()) : dead(std::string("cannot be stored: ") + e.what());
+DeliveryOutcome JobHandler::store_failed(const Status& s) {
+  return s.retryable() ? later(s.message) : dead("cannot be stored: " + s.message);
 }
 
 std::vector<DeliveryOutcome> JobHandler::handle(const std::vector<std::string_view>& payloads) const {
@@ -45,8 +45,6 @@ std::vector<DeliveryOutcome> JobHandler::handle(const std::vector<std::string_vi
   for (auto p : payloads) {
     try {
       out.push_back(handle_job(p));
-    } catch (const DbError& e) {
-      out.push_back(store_failed(e));
     } catch (const std::exception& e) {
       out.push_back(later(std::string("unexpected: ") + e.what()));
     }
@@ -58,8 +56,9 @@ DeliveryOutcome JobHandler::handle_job(std::string_view payload) const {
   std::string mid, error;
   if (!parse_job(payload, &mid, &error)) return dead(error);
   const auto m = store_.find_message(mid);
-  if (!m) return dead("message " + mid + " is not stored");
-  return handle_message(*m);
+  if (!m.ok()) return store_failed(m.status);
+  if (!m.value) return dead("message " + mid + " is not stored");
+  return handle_message(*m.value);
 }
 
 }  // namespace hm

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "hm/batch_handler.h"
-#include "hm/db_error.h"
 #include "hm/role_store.h"
+#include "hm/status.h"
 
 namespace hm {
 
@@ -38,8 +38,10 @@ class JobHandler : public BatchHandler {
   static DeliveryOutcome done(long long applied = 1);
   static DeliveryOutcome dead(std::string reason);
   static DeliveryOutcome later(std::string reason);
-  // A database failure of a job: retry later, or dead-letter for bad data.
-  static DeliveryOutcome store_failed(const DbError& e);
+  // A failed store call: kRetryable is retried later with the store's
+  // message as the reason; any other category is dead-lettered ("cannot be
+  // stored: <message>").
+  static DeliveryOutcome store_failed(const Status& s);
 
  private:
   DeliveryOutcome handle_job(std::string_view payload) const;

@@ -19,7 +19,7 @@ MediaRecord record_of(std::uint64_t message_id, int idx, const json& a) {
   const json url = a.is_object() && a.contains("payload") && a["payload"].is_object() ? a["payload"].value("url", json())
                                                                                         : json();
   if (!url.is_string() || url.get<std::string>().empty()) {
-    rec.status = "failed";
+    rec.status = MediaStatus::kFailed;
     rec.error = "attachment has no payload.url";
   } else {
     rec.source_url = url.get<std::string>();
@@ -37,13 +37,15 @@ DeliveryOutcome MediaService::handle_message(const StoredMessage& m) const {
   DeliveryOutcome out = done(0);
   for (std::size_t i = 0; i < attachments.size(); ++i) {
     const int idx = static_cast<int>(i);
-    if (store().media_status(m.id, idx)) continue;  // stored, or failed for good: nothing to download
+    const auto known = store().media_status(m.id, idx);
+    if (!known.ok()) return store_failed(known.status);
+    if (known.value) continue;  // stored, or failed for good: nothing to download
     MediaRecord rec = record_of(m.id, idx, attachments[i]);
     if (!rec.source_url.empty()) {
       if (Status s = download(m.mid, rec); !s.ok()) return later(s.message);
     }
-    store().save_media(rec);
-    if (rec.status == "stored") ++out.counts.applied;
+    if (Status s = store().save_media(rec); !s.ok()) return store_failed(s);
+    if (rec.status == MediaStatus::kStored) ++out.counts.applied;
   }
   return out;
 }
@@ -69,7 +71,7 @@ Status MediaService::download(const std::string& mid, MediaRecord& rec) const {
       rec.sha256 = sha.value;
       rec.size = r.bytes;
       rec.content_type = r.content_type;
-      rec.status = "stored";
+      rec.status = MediaStatus::kStored;
       return Status::Ok();
     }
     writer.discard();
@@ -81,7 +83,7 @@ Status MediaService::download(const std::string& mid, MediaRecord& rec) const {
                                 ? "over MEDIA_MAX_BYTES=" + std::to_string(options_.max_bytes)
                                 : (r.failure == HttpFailure::kNone ? "HTTP " + std::to_string(r.status) : r.error);
     if (permanent) {
-      rec.status = "failed";
+      rec.status = MediaStatus::kFailed;
       rec.error = why;
       log_event(spdlog::level::warn, "attachment not stored", {{"mid", mid}, {"idx", rec.idx}, {"error", why}});
       return Status::Ok();

@@ -11,40 +11,53 @@ constexpr long long kReplyWindowMs = 24LL * 3600 * 1000;
 
 DeliveryOutcome ReplyService::handle_message(const StoredMessage& m) const {
   const std::string& mid = m.mid;
-  DeliveryOutcome nothing = done(0);
-  if (m.direction != "inbound" || m.is_deleted) return nothing;
+  const DeliveryOutcome nothing = done(0);
+  if (m.direction != Direction::kInbound || m.is_deleted) return nothing;
   const long long now = clock_.wall_ms();
   const auto last = store().last_inbound_ms(m.account_id, m.customer_id);
-  if (!last || now - *last > kReplyWindowMs) {
+  if (!last.ok()) return store_failed(last.status);
+  if (!last.value || now - *last.value > kReplyWindowMs) {
     log_event(spdlog::level::info, "no reply: outside the 24-hour window", {{"mid", mid}});
     return nothing;
   }
   const auto decision = rules_.match(m.account_id, m.text.value_or(""), now);
   if (!decision) return nothing;
-  store().reserve_reply(m.id, m.account_id, m.customer_id, decision->rule, decision->text);
+  const auto reserved = store().reserve_reply(m.id, m.account_id, m.customer_id, decision->rule, decision->text);
+  if (!reserved.ok()) return store_failed(reserved.status);
   // Only the holder of the reservation in `reserved` may send: whoever finds it
   // sending, sent, failed or unknown does nothing (at most once).
-  if (!store().claim_reply_send(m.id)) return nothing;
+  const auto claimed = store().claim_reply_send(m.id);
+  if (!claimed.ok()) return store_failed(claimed.status);
+  if (!claimed.value) return nothing;
   // Deleted while we were deciding? Then do not send.
   const auto fresh = store().find_message(mid);
-  if (!fresh || fresh->is_deleted) {
-    store().finish_reply(m.id, "failed", "", "message deleted before the reply was sent");
-    return nothing;
+  if (!fresh.ok()) return store_failed(fresh.status);
+  if (!fresh.value || fresh.value->is_deleted) {
+    const Status s = store().finish_reply(m.id, ReplyStatus::kFailed, "", "message deleted before the reply was sent");
+    return s.ok() ? nothing : store_failed(s);
   }
-  const SendResult r = graph_.send_text(m.account_id, m.customer_id, decision->text);
+  return send(m, *decision);
+}
+
+DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& decision) const {
+  const SendResult r = graph_.send_text(m.account_id, m.customer_id, decision.text);
+  Status s;
   switch (r.outcome) {
-    case GraphOutcome::kOk:
-      store().finish_reply(m.id, "sent", r.message_id, "");
-      log_event(spdlog::level::info, "reply sent", {{"mid", mid}, {"rule", decision->rule}, {"attempts", r.attempts}});
+    case ErrorCategory::kNone:
+      s = store().finish_reply(m.id, ReplyStatus::kSent, r.message_id, "");
+      if (!s.ok()) return store_failed(s);
+      log_event(spdlog::level::info, "reply sent", {{"mid", m.mid}, {"rule", decision.rule}, {"attempts", r.attempts}});
       return done();
-    case GraphOutcome::kUnknown:
-      store().finish_reply(m.id, "unknown", "", r.error);
-      log_event(spdlog::level::warn, "reply outcome unknown; not sent again", {{"mid", mid}, {"error", r.error}});
-      return nothing;
+    case ErrorCategory::kUnknown:
+      s = store().finish_reply(m.id, ReplyStatus::kUnknown, "", r.error);
+      if (!s.ok()) return store_failed(s);
+      log_event(spdlog::level::warn, "reply outcome unknown; not sent again", {{"mid", m.mid}, {"error", r.error}});
+      return done(0);
     default:
-      store().finish_reply(m.id, "failed", "", r.error);
-      log_event(spdlog::level::warn, "reply failed", {{"mid", mid}, {"attempts", r.attempts}, {"error", r.error}});
-      return nothing;
+      s = store().finish_reply(m.id, ReplyStatus::kFailed, "", r.error);
+      if (!s.ok()) return store_failed(s);
+      log_event(spdlog::level::warn, "reply failed", {{"mid", m.mid}, {"attempts", r.attempts}, {"error", r.error}});
+      return done(0);
   }
 }
 

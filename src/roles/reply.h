@@ -20,6 +20,8 @@ class ReplyService final : public JobHandler {
 
  private:
   DeliveryOutcome handle_message(const StoredMessage& m) const override;
+  // Sends the claimed reply and records how it ended.
+  DeliveryOutcome send(const StoredMessage& m, const ReplyDecision& decision) const;
   GraphApi& graph_;
   const ReplyRules& rules_;
   Clock& clock_;
