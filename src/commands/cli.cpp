@@ -412,7 +412,8 @@ int cmd_run_stream(const Config& cfg) {
   IngestService ingest(store, clock, cfg.retry, &stop, &metrics);
   ingest.set_fan_out({true, rules.empty() ? nullptr : &rules});
   ingest.set_store_batch(cfg.ingest.batch_size);
-  EnrichService enrich(role_store, cfg.roles.graph_token.empty() ? nullptr : &graph, cfg.roles.profile_ttl);
+  EnrichService enrich(role_store, cfg.roles.graph_token.empty() ? nullptr : &graph,
+                       EnrichOptions{cfg.roles.profile_ttl});
   MediaService media_service(role_store, http_client, media, clock, &stop);
   ReplyService reply(role_store, graph, rules, clock);
   const BatchHandler& service = cfg.role == "ingest"   ? static_cast<const BatchHandler&>(ingest)

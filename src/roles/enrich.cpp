@@ -8,7 +8,7 @@ DeliveryOutcome EnrichService::handle_message(const StoredMessage& m) const {
   if (Status s = store().upsert_contact(m.account_id, m.customer_id, m.event_time_ms); !s.ok()) return store_failed(s);
   if (Status s = store().upsert_conversation(m.account_id, m.customer_id); !s.ok()) return store_failed(s);
   if (!graph_ || m.direction != Direction::kInbound) return done();
-  const Result<bool> claimed = store().claim_profile_fetch(m.account_id, m.customer_id, profile_ttl_);
+  const Result<bool> claimed = store().claim_profile_fetch(m.account_id, m.customer_id, options_.profile_ttl);
   if (!claimed.ok()) return store_failed(claimed.status);
   if (!claimed.value) return done();
   const ProfileResult r = graph_->fetch_profile(m.customer_id);

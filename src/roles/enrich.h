@@ -11,15 +11,23 @@
 
 namespace hm {
 
+struct EnrichOptions {
+  // PROFILE_TTL: a profile is fetched again once it is older than this;
+  // 0 = on every inbound message (one fetch at a time: a claim lasts a minute).
+  std::chrono::seconds profile_ttl{86400};
+};
+
 class EnrichService final : public JobHandler {
  public:
-  EnrichService(RoleStore& store, GraphApi* graph, std::chrono::seconds profile_ttl)
-      : JobHandler(store), graph_(graph), profile_ttl_(profile_ttl) {}
+  // `graph` null: contacts and conversations only, no profile fetching (no
+  // access token configured).
+  EnrichService(RoleStore& store, GraphApi* graph, EnrichOptions options)
+      : JobHandler(store), graph_(graph), options_(options) {}
 
  private:
   DeliveryOutcome handle_message(const StoredMessage& m) const override;
-  GraphApi* graph_;  // null: no profile fetching (no access token configured)
-  std::chrono::seconds profile_ttl_;
+  GraphApi* graph_;
+  EnrichOptions options_;
 };
 
 }  // namespace hm

@@ -26,7 +26,7 @@ class EnrichLogicTest : public ::testing::Test {
       : store_(clock_),
         http_([this](const test::FakeCall& c) { return answer(c); }),
         graph_(http_, graph_options(), clock_),
-        enrich_(store_, &graph_, 3600s) {}
+        enrich_(store_, &graph_, EnrichOptions{3600s}) {}
 
   static GraphOptions graph_options() {
     GraphOptions g;
@@ -119,7 +119,7 @@ TEST_F(EnrichLogicTest, APermanentRefusalIsRecordedNotRetriedBeforeTheTtl) {
 
 TEST_F(EnrichLogicTest, WithoutAGraphClientOrForEchoesNoProfileIsFetched) {
   message("n1", 1000);
-  EnrichService no_token(store_, nullptr, 3600s);
+  EnrichService no_token(store_, nullptr, EnrichOptions{3600s});
   EXPECT_EQ(no_token.handle({job("n1")}).at(0).verdict, Verdict::kDone);
   EXPECT_TRUE(store_.contact(kAccount, kCustomer).has_value());
   message("n2", 1000, Direction::kEcho, "other");
