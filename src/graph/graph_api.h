@@ -20,17 +20,14 @@
 
 namespace hm {
 
-// The Graph API's retry budget unless configured otherwise (GRAPH_RETRY_ATTEMPTS
-// sets max_attempts): waits of up to 200 ms, 400 ms... at most 5 s each, 30 s
-// in all. MediaOptions downloads with the same budget.
-inline constexpr RetryOptions kGraphRetry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
-                                          std::chrono::milliseconds(30000)};
-
 struct GraphOptions {
   std::string base = "https://graph.facebook.com/v21.0";  // API root, no trailing slash
   std::string token;                                       // access token; secret, sent only in a header
   std::chrono::milliseconds timeout{10000};                // total time per HTTP call (connect: at most 5 s)
-  RetryOptions retry = kGraphRetry;                        // retries of rate limits, 5xx and network failures
+  // Retries of rate limits, 5xx and network failures: GRAPH_RETRY_ATTEMPTS
+  // tries, waits from 200 ms doubling, at most 5 s each, 30 s in all.
+  RetryOptions retry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
+                     std::chrono::milliseconds(30000)};
 };
 
 // How a call ended:

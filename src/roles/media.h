@@ -9,7 +9,6 @@
 #include <string>
 
 #include "core/retry.h"
-#include "graph/graph_api.h"
 #include "hm/clock.h"
 #include "hm/http_client.h"
 #include "hm/stop_signal.h"
@@ -24,7 +23,10 @@ struct MediaOptions {
   std::chrono::milliseconds connect_timeout{5000};     // per download
   std::chrono::milliseconds timeout{60000};            // total time per download
   int max_redirects = 5;                               // 0 = do not follow redirects
-  RetryOptions retry = kGraphRetry;                    // retries of 5xx, 429 and network failures
+  // Retries of 5xx, 429 and network failures: as the Graph API's by default
+  // (GRAPH_RETRY_ATTEMPTS tries, waits from 200 ms, at most 5 s each, 30 s in all).
+  RetryOptions retry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
+                     std::chrono::milliseconds(30000)};
 };
 
 class MediaService final : public JobHandler {

@@ -11,30 +11,29 @@ constexpr long long kReplyWindowMs = 24LL * 3600 * 1000;
 
 DeliveryOutcome ReplyService::handle_message(const StoredMessage& m) const {
   const std::string& mid = m.mid;
-  const DeliveryOutcome nothing = done(0);
-  if (m.direction != Direction::kInbound || m.is_deleted) return nothing;
+  if (m.direction != Direction::kInbound || m.is_deleted) return done(0);
   const long long now = clock_.wall_ms();
   const auto last = store().last_inbound_ms(m.account_id, m.customer_id);
   if (!last.ok()) return store_failed(last.status);
   if (!last.value || now - *last.value > kReplyWindowMs) {
     log_event(spdlog::level::info, "no reply: outside the 24-hour window", {{"mid", mid}});
-    return nothing;
+    return done(0);
   }
   const auto decision = rules_.match(m.account_id, m.text.value_or(""), now);
-  if (!decision) return nothing;
+  if (!decision) return done(0);
   const auto reserved = store().reserve_reply(m.id, m.account_id, m.customer_id, decision->rule, decision->text);
   if (!reserved.ok()) return store_failed(reserved.status);
   // Only the holder of the reservation in `reserved` may send: whoever finds it
   // sending, sent, failed or unknown does nothing (at most once).
   const auto claimed = store().claim_reply_send(m.id);
   if (!claimed.ok()) return store_failed(claimed.status);
-  if (!claimed.value) return nothing;
+  if (!claimed.value) return done(0);
   // Deleted while we were deciding? Then do not send.
   const auto fresh = store().find_message(mid);
   if (!fresh.ok()) return store_failed(fresh.status);
   if (!fresh.value || fresh.value->is_deleted) {
     const Status s = store().finish_reply(m.id, ReplyStatus::kFailed, "", "message deleted before the reply was sent");
-    return s.ok() ? nothing : store_failed(s);
+    return s.ok() ? done(0) : store_failed(s);
   }
   return send(m, *decision);
 }
