@@ -1,46 +1,97 @@
 #pragma once
 // The storage seam of the enrich, media and reply roles. The MySQL
-// implementation is mysql::MysqlRoleStore. Every method is idempotent, so a
-// job handled twice does no harm; failures throw DbError.
-// Thread-safe in the MySQL implementation (each call leases a connection).
+// implementation is mysql::MysqlRoleStore; tests use test::FakeRoleStore.
+// Every method is idempotent, so a job handled twice does no harm. Failures
+// are returned, never thrown: kRetryable when waiting may help (lock
+// conflict, lost connection, pool exhausted), kPermanent when the data can
+// never be stored.
+// Thread-safe in both implementations (MySQL: each call leases a connection).
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
-#include "roles/graph_api.h"
+#include "hm/events.h"
+#include "hm/status.h"
 
 namespace hm {
+
+// The customer's profile as the Graph API answers it; a field it left out is empty.
+struct Profile {
+  std::optional<std::string> name, username, profile_pic;
+  std::optional<long long> follower_count;
+  std::optional<bool> is_verified_user, is_user_follow_business, is_business_follow_user;
+};
 
 struct StoredMessage {
   std::uint64_t id = 0;
   std::string mid;
   std::string account_id;
   std::string customer_id;
-  std::string direction;  // inbound or echo
-  std::string kind;       // message or postback
+  Direction direction = Direction::kInbound;
+  MessageKind kind = MessageKind::kMessage;
   std::optional<std::string> text;
   std::optional<std::string> attachments_json;
   bool is_deleted = false;
   long long event_time_ms = 0;
 };
 
+enum class MediaStatus {
+  kStored,  // downloaded and kept under its SHA-256
+  kFailed,  // can never be downloaded (no URL, too large, refused): not tried again
+};
+
+// "stored" or "failed", as stored in media.status.
+constexpr const char* to_string(MediaStatus s) { return s == MediaStatus::kStored ? "stored" : "failed"; }
+constexpr std::optional<MediaStatus> parse_media_status(std::string_view s) {
+  if (s == "stored") return MediaStatus::kStored;
+  if (s == "failed") return MediaStatus::kFailed;
+  return std::nullopt;
+}
+
 struct MediaRecord {
   std::uint64_t message_id = 0;
   int idx = 0;
   std::string type;
   std::string source_url;
-  std::string status;  // stored or failed
-  std::string sha256;
-  long long size = 0;
+  MediaStatus status = MediaStatus::kFailed;
+  std::string sha256;        // kStored: hex SHA-256 of the bytes
+  long long size = 0;        // kStored: bytes
   std::string content_type;
-  std::string error;
+  std::string error;         // kFailed: why
 };
+
+enum class ReplyStatus {
+  kReserved,  // chosen, not yet sent
+  kSending,   // claimed by the one caller that may send it
+  kSent,
+  kFailed,    // refused, or not sent (the message was deleted)
+  kUnknown,   // sent with no answer: never sent again
+};
+
+// "reserved", "sending", "sent", "failed" or "unknown", as stored in reply.status.
+constexpr const char* to_string(ReplyStatus s) {
+  switch (s) {
+    case ReplyStatus::kReserved: return "reserved";
+    case ReplyStatus::kSending: return "sending";
+    case ReplyStatus::kSent: return "sent";
+    case ReplyStatus::kFailed: return "failed";
+    case ReplyStatus::kUnknown: return "unknown";
+  }
+  return "unknown";
+}
+constexpr std::optional<ReplyStatus> parse_reply_status(std::string_view s) {
+  for (ReplyStatus r : {ReplyStatus::kReserved, ReplyStatus::kSending, ReplyStatus::kSent, ReplyStatus::kFailed,
+                        ReplyStatus::kUnknown})
+    if (s == to_string(r)) return r;
+  return std::nullopt;
+}
 
 struct ReplyRecord {
   std::uint64_t message_id = 0;
-  std::string status;  // reserved, sending, sent, failed, unknown
+  ReplyStatus status = ReplyStatus::kReserved;
   int attempts = 0;
   std::string sent_message_id;
 };
@@ -48,35 +99,45 @@ struct ReplyRecord {
 class RoleStore {
  public:
   virtual ~RoleStore() = default;
-  virtual std::optional<StoredMessage> find_message(const std::string& mid) = 0;
+  // The message with this mid, or an empty optional when none is stored.
+  virtual Result<std::optional<StoredMessage>> find_message(const std::string& mid) = 0;
 
   // enrich
-  virtual void upsert_contact(const std::string& account_id, const std::string& igsid, long long seen_ms) = 0;
+  // Creates the contact, or moves its first_seen back to seen_ms.
+  virtual Status upsert_contact(const std::string& account_id, const std::string& igsid, long long seen_ms) = 0;
   // Recomputed from the message table and merged monotonically, so that
   // concurrent or repeated jobs can only move it forward.
-  virtual void upsert_conversation(const std::string& account_id, const std::string& customer_id) = 0;
+  virtual Status upsert_conversation(const std::string& account_id, const std::string& customer_id) = 0;
   // True when this caller may fetch the profile now: never fetched, or older
   // than ttl, and nobody else fetching it (a claim lasts a minute).
-  virtual bool claim_profile_fetch(const std::string& account_id, const std::string& igsid, std::chrono::seconds ttl) = 0;
-  virtual void save_profile(const std::string& account_id, const std::string& igsid, const Profile& profile) = 0;
+  virtual Result<bool> claim_profile_fetch(const std::string& account_id, const std::string& igsid,
+                                           std::chrono::seconds ttl) = 0;
+  // Records the profile as fetched now and releases the claim.
+  virtual Status save_profile(const std::string& account_id, const std::string& igsid, const Profile& profile) = 0;
   // Permanent errors count as a fetch (retried after the TTL); retryable ones release the claim.
-  virtual void save_profile_error(const std::string& account_id, const std::string& igsid, const std::string& error,
-                                  bool permanent) = 0;
+  virtual Status save_profile_error(const std::string& account_id, const std::string& igsid, const std::string& error,
+                                    bool permanent) = 0;
 
   // media
-  virtual std::optional<std::string> media_status(std::uint64_t message_id, int idx) = 0;
-  virtual void save_media(const MediaRecord& record) = 0;
+  // The status of attachment idx of a message, or empty when it has no record yet.
+  virtual Result<std::optional<MediaStatus>> media_status(std::uint64_t message_id, int idx) = 0;
+  // Inserts or replaces the record of (message_id, idx).
+  virtual Status save_media(const MediaRecord& record) = 0;
 
   // reply
-  virtual std::optional<long long> last_inbound_ms(const std::string& account_id, const std::string& customer_id) = 0;
-  // Reserves the reply to message_id (INSERT IGNORE); false when one exists already.
-  virtual bool reserve_reply(std::uint64_t message_id, const std::string& account_id, const std::string& customer_id,
-                             const std::string& rule, const std::string& text) = 0;
-  virtual std::optional<ReplyRecord> reply(std::uint64_t message_id) = 0;
+  // The time of the customer's latest inbound message, or empty when none.
+  virtual Result<std::optional<long long>> last_inbound_ms(const std::string& account_id,
+                                                           const std::string& customer_id) = 0;
+  // Reserves the reply to message_id (insert if absent); false when one exists already.
+  virtual Result<bool> reserve_reply(std::uint64_t message_id, const std::string& account_id,
+                                     const std::string& customer_id, const std::string& rule,
+                                     const std::string& text) = 0;
+  virtual Result<std::optional<ReplyRecord>> reply(std::uint64_t message_id) = 0;
   // reserved -> sending (attempts + 1); false when not in `reserved`.
-  virtual bool claim_reply_send(std::uint64_t message_id) = 0;
-  virtual void finish_reply(std::uint64_t message_id, const std::string& status, const std::string& sent_message_id,
-                            const std::string& error) = 0;
+  virtual Result<bool> claim_reply_send(std::uint64_t message_id) = 0;
+  // sending -> status (kSent, kFailed or kUnknown); a reply in another state is left as it is.
+  virtual Status finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
+                              const std::string& error) = 0;
 };
 
 }  // namespace hm

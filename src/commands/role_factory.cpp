@@ -7,8 +7,10 @@
 #include "http/curl_client.h"
 #include "ingest/ingest_service.h"
 #include "mysql/role_store.h"
-#include "roles/graph_api.h"
-#include "roles/roles.h"
+#include "graph/graph_api.h"
+#include "roles/enrich.h"
+#include "roles/media.h"
+#include "roles/reply.h"
 
 namespace hm::commands {
 namespace {
@@ -19,9 +21,6 @@ GraphOptions graph_options(const Config& cfg) {
   o.token = cfg.roles.graph_token;
   o.timeout = cfg.roles.graph_timeout;
   o.retry.max_attempts = cfg.roles.graph_attempts;
-  o.retry.base_delay = std::chrono::milliseconds(200);
-  o.retry.max_delay = std::chrono::milliseconds(5000);
-  o.retry.max_total = std::chrono::milliseconds(30000);
   return o;
 }
 
@@ -32,7 +31,7 @@ MediaOptions media_options(const Config& cfg) {
   o.connect_timeout = cfg.roles.media_connect_timeout;
   o.timeout = cfg.roles.media_timeout;
   o.max_redirects = cfg.roles.media_max_redirects;
-  o.retry = graph_options(cfg).retry;
+  o.retry.max_attempts = cfg.roles.graph_attempts;
   return o;
 }
 
@@ -52,7 +51,7 @@ struct EnrichRole final : RoleHandler {
       : store(c.pool),
         graph(c.cfg.roles.graph_token.empty() ? std::nullopt
                                               : std::make_optional<GraphApi>(http, graph_options(c.cfg), c.clock, &c.stop)),
-        service(store, graph ? &*graph : nullptr, c.cfg.roles.profile_ttl) {
+        service(store, graph ? &*graph : nullptr, EnrichOptions{c.cfg.roles.profile_ttl}) {
     if (!graph) spdlog::warn("GRAPH_ACCESS_TOKEN is not set: contacts and conversations are kept, profiles are not fetched");
   }
   const BatchHandler& handler() const override { return service; }

@@ -13,7 +13,7 @@
 #include "hm/stop_signal.h"
 #include "hm/telemetry.h"
 #include "mysql/message_store.h"
-#include "roles/reply_rules.h"
+#include "rules/reply_rules.h"
 
 namespace hm::commands {
 

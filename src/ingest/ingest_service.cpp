@@ -8,7 +8,7 @@
 
 #include "ops/logging.h"
 #include "ingest/payload.h"
-#include "roles/reply_rules.h"
+#include "rules/reply_rules.h"
 
 #include <nlohmann/json.hpp>
 #include "core/retry.h"

@@ -37,21 +37,47 @@ std::optional<std::string> get_optional(sql::ResultSet& rs, unsigned i) {
   return std::string(rs.getString(i));
 }
 
+// The text of an ENUM column as its enum; a value the schema does not allow is bad data.
+template <class E>
+E parsed(std::optional<E> value, const char* column, const std::string& text) {
+  if (!value) throw DbError(DbErrorKind::kPermanent, 0, std::string(column) + ": unexpected value '" + text + "'");
+  return *value;
+}
+
+Direction direction_of(const std::string& text) {
+  if (text == to_string(Direction::kInbound)) return Direction::kInbound;
+  return parsed<Direction>(text == to_string(Direction::kEcho) ? std::optional(Direction::kEcho) : std::nullopt,
+                           "message.direction", text);
+}
+
+MessageKind kind_of(const std::string& text) {
+  if (text == to_string(MessageKind::kMessage)) return MessageKind::kMessage;
+  return parsed<MessageKind>(
+      text == to_string(MessageKind::kPostback) ? std::optional(MessageKind::kPostback) : std::nullopt,
+      "message.kind", text);
+}
+
 }  // namespace
 
-template <class Fn>
-auto MysqlRoleStore::with_session(const char* what, Fn&& fn) -> decltype(fn(std::declval<Session&>())) {
-  auto lease = pool_.checkout();
+template <class T, class Fn>
+Result<T> MysqlRoleStore::run(const char* what, Fn&& fn) {
   try {
-    return guarded(*lease, what, [&] { return fn(*lease); });
+    auto lease = pool_.checkout();
+    try {
+      return Result<T>::Of(guarded(*lease, what, [&] { return fn(*lease); }));
+    } catch (const DbError& e) {
+      abandon(lease, e);
+      throw;
+    }
   } catch (const DbError& e) {
-    abandon(lease, e);
-    throw;
+    return Result<T>::Failed(to_status(e));
+  } catch (const std::exception& e) {
+    return Result<T>::Failed(Status::Retryable(std::string("unexpected: ") + e.what()));
   }
 }
 
-std::optional<StoredMessage> MysqlRoleStore::find_message(const std::string& mid) {
-  return with_session("reading the message", [&](Session& s) -> std::optional<StoredMessage> {
+Result<std::optional<StoredMessage>> MysqlRoleStore::find_message(const std::string& mid) {
+  return run<std::optional<StoredMessage>>("reading the message", [&](Session& s) -> std::optional<StoredMessage> {
     auto& st = s.prepare(
         "SELECT id, ig_message_id, account_id, customer_id, direction, kind, text, attachments, is_deleted, "
         "CAST(UNIX_TIMESTAMP(event_time) * 1000 AS SIGNED) FROM message WHERE ig_message_id = ? LIMIT 1");
@@ -63,8 +89,8 @@ std::optional<StoredMessage> MysqlRoleStore::find_message(const std::string& mid
     m.mid = rs->getString(2);
     m.account_id = rs->getString(3);
     m.customer_id = rs->getString(4);
-    m.direction = rs->getString(5);
-    m.kind = rs->getString(6);
+    m.direction = direction_of(rs->getString(5));
+    m.kind = kind_of(rs->getString(6));
     m.text = get_optional(*rs, 7);
     m.attachments_json = get_optional(*rs, 8);
     m.is_deleted = rs->getInt(9) != 0;
@@ -73,8 +99,8 @@ std::optional<StoredMessage> MysqlRoleStore::find_message(const std::string& mid
   });
 }
 
-void MysqlRoleStore::upsert_contact(const std::string& account_id, const std::string& igsid, long long seen_ms) {
-  with_session("upserting the contact", [&](Session& s) {
+Status MysqlRoleStore::upsert_contact(const std::string& account_id, const std::string& igsid, long long seen_ms) {
+  return run<int>("upserting the contact", [&](Session& s) {
     auto& st = s.prepare(
         "INSERT INTO contact (account_id, igsid, first_seen_at) VALUES (?, ?, ?) "
         "ON DUPLICATE KEY UPDATE first_seen_at = LEAST(first_seen_at, VALUES(first_seen_at))");
@@ -82,11 +108,11 @@ void MysqlRoleStore::upsert_contact(const std::string& account_id, const std::st
     st.setString(2, igsid);
     st.setString(3, sql_datetime_ms(seen_ms));
     return st.executeUpdate();
-  });
+  }).status;
 }
 
-void MysqlRoleStore::upsert_conversation(const std::string& account_id, const std::string& customer_id) {
-  with_session("upserting the conversation", [&](Session& s) {
+Status MysqlRoleStore::upsert_conversation(const std::string& account_id, const std::string& customer_id) {
+  return run<int>("upserting the conversation", [&](Session& s) {
     auto& st = s.prepare(
         "INSERT INTO conversation (account_id, customer_id, first_message_at, last_message_at, last_inbound_at, "
         "inbound_count, outbound_count) "
@@ -104,12 +130,12 @@ void MysqlRoleStore::upsert_conversation(const std::string& account_id, const st
     st.setString(1, account_id);
     st.setString(2, customer_id);
     return st.executeUpdate();
-  });
+  }).status;
 }
 
-bool MysqlRoleStore::claim_profile_fetch(const std::string& account_id, const std::string& igsid,
-                                         std::chrono::seconds ttl) {
-  return with_session("claiming the profile fetch", [&](Session& s) {
+Result<bool> MysqlRoleStore::claim_profile_fetch(const std::string& account_id, const std::string& igsid,
+                                                 std::chrono::seconds ttl) {
+  return run<bool>("claiming the profile fetch", [&](Session& s) {
     auto& st = s.prepare(
         "UPDATE contact SET profile_claimed_at = NOW(3) WHERE account_id = ? AND igsid = ? "
         "AND (profile_fetched_at IS NULL OR profile_fetched_at < NOW(3) - INTERVAL ? SECOND) "
@@ -121,8 +147,8 @@ bool MysqlRoleStore::claim_profile_fetch(const std::string& account_id, const st
   });
 }
 
-void MysqlRoleStore::save_profile(const std::string& account_id, const std::string& igsid, const Profile& p) {
-  with_session("saving the profile", [&](Session& s) {
+Status MysqlRoleStore::save_profile(const std::string& account_id, const std::string& igsid, const Profile& p) {
+  return run<int>("saving the profile", [&](Session& s) {
     auto& st = s.prepare(
         "UPDATE contact SET name = ?, username = ?, profile_pic = ?, follower_count = ?, is_verified_user = ?, "
         "is_user_follow_business = ?, is_business_follow_user = ?, profile_fetched_at = NOW(3), "
@@ -137,12 +163,12 @@ void MysqlRoleStore::save_profile(const std::string& account_id, const std::stri
     st.setString(8, account_id);
     st.setString(9, igsid);
     return st.executeUpdate();
-  });
+  }).status;
 }
 
-void MysqlRoleStore::save_profile_error(const std::string& account_id, const std::string& igsid,
-                                        const std::string& error, bool permanent) {
-  with_session("recording the profile error", [&](Session& s) {
+Status MysqlRoleStore::save_profile_error(const std::string& account_id, const std::string& igsid,
+                                          const std::string& error, bool permanent) {
+  return run<int>("recording the profile error", [&](Session& s) {
     auto& st = s.prepare(permanent ? "UPDATE contact SET profile_error = ?, profile_fetched_at = NOW(3), "
                                      "profile_claimed_at = NULL WHERE account_id = ? AND igsid = ?"
                                    : "UPDATE contact SET profile_error = ?, profile_claimed_at = NULL "
@@ -151,22 +177,23 @@ void MysqlRoleStore::save_profile_error(const std::string& account_id, const std
     st.setString(2, account_id);
     st.setString(3, igsid);
     return st.executeUpdate();
-  });
+  }).status;
 }
 
-std::optional<std::string> MysqlRoleStore::media_status(std::uint64_t message_id, int idx) {
-  return with_session("reading the media row", [&](Session& s) -> std::optional<std::string> {
+Result<std::optional<MediaStatus>> MysqlRoleStore::media_status(std::uint64_t message_id, int idx) {
+  return run<std::optional<MediaStatus>>("reading the media row", [&](Session& s) -> std::optional<MediaStatus> {
     auto& st = s.prepare("SELECT status FROM media WHERE message_id = ? AND idx = ?");
     st.setUInt64(1, message_id);
     st.setInt(2, idx);
     std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
     if (!rs->next()) return std::nullopt;
-    return std::string(rs->getString(1));
+    const std::string text = rs->getString(1);
+    return parsed(parse_media_status(text), "media.status", text);
   });
 }
 
-void MysqlRoleStore::save_media(const MediaRecord& m) {
-  with_session("saving the media row", [&](Session& s) {
+Status MysqlRoleStore::save_media(const MediaRecord& m) {
+  return run<int>("saving the media row", [&](Session& s) {
     auto& st = s.prepare(
         "INSERT INTO media (message_id, idx, type, source_url, sha256, size, content_type, status, error) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -177,16 +204,17 @@ void MysqlRoleStore::save_media(const MediaRecord& m) {
     st.setString(3, m.type.substr(0, 32));
     st.setString(4, m.source_url);
     set_optional_string(st, 5, m.sha256.empty() ? std::nullopt : std::optional<std::string>(m.sha256));
-    set_optional_int(st, 6, m.status == "stored" ? std::optional<long long>(m.size) : std::nullopt);
+    set_optional_int(st, 6, m.status == MediaStatus::kStored ? std::optional<long long>(m.size) : std::nullopt);
     set_optional_string(st, 7, m.content_type.empty() ? std::nullopt : std::optional<std::string>(m.content_type.substr(0, 255)));
-    st.setString(8, m.status);
+    st.setString(8, to_string(m.status));
     set_optional_string(st, 9, m.error.empty() ? std::nullopt : std::optional<std::string>(m.error.substr(0, 2000)));
     return st.executeUpdate();
-  });
+  }).status;
 }
 
-std::optional<long long> MysqlRoleStore::last_inbound_ms(const std::string& account_id, const std::string& customer_id) {
-  return with_session("reading the last inbound message", [&](Session& s) -> std::optional<long long> {
+Result<std::optional<long long>> MysqlRoleStore::last_inbound_ms(const std::string& account_id,
+                                                                 const std::string& customer_id) {
+  return run<std::optional<long long>>("reading the last inbound message", [&](Session& s) -> std::optional<long long> {
     auto& st = s.prepare(
         "SELECT CAST(UNIX_TIMESTAMP(MAX(event_time)) * 1000 AS SIGNED) FROM message "
         "WHERE account_id = ? AND customer_id = ? AND direction = 'inbound'");
@@ -198,9 +226,10 @@ std::optional<long long> MysqlRoleStore::last_inbound_ms(const std::string& acco
   });
 }
 
-bool MysqlRoleStore::reserve_reply(std::uint64_t message_id, const std::string& account_id,
-                                   const std::string& customer_id, const std::string& rule, const std::string& text) {
-  return with_session("reserving the reply", [&](Session& s) {
+Result<bool> MysqlRoleStore::reserve_reply(std::uint64_t message_id, const std::string& account_id,
+                                           const std::string& customer_id, const std::string& rule,
+                                           const std::string& text) {
+  return run<bool>("reserving the reply", [&](Session& s) {
     auto& st = s.prepare(
         "INSERT IGNORE INTO reply (message_id, account_id, customer_id, rule, text, status) "
         "VALUES (?, ?, ?, ?, ?, 'reserved')");
@@ -213,23 +242,24 @@ bool MysqlRoleStore::reserve_reply(std::uint64_t message_id, const std::string& 
   });
 }
 
-std::optional<ReplyRecord> MysqlRoleStore::reply(std::uint64_t message_id) {
-  return with_session("reading the reply", [&](Session& s) -> std::optional<ReplyRecord> {
+Result<std::optional<ReplyRecord>> MysqlRoleStore::reply(std::uint64_t message_id) {
+  return run<std::optional<ReplyRecord>>("reading the reply", [&](Session& s) -> std::optional<ReplyRecord> {
     auto& st = s.prepare("SELECT status, attempts, COALESCE(sent_message_id, '') FROM reply WHERE message_id = ?");
     st.setUInt64(1, message_id);
     std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
     if (!rs->next()) return std::nullopt;
     ReplyRecord r;
     r.message_id = message_id;
-    r.status = rs->getString(1);
+    const std::string status = rs->getString(1);
+    r.status = parsed(parse_reply_status(status), "reply.status", status);
     r.attempts = rs->getInt(2);
     r.sent_message_id = rs->getString(3);
     return r;
   });
 }
 
-bool MysqlRoleStore::claim_reply_send(std::uint64_t message_id) {
-  return with_session("claiming the reply", [&](Session& s) {
+Result<bool> MysqlRoleStore::claim_reply_send(std::uint64_t message_id) {
+  return run<bool>("claiming the reply", [&](Session& s) {
     auto& st = s.prepare(
         "UPDATE reply SET status = 'sending', attempts = attempts + 1 WHERE message_id = ? AND status = 'reserved'");
     st.setUInt64(1, message_id);
@@ -237,17 +267,17 @@ bool MysqlRoleStore::claim_reply_send(std::uint64_t message_id) {
   });
 }
 
-void MysqlRoleStore::finish_reply(std::uint64_t message_id, const std::string& status,
-                                  const std::string& sent_message_id, const std::string& error) {
-  with_session("recording the reply", [&](Session& s) {
+Status MysqlRoleStore::finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
+                                    const std::string& error) {
+  return run<int>("recording the reply", [&](Session& s) {
     auto& st = s.prepare(
         "UPDATE reply SET status = ?, sent_message_id = ?, error = ? WHERE message_id = ? AND status = 'sending'");
-    st.setString(1, status);
+    st.setString(1, to_string(status));
     set_optional_string(st, 2, sent_message_id.empty() ? std::nullopt : std::optional<std::string>(sent_message_id));
     set_optional_string(st, 3, error.empty() ? std::nullopt : std::optional<std::string>(error.substr(0, 2000)));
     st.setUInt64(4, message_id);
     return st.executeUpdate();
-  });
+  }).status;
 }
 
 }  // namespace hm::mysql

@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "config/config.h"
-#include "roles/reply_rules.h"
+#include "rules/reply_rules.h"
 
 namespace hm {
 namespace {

@@ -1,6 +1,8 @@
 // The enrich, media and reply handlers against the real MariaDB, with a local
 // HTTP server playing the Graph API and the CDN, through the real libcurl client.
-#include "roles/roles.h"
+#include "roles/enrich.h"
+#include "roles/media.h"
+#include "roles/reply.h"
 
 #include <gtest/gtest.h>
 
@@ -89,7 +91,7 @@ TEST_F(RolesTest, EnrichKeepsContactConversationAndFetchesTheProfileOncePerTtl) 
   stored("e2", "Yanıt", now - 50000, /*echo=*/true);
   stored("e3", "Tekrar", now - 40000);
   GraphApi api(http_, graph_options(graph.base()), clock_);
-  EnrichService enrich(roles_, &api, 3600s);
+  EnrichService enrich(roles_, &api, EnrichOptions{3600s});
   const auto out = enrich.handle({job("e1"), job("e2"), job("e3"), job("e1")});
   for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone) << o.reason;
   EXPECT_EQ(graph.count("GET", "/" + kCustomer), 1);  // once per TTL
@@ -130,7 +132,7 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   NewMessage bad = stored("r2", "hi", now);
   db_.execute("UPDATE message SET customer_id = 'bad-user', sender_id = 'bad-user' WHERE ig_message_id = 'r2'");
   GraphApi api(http_, graph_options(graph.base()), clock_);
-  EnrichService enrich(roles_, &api, 3600s);
+  EnrichService enrich(roles_, &api, EnrichOptions{3600s});
   const auto out = enrich.handle({job("r1"), job("r2")});
   EXPECT_EQ(out[0].verdict, Verdict::kDone) << out[0].reason;
   EXPECT_EQ(out[1].verdict, Verdict::kDone) << out[1].reason;  // recorded, never a crash
@@ -147,14 +149,14 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   });
   db_.execute("UPDATE contact SET profile_fetched_at = NULL");
   GraphApi api2(http_, graph_options(limited.base()), clock_);
-  EnrichService enrich2(roles_, &api2, 3600s);
+  EnrichService enrich2(roles_, &api2, EnrichOptions{3600s});
   EXPECT_EQ(enrich2.handle({job("r1")})[0].verdict, Verdict::kRetryLater);
   EXPECT_EQ(limited.count("GET", "/"), 3);
 }
 
 TEST_F(RolesTest, EnrichWithoutATokenKeepsContactsAndSkipsProfiles) {
   stored("n1", "hi", clock_.wall_ms());
-  EnrichService enrich(roles_, nullptr, 3600s);
+  EnrichService enrich(roles_, nullptr, EnrichOptions{3600s});
   EXPECT_EQ(enrich.handle({job("n1")})[0].verdict, Verdict::kDone);
   EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM contact"), 1);
   EXPECT_EQ(enrich.handle({job("missing-mid")})[0].verdict, Verdict::kDeadLetter);

@@ -3,9 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
-#include "roles/graph_api.h"
+#include "graph/graph_api.h"
 #include "ingest/ingest_service.h"
-#include "roles/reply_rules.h"
+#include "rules/reply_rules.h"
 #include "support/fakes.h"
 #include "support/process.h"
 

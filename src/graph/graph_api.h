@@ -14,34 +14,29 @@
 #include "hm/clock.h"
 #include "core/retry.h"
 #include "hm/http_client.h"
+#include "hm/role_store.h"  // Profile
+#include "hm/status.h"
 #include "hm/stop_signal.h"
 
 namespace hm {
 
 struct GraphOptions {
-  std::string base = "https://graph.facebook.com/v21.0";  // no trailing slash
-  std::string token;                                       // secret
-  std::chrono::milliseconds timeout{10000};
-  RetryOptions retry;
+  std::string base = "https://graph.facebook.com/v21.0";  // API root, no trailing slash
+  std::string token;                                       // access token; secret, sent only in a header
+  std::chrono::milliseconds timeout{10000};                // total time per HTTP call (connect: at most 5 s)
+  // Retries of rate limits, 5xx and network failures: GRAPH_RETRY_ATTEMPTS
+  // tries, waits from 200 ms doubling, at most 5 s each, 30 s in all.
+  RetryOptions retry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
+                     std::chrono::milliseconds(30000)};
 };
 
-struct Profile {
-  std::optional<std::string> name, username, profile_pic;
-  std::optional<long long> follower_count;
-  std::optional<bool> is_verified_user, is_user_follow_business, is_business_follow_user;
-};
-
-enum class GraphOutcome {
-  kOk,
-  kRetryable,  // rate limited, server or network trouble, retries used up: try again later
-  kPermanent,  // the API said no (bad id, permissions, token): record it
-  kUnknown,    // a send may or may not have happened: never repeat it
-};
-
-const char* to_string(GraphOutcome o);
-
+// How a call ended:
+//   kNone       answered with success
+//   kRetryable  rate limited, server or network trouble, retries used up: try again later
+//   kPermanent  the API said no (bad id, permissions, token): record it
+//   kUnknown    a send may or may not have happened: never repeat it
 struct GraphCall {
-  GraphOutcome outcome = GraphOutcome::kOk;
+  ErrorCategory outcome = ErrorCategory::kNone;
   std::string error;  // for failures: status, Graph error code and message
   int attempts = 1;
 };

@@ -1,4 +1,4 @@
-#include "roles/reply_rules.h"
+#include "rules/reply_rules.h"
 
 #include <fstream>
 #include <sstream>

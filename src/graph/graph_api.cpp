@@ -1,4 +1,4 @@
-#include "roles/graph_api.h"
+#include "graph/graph_api.h"
 
 #include <nlohmann/json.hpp>
 
@@ -25,16 +25,6 @@ std::optional<T> optional_field(const json& j, const char* key) {
 }
 
 }  // namespace
-
-const char* to_string(GraphOutcome o) {
-  switch (o) {
-    case GraphOutcome::kOk: return "ok";
-    case GraphOutcome::kRetryable: return "retryable";
-    case GraphOutcome::kPermanent: return "permanent";
-    case GraphOutcome::kUnknown: return "unknown";
-  }
-  return "unknown";
-}
 
 GraphAnswer classify_graph_answer(const HttpResult& r, bool is_send, std::string* error) {
   if (r.failure == HttpFailure::kNotSent) {
@@ -89,7 +79,7 @@ ProfileResult GraphApi::fetch_profile(const std::string& igsid) {
     if (a == GraphAnswer::kOk) {
       const json j = json::parse(r.body, nullptr, false);
       if (!j.is_object()) {
-        out.outcome = GraphOutcome::kPermanent;
+        out.outcome = ErrorCategory::kPermanent;
         out.error = "profile answer is not a JSON object";
         return out;
       }
@@ -100,16 +90,16 @@ ProfileResult GraphApi::fetch_profile(const std::string& igsid) {
       out.profile.is_verified_user = optional_field<bool>(j, "is_verified_user");
       out.profile.is_user_follow_business = optional_field<bool>(j, "is_user_follow_business");
       out.profile.is_business_follow_user = optional_field<bool>(j, "is_business_follow_user");
-      out.outcome = GraphOutcome::kOk;
+      out.outcome = ErrorCategory::kNone;
       out.error.clear();
       return out;
     }
     if (a == GraphAnswer::kPermanent) {
-      out.outcome = GraphOutcome::kPermanent;
+      out.outcome = ErrorCategory::kPermanent;
       return out;
     }
     if (!backoff.wait_before_retry()) {
-      out.outcome = GraphOutcome::kRetryable;
+      out.outcome = ErrorCategory::kRetryable;
       return out;
     }
   }
@@ -128,19 +118,19 @@ SendResult GraphApi::send_text(const std::string& account_id, const std::string&
       case GraphAnswer::kOk: {
         const json j = json::parse(r.body, nullptr, false);
         out.message_id = j.is_object() ? j.value("message_id", "") : "";
-        out.outcome = GraphOutcome::kOk;
+        out.outcome = ErrorCategory::kNone;
         out.error.clear();
         return out;
       }
       case GraphAnswer::kPermanent:
-        out.outcome = GraphOutcome::kPermanent;
+        out.outcome = ErrorCategory::kPermanent;
         return out;
       case GraphAnswer::kAmbiguous:
-        out.outcome = GraphOutcome::kUnknown;
+        out.outcome = ErrorCategory::kUnknown;
         return out;
       case GraphAnswer::kRetryable:
         if (!backoff.wait_before_retry()) {
-          out.outcome = GraphOutcome::kRetryable;
+          out.outcome = ErrorCategory::kRetryable;
           return out;
         }
         break;

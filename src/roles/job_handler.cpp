@@ -1,0 +1,64 @@
+#include "roles/job_handler.h"
+
+#include <nlohmann/json.hpp>
+
+namespace hm {
+
+bool parse_job(std::string_view payload, std::string* mid, std::string* error) {
+  using json = nlohmann::json;
+  const json j = json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (!j.is_object() || !j.contains("mid") || !j["mid"].is_string() || j["mid"].get<std::string>().empty()) {
+    *error = "bad job: expected {\"mid\": \"...\"}";
+    return false;
+  }
+  *mid = j["mid"].get<std::string>();
+  return true;
+}
+
+DeliveryOutcome JobHandler::done(long long applied) {
+  DeliveryOutcome o;
+  o.counts.applied = applied;
+  return o;
+}
+
+DeliveryOutcome JobHandler::dead(std::string reason) {
+  DeliveryOutcome o;
+  o.verdict = Verdict::kDeadLetter;
+  o.reason = std::move(reason);
+  return o;
+}
+
+DeliveryOutcome JobHandler::later(std::string reason) {
+  DeliveryOutcome o;
+  o.verdict = Verdict::kRetryLater;
+  o.reason = std::move(reason);
+  return o;
+}
+
+DeliveryOutcome JobHandler::store_failed(const Status& s) {
+  return s.retryable() ? later(s.message) : dead("cannot be stored: " + s.message);
+}
+
+std::vector<DeliveryOutcome> JobHandler::handle(const std::vector<std::string_view>& payloads) const {
+  std::vector<DeliveryOutcome> out;
+  out.reserve(payloads.size());
+  for (auto p : payloads) {
+    try {
+      out.push_back(handle_job(p));
+    } catch (const std::exception& e) {
+      out.push_back(later(std::string("unexpected: ") + e.what()));
+    }
+  }
+  return out;
+}
+
+DeliveryOutcome JobHandler::handle_job(std::string_view payload) const {
+  std::string mid, error;
+  if (!parse_job(payload, &mid, &error)) return dead(error);
+  const auto m = store_.find_message(mid);
+  if (!m.ok()) return store_failed(m.status);
+  if (!m.value) return dead("message " + mid + " is not stored");
+  return handle_message(*m.value);
+}
+
+}  // namespace hm

@@ -1,0 +1,95 @@
+#include "roles/media.h"
+
+#include <nlohmann/json.hpp>
+
+#include "ops/logging.h"
+
+namespace hm {
+namespace {
+
+using json = nlohmann::json;
+
+// The record of attachment idx before its download: type and URL, or failed
+// when there is no URL to download.
+MediaRecord record_of(std::uint64_t message_id, int idx, const json& a) {
+  MediaRecord rec;
+  rec.message_id = message_id;
+  rec.idx = idx;
+  rec.type = a.is_object() ? a.value("type", "unknown") : "unknown";
+  const json url = a.is_object() && a.contains("payload") && a["payload"].is_object() ? a["payload"].value("url", json())
+                                                                                        : json();
+  if (!url.is_string() || url.get<std::string>().empty()) {
+    rec.status = MediaStatus::kFailed;
+    rec.error = "attachment has no payload.url";
+  } else {
+    rec.source_url = url.get<std::string>();
+  }
+  return rec;
+}
+
+}  // namespace
+
+DeliveryOutcome MediaService::handle_message(const StoredMessage& m) const {
+  if (!m.attachments_json) return done(0);
+  const json attachments = json::parse(*m.attachments_json, nullptr, false);
+  if (!attachments.is_array()) return dead("message " + m.mid + " has attachments that are not a JSON array");
+  if (Status s = files_.prepare(); !s.ok()) return later(s.message);
+  DeliveryOutcome out = done(0);
+  for (std::size_t i = 0; i < attachments.size(); ++i) {
+    const int idx = static_cast<int>(i);
+    const auto known = store().media_status(m.id, idx);
+    if (!known.ok()) return store_failed(known.status);
+    if (known.value) continue;  // stored, or failed for good: nothing to download
+    MediaRecord rec = record_of(m.id, idx, attachments[i]);
+    if (!rec.source_url.empty()) {
+      if (Status s = download(m.mid, rec); !s.ok()) return later(s.message);
+    }
+    if (Status s = store().save_media(rec); !s.ok()) return store_failed(s);
+    if (rec.status == MediaStatus::kStored) ++out.counts.applied;
+  }
+  return out;
+}
+
+Status MediaService::download(const std::string& mid, MediaRecord& rec) const {
+  HttpCallOptions call;
+  call.connect_timeout = options_.connect_timeout;
+  call.total_timeout = options_.timeout;
+  call.max_bytes = options_.max_bytes;
+  call.max_redirects = options_.max_redirects;
+  Backoff backoff(options_.retry, clock_, {}, stop_);
+  for (;;) {
+    Result<MediaFiles::Writer> file = files_.begin();
+    if (!file.ok()) return file.status;
+    MediaFiles::Writer& writer = file.value;
+    const HttpResult r = http_.get(rec.source_url, call, [&writer](const char* data, std::size_t n) {
+      return writer.append(data, n);
+    });
+    if (!writer.error().ok()) return writer.error();
+    if (r.ok()) {
+      Result<std::string> sha = writer.commit();
+      if (!sha.ok()) return sha.status;
+      rec.sha256 = sha.value;
+      rec.size = r.bytes;
+      rec.content_type = r.content_type;
+      rec.status = MediaStatus::kStored;
+      return Status::Ok();
+    }
+    writer.discard();
+    // Too large, too many redirects, or a 4xx (an expired URL answers 403):
+    // downloading again cannot help.
+    const bool permanent = r.failure == HttpFailure::kTooLarge || r.failure == HttpFailure::kTooManyRedirects ||
+                           (r.failure == HttpFailure::kNone && r.status >= 400 && r.status < 500 && r.status != 429);
+    const std::string why = r.failure == HttpFailure::kTooLarge
+                                ? "over MEDIA_MAX_BYTES=" + std::to_string(options_.max_bytes)
+                                : (r.failure == HttpFailure::kNone ? "HTTP " + std::to_string(r.status) : r.error);
+    if (permanent) {
+      rec.status = MediaStatus::kFailed;
+      rec.error = why;
+      log_event(spdlog::level::warn, "attachment not stored", {{"mid", mid}, {"idx", rec.idx}, {"error", why}});
+      return Status::Ok();
+    }
+    if (!backoff.wait_before_retry()) return Status::Retryable("attachment " + std::to_string(rec.idx) + ": " + why);
+  }
+}
+
+}  // namespace hm

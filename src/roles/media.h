@@ -1,0 +1,51 @@
+#pragma once
+// The media role: downloads each attachment of a message (the URLs expire
+// soon after the message) into the content-addressed MediaFiles store under
+// MediaOptions::dir, and records a media row per attachment. An attachment
+// already stored (or failed for good) is not downloaded again.
+// Thread-safe: the store, the HTTP client and MediaFiles are.
+
+#include <chrono>
+#include <string>
+
+#include "core/retry.h"
+#include "hm/clock.h"
+#include "hm/http_client.h"
+#include "hm/stop_signal.h"
+#include "roles/job_handler.h"
+#include "roles/media_files.h"
+
+namespace hm {
+
+struct MediaOptions {
+  std::string dir = "/var/lib/hm-worker/media";        // MEDIA_DIR: root of the content-addressed store
+  long long max_bytes = 25LL * 1024 * 1024;            // larger attachments fail for good; 0 = no limit
+  std::chrono::milliseconds connect_timeout{5000};     // per download
+  std::chrono::milliseconds timeout{60000};            // total time per download
+  int max_redirects = 5;                               // 0 = do not follow redirects
+  // Retries of 5xx, 429 and network failures: as the Graph API's by default
+  // (GRAPH_RETRY_ATTEMPTS tries, waits from 200 ms, at most 5 s each, 30 s in all).
+  RetryOptions retry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
+                     std::chrono::milliseconds(30000)};
+};
+
+class MediaService final : public JobHandler {
+ public:
+  // `stop`, when given and requested, ends the retries of a download at once.
+  MediaService(RoleStore& store, HttpClient& http, MediaOptions options, Clock& clock, const StopSignal* stop)
+      : JobHandler(store), http_(http), options_(std::move(options)), files_(options_.dir), clock_(clock), stop_(stop) {}
+
+ private:
+  DeliveryOutcome handle_message(const StoredMessage& m) const override;
+  // Downloads rec.source_url into the store, with retries; fills rec as
+  // stored, or as failed for good. A failure that waiting may fix is returned.
+  Status download(const std::string& mid, MediaRecord& rec) const;
+
+  HttpClient& http_;
+  MediaOptions options_;
+  MediaFiles files_;
+  Clock& clock_;
+  const StopSignal* stop_;
+};
+
+}  // namespace hm

@@ -1,0 +1,63 @@
+#include "roles/reply.h"
+
+#include "ops/logging.h"
+
+namespace hm {
+namespace {
+
+constexpr long long kReplyWindowMs = 24LL * 3600 * 1000;
+
+}  // namespace
+
+DeliveryOutcome ReplyService::handle_message(const StoredMessage& m) const {
+  const std::string& mid = m.mid;
+  if (m.direction != Direction::kInbound || m.is_deleted) return done(0);
+  const long long now = clock_.wall_ms();
+  const auto last = store().last_inbound_ms(m.account_id, m.customer_id);
+  if (!last.ok()) return store_failed(last.status);
+  if (!last.value || now - *last.value > kReplyWindowMs) {
+    log_event(spdlog::level::info, "no reply: outside the 24-hour window", {{"mid", mid}});
+    return done(0);
+  }
+  const auto decision = rules_.match(m.account_id, m.text.value_or(""), now);
+  if (!decision) return done(0);
+  const auto reserved = store().reserve_reply(m.id, m.account_id, m.customer_id, decision->rule, decision->text);
+  if (!reserved.ok()) return store_failed(reserved.status);
+  // Only the holder of the reservation in `reserved` may send: whoever finds it
+  // sending, sent, failed or unknown does nothing (at most once).
+  const auto claimed = store().claim_reply_send(m.id);
+  if (!claimed.ok()) return store_failed(claimed.status);
+  if (!claimed.value) return done(0);
+  // Deleted while we were deciding? Then do not send.
+  const auto fresh = store().find_message(mid);
+  if (!fresh.ok()) return store_failed(fresh.status);
+  if (!fresh.value || fresh.value->is_deleted) {
+    const Status s = store().finish_reply(m.id, ReplyStatus::kFailed, "", "message deleted before the reply was sent");
+    return s.ok() ? done(0) : store_failed(s);
+  }
+  return send(m, *decision);
+}
+
+DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& decision) const {
+  const SendResult r = graph_.send_text(m.account_id, m.customer_id, decision.text);
+  Status s;
+  switch (r.outcome) {
+    case ErrorCategory::kNone:
+      s = store().finish_reply(m.id, ReplyStatus::kSent, r.message_id, "");
+      if (!s.ok()) return store_failed(s);
+      log_event(spdlog::level::info, "reply sent", {{"mid", m.mid}, {"rule", decision.rule}, {"attempts", r.attempts}});
+      return done();
+    case ErrorCategory::kUnknown:
+      s = store().finish_reply(m.id, ReplyStatus::kUnknown, "", r.error);
+      if (!s.ok()) return store_failed(s);
+      log_event(spdlog::level::warn, "reply outcome unknown; not sent again", {{"mid", m.mid}, {"error", r.error}});
+      return done(0);
+    default:
+      s = store().finish_reply(m.id, ReplyStatus::kFailed, "", r.error);
+      if (!s.ok()) return store_failed(s);
+      log_event(spdlog::level::warn, "reply failed", {{"mid", m.mid}, {"attempts", r.attempts}, {"error", r.error}});
+      return done(0);
+  }
+}
+
+}  // namespace hm

@@ -1,0 +1,153 @@
+// The enrich role on the in-memory store and HTTP client: contacts and
+// conversations merge, the profile is fetched at most once per TTL, and Graph
+// and store failures end as the right verdict. No database, no socket.
+#include "roles/enrich.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/fake_http_client.h"
+#include "support/fake_role_store.h"
+#include "support/fakes.h"
+
+namespace hm {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kAccount = "acc";
+const std::string kCustomer = "cust";
+
+class EnrichLogicTest : public ::testing::Test {
+ protected:
+  EnrichLogicTest()
+      : store_(clock_),
+        http_([this](const test::FakeCall& c) { return answer(c); }),
+        graph_(http_, graph_options(), clock_),
+        enrich_(store_, &graph_, EnrichOptions{3600s}) {}
+
+  static GraphOptions graph_options() {
+    GraphOptions g;
+    g.base = "https://graph.test";
+    g.token = "test-token-not-logged";
+    g.retry.max_attempts = 3;
+    return g;
+  }
+  std::uint64_t message(const std::string& mid, long long age_ms, Direction direction = Direction::kInbound,
+                        const std::string& customer = kCustomer) {
+    StoredMessage m;
+    m.mid = mid;
+    m.account_id = kAccount;
+    m.customer_id = customer;
+    m.direction = direction;
+    m.text = "hi";
+    m.event_time_ms = clock_.wall_ms() - age_ms;
+    return store_.add_message(m);
+  }
+  static std::string job(const std::string& mid) { return json{{"mid", mid}}.dump(); }
+
+  std::function<HttpResult(const test::FakeCall&)> answer = [](const test::FakeCall&) {
+    return test::http_answer(200, json{{"name", "Ayşe Yılmaz"}, {"username", "ayse.y"}, {"follower_count", 1234},
+                                       {"is_user_follow_business", true}}
+                                      .dump());
+  };
+  test::FakeClock clock_;
+  test::FakeRoleStore store_;
+  test::FakeHttpClient http_;
+  GraphApi graph_;
+  EnrichService enrich_;
+};
+
+TEST_F(EnrichLogicTest, KeepsContactAndConversationAndFetchesTheProfileOncePerTtl) {
+  message("e1", 60000);
+  message("e2", 50000, Direction::kEcho);
+  message("e3", 40000);
+  for (const auto& o : enrich_.handle({job("e1"), job("e2"), job("e3"), job("e1")}))
+    EXPECT_EQ(o.verdict, Verdict::kDone) << o.reason;
+  ASSERT_EQ(http_.count("GET"), 1);
+  const auto call = http_.calls().at(0);
+  EXPECT_EQ(call.url.rfind("https://graph.test/cust?fields=name,username,profile_pic,follower_count", 0), 0u);
+  EXPECT_EQ(call.url.find("token"), std::string::npos);  // never in the URL
+  EXPECT_EQ(call.options.headers.at(0), "Authorization: Bearer test-token-not-logged");
+  const auto c = store_.contact(kAccount, kCustomer);
+  ASSERT_TRUE(c && c->profile);
+  EXPECT_EQ(c->profile->name.value_or(""), "Ayşe Yılmaz");
+  EXPECT_EQ(c->profile->follower_count.value_or(0), 1234);
+  EXPECT_FALSE(c->profile->is_verified_user.has_value());
+  EXPECT_EQ(c->first_seen_ms, clock_.wall_ms() - 60000);
+  const auto conv = store_.conversation(kAccount, kCustomer);
+  ASSERT_TRUE(conv.has_value());
+  EXPECT_EQ(conv->inbound_count, 2);
+  EXPECT_EQ(conv->outbound_count, 1);
+  EXPECT_LT(conv->first_message_ms, conv->last_message_ms);
+  // Once the TTL has passed, the next job fetches again.
+  clock_.advance(3601s);
+  EXPECT_EQ(enrich_.handle({job("e3")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 2);
+}
+
+TEST_F(EnrichLogicTest, RateLimitsAreRetriedThenLeftForLater) {
+  answer = [](const test::FakeCall&) { return test::http_answer(429, R"({"error":{"code":4}})"); };
+  message("r1", 1000);
+  const auto out = enrich_.handle({job("r1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
+  EXPECT_EQ(out.reason.rfind("profile fetch: HTTP 429, Graph error 4", 0), 0u) << out.reason;
+  EXPECT_EQ(http_.count("GET"), 3);
+  // The claim is released: the next delivery may fetch at once.
+  const auto c = store_.contact(kAccount, kCustomer);
+  EXPECT_FALSE(c->profile_claimed_ms.has_value());
+  EXPECT_FALSE(c->profile_fetched_ms.has_value());
+  answer = [](const test::FakeCall&) { return test::http_answer(200, R"({"name":"Karim"})"); };
+  EXPECT_EQ(enrich_.handle({job("r1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(store_.contact(kAccount, kCustomer)->profile->name.value_or(""), "Karim");
+}
+
+TEST_F(EnrichLogicTest, APermanentRefusalIsRecordedNotRetriedBeforeTheTtl) {
+  answer = [](const test::FakeCall&) {
+    return test::http_answer(400, R"({"error":{"message":"Invalid user id","type":"OAuthException","code":100}})");
+  };
+  message("p1", 1000);
+  EXPECT_EQ(enrich_.handle({job("p1")}).at(0).verdict, Verdict::kDone);  // recorded, never a crash
+  EXPECT_EQ(enrich_.handle({job("p1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 1);
+  const auto c = store_.contact(kAccount, kCustomer);
+  EXPECT_NE(c->profile_error.find("Graph error 100"), std::string::npos) << c->profile_error;
+  EXPECT_FALSE(c->profile.has_value());
+}
+
+TEST_F(EnrichLogicTest, WithoutAGraphClientOrForEchoesNoProfileIsFetched) {
+  message("n1", 1000);
+  EnrichService no_token(store_, nullptr, EnrichOptions{3600s});
+  EXPECT_EQ(no_token.handle({job("n1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_TRUE(store_.contact(kAccount, kCustomer).has_value());
+  message("n2", 1000, Direction::kEcho, "other");
+  EXPECT_EQ(enrich_.handle({job("n2")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 0);
+  EXPECT_EQ(store_.calls("claim_profile_fetch"), 0);
+}
+
+TEST_F(EnrichLogicTest, StoreFailuresAreRetriedOrDeadLetteredByCategory) {
+  message("s1", 1000);
+  store_.fail_next("upsert_conversation", Status::Retryable("Deadlock found when trying to get lock", 1213));
+  auto out = enrich_.handle({job("s1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
+  EXPECT_EQ(out.reason, "Deadlock found when trying to get lock");
+  store_.fail_next("upsert_contact", Status::Permanent("Incorrect string value", 1366));
+  out = enrich_.handle({job("s1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kDeadLetter);
+  EXPECT_EQ(out.reason, "cannot be stored: Incorrect string value");
+  store_.fail_next("save_profile", Status::Retryable("Lost connection", 2013));
+  EXPECT_EQ(enrich_.handle({job("s1")}).at(0).verdict, Verdict::kRetryLater);
+  // The fetch stays claimed for a minute: within it, nobody fetches again.
+  EXPECT_EQ(enrich_.handle({job("s1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_FALSE(store_.contact(kAccount, kCustomer)->profile.has_value());
+  clock_.advance(61s);
+  EXPECT_EQ(enrich_.handle({job("s1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 2);
+  EXPECT_TRUE(store_.contact(kAccount, kCustomer)->profile.has_value());
+}
+
+}  // namespace
+}  // namespace hm

@@ -1,0 +1,187 @@
+// The media role and its content-addressed file store on the in-memory store
+// and HTTP client: each attachment stored once under its SHA-256, failures for
+// good recorded, transient ones left for later, no partial file ever left.
+#include "roles/media.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/fake_http_client.h"
+#include "support/fake_role_store.h"
+#include "support/fakes.h"
+
+namespace hm {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+class MediaLogicTest : public ::testing::Test {
+ protected:
+  MediaLogicTest() : store_(clock_), http_([this](const test::FakeCall& c) { return answer(c); }) {
+    dir_ = "/tmp/hm-media-unit-" + std::to_string(::getpid());
+    fs::remove_all(dir_);
+  }
+  ~MediaLogicTest() override { fs::remove_all(dir_); }
+
+  MediaOptions options() const {
+    MediaOptions o;
+    o.dir = dir_;
+    o.max_bytes = 1000;
+    o.retry.max_attempts = 2;
+    return o;
+  }
+  std::uint64_t message(const std::string& mid, const std::vector<std::string>& paths) {
+    json a = json::array();
+    for (const auto& p : paths) {
+      if (p.empty()) {
+        a.push_back({{"type", "image"}, {"payload", json::object()}});
+      } else {
+        a.push_back({{"type", "image"}, {"payload", {{"url", "https://cdn.test" + p + "?sig=secret"}}}});
+      }
+    }
+    StoredMessage m;
+    m.mid = mid;
+    m.account_id = "acc";
+    m.customer_id = "cust";
+    m.attachments_json = a.dump();
+    m.event_time_ms = clock_.wall_ms();
+    return store_.add_message(m);
+  }
+  static std::string job(const std::string& mid) { return json{{"mid", mid}}.dump(); }
+  bool tmp_is_empty() const { return fs::is_empty(dir_ + "/.tmp"); }
+
+  std::function<HttpResult(const test::FakeCall&)> answer = [](const test::FakeCall& c) {
+    if (c.url.find("/ok.jpg") != std::string::npos) return test::http_answer(200, std::string(700, 'x'), "image/jpeg");
+    if (c.url.find("/expired.jpg") != std::string::npos) return test::http_answer(403, "URL signature expired");
+    if (c.url.find("/huge.mp4") != std::string::npos) return test::http_answer(200, std::string(5000, 'v'));
+    return test::http_answer(404, "");
+  };
+  std::string dir_;
+  test::FakeClock clock_;
+  test::FakeRoleStore store_;
+  test::FakeHttpClient http_;
+};
+
+TEST_F(MediaLogicTest, StoresContentAddressedOnceAndRecordsFailuresForGood) {
+  const auto id = message("m1", {"/ok.jpg", "/expired.jpg", "/huge.mp4", "", "/ok.jpg"});
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  const auto out = media.handle({job("m1")}).at(0);
+  ASSERT_EQ(out.verdict, Verdict::kDone) << out.reason;
+  EXPECT_EQ(out.counts.applied, 2);
+  const auto ok = store_.media(id, 0);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->record.status, MediaStatus::kStored);
+  EXPECT_EQ(ok->record.size, 700);
+  EXPECT_EQ(ok->record.content_type, "image/jpeg");
+  const std::string& sha = ok->record.sha256;
+  const std::string file = dir_ + "/" + sha.substr(0, 2) + "/" + sha;
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_EQ(sha256_hex_of_file(file), sha);
+  EXPECT_EQ(store_.media(id, 1)->record.status, MediaStatus::kFailed);
+  EXPECT_EQ(store_.media(id, 1)->record.error, "HTTP 403");
+  EXPECT_EQ(store_.media(id, 2)->record.error, "over MEDIA_MAX_BYTES=1000");
+  EXPECT_EQ(store_.media(id, 3)->record.error, "attachment has no payload.url");
+  EXPECT_EQ(store_.media(id, 4)->record.sha256, sha);  // the same bytes: one file
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ + "/" + sha.substr(0, 2)), fs::directory_iterator()), 1);
+  EXPECT_TRUE(tmp_is_empty());
+  EXPECT_EQ(http_.count("GET"), 4);  // not retried: failed for good
+  // A second job downloads nothing.
+  EXPECT_EQ(media.handle({job("m1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 4);
+}
+
+TEST_F(MediaLogicTest, TransientFailuresAreRetriedThenLeftForLaterWithNothingRecorded) {
+  int gets = 0;
+  answer = [&](const test::FakeCall&) {
+    ++gets;
+    return test::http_failure(HttpFailure::kTimeout, true, "Operation timed out");
+  };
+  const auto id = message("s1", {"/slow.mp4"});
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  const auto out = media.handle({job("s1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
+  EXPECT_EQ(out.reason, "attachment 0: Operation timed out");
+  EXPECT_EQ(gets, 2);
+  EXPECT_FALSE(store_.media(id, 0).has_value());  // it will be tried again
+  EXPECT_TRUE(tmp_is_empty());
+  // A 503 then the bytes: stored on the retry.
+  gets = 0;
+  answer = [&](const test::FakeCall&) {
+    return ++gets == 1 ? test::http_answer(503, "busy") : test::http_answer(200, "bytes", "video/mp4");
+  };
+  EXPECT_EQ(media.handle({job("s1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(gets, 2);
+  EXPECT_EQ(store_.media(id, 0)->record.status, MediaStatus::kStored);
+}
+
+TEST_F(MediaLogicTest, StoreFailuresAreRetriedOrDeadLetteredByCategory) {
+  const auto id = message("f1", {"/ok.jpg"});
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  store_.fail_next("save_media", Status::Retryable("Lock wait timeout exceeded", 1205));
+  auto out = media.handle({job("f1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
+  EXPECT_EQ(out.reason, "Lock wait timeout exceeded");
+  EXPECT_EQ(media.handle({job("f1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(store_.media(id, 0)->record.status, MediaStatus::kStored);
+  EXPECT_EQ(http_.count("GET"), 2);  // downloaded again: the file was already there
+  store_.fail_next("media_status", Status::Permanent("Unknown column", 1054));
+  out = media.handle({job("f1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kDeadLetter);
+  EXPECT_EQ(out.reason, "cannot be stored: Unknown column");
+}
+
+TEST_F(MediaLogicTest, MessagesWithoutAttachmentsOrWithBadOnes) {
+  StoredMessage plain;
+  plain.mid = "t1";
+  store_.add_message(plain);
+  StoredMessage bad;
+  bad.mid = "t2";
+  bad.attachments_json = R"({"not": "an array"})";
+  store_.add_message(bad);
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  const auto out = media.handle({job("t1"), job("t2")});
+  EXPECT_EQ(out[0].verdict, Verdict::kDone);
+  EXPECT_EQ(out[0].counts.applied, 0);
+  EXPECT_EQ(out[1].verdict, Verdict::kDeadLetter);
+  EXPECT_EQ(out[1].reason, "message t2 has attachments that are not a JSON array");
+}
+
+TEST_F(MediaLogicTest, AnUnusableMediaDirIsLeftForLater) {
+  std::ofstream(dir_) << "a file where the directory should be";
+  message("d1", {"/ok.jpg"});
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  const auto out = media.handle({job("d1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
+  EXPECT_EQ(out.reason.rfind("MEDIA_DIR: cannot create " + dir_ + "/.tmp: ", 0), 0u) << out.reason;
+  fs::remove(dir_);
+}
+
+TEST(MediaFilesTest, AWriterNotCommittedLeavesNoFile) {
+  const std::string dir = "/tmp/hm-media-files-" + std::to_string(::getpid());
+  fs::remove_all(dir);
+  MediaFiles files(dir);
+  ASSERT_TRUE(files.prepare().ok());
+  {
+    auto w = files.begin();
+    ASSERT_TRUE(w.ok()) << w.status.message;
+    ASSERT_TRUE(w.value.append("partial", 7));
+  }  // dropped
+  auto w = files.begin();
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(w.value.append("abc", 3));
+  const auto sha = w.value.commit();
+  ASSERT_TRUE(sha.ok()) << sha.status.message;
+  // SHA-256("abc")
+  EXPECT_EQ(sha.value, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_TRUE(fs::exists(dir + "/ba/" + sha.value));
+  EXPECT_TRUE(fs::is_empty(dir + "/.tmp"));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hm

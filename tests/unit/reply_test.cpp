@@ -1,0 +1,196 @@
+// The reply role on the in-memory store and HTTP client: at most one reply
+// per inbound message, whatever the Graph API answers and however often the
+// job comes. No database, no socket.
+#include "roles/reply.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/fake_http_client.h"
+#include "support/fake_role_store.h"
+#include "support/fakes.h"
+
+namespace hm {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kAccount = "acc";
+const std::string kCustomer = "cust";
+
+class ReplyLogicTest : public ::testing::Test {
+ protected:
+  ReplyLogicTest()
+      : store_(clock_),
+        http_([this](const test::FakeCall& c) { return answer(c); }),
+        graph_(http_, graph_options(), clock_),
+        rules_(ReplyRules::parse(R"({"accounts": {"acc": {"rules": [
+                   {"name": "hours", "keywords": ["saat", "hours"], "reply": "09:00-22:00"},
+                   {"name": "price", "pattern": "fiyat|price", "reply": "hm.example/fiyat"}]}}})",
+                                 "test")),
+        reply_(store_, graph_, rules_, clock_) {}
+
+  static GraphOptions graph_options() {
+    GraphOptions g;
+    g.base = "https://graph.test";
+    g.token = "token";
+    g.retry.max_attempts = 3;
+    return g;
+  }
+
+  // An inbound message (or an echo) received age_ms ago.
+  std::uint64_t message(const std::string& mid, const std::string& text, long long age_ms = 1000,
+                        Direction direction = Direction::kInbound) {
+    StoredMessage m;
+    m.mid = mid;
+    m.account_id = kAccount;
+    m.customer_id = kCustomer;
+    m.direction = direction;
+    m.text = text;
+    m.event_time_ms = clock_.wall_ms() - age_ms;
+    return store_.add_message(m);
+  }
+  static std::string job(const std::string& mid) { return json{{"mid", mid}}.dump(); }
+  Verdict run(const std::string& mid) { return reply_.handle({job(mid)}).at(0).verdict; }
+
+  std::function<HttpResult(const test::FakeCall&)> answer = [](const test::FakeCall&) {
+    return test::http_answer(200, R"({"recipient_id":"cust","message_id":"sent-1"})");
+  };
+  test::FakeClock clock_;
+  test::FakeRoleStore store_;
+  test::FakeHttpClient http_;
+  GraphApi graph_;
+  ReplyRules rules_;
+  ReplyService reply_;
+};
+
+TEST_F(ReplyLogicTest, SendsOnceEvenWhenTheJobComesTwice) {
+  const auto id = message("q1", "Çalışma saatleriniz?");
+  const auto first = reply_.handle({job("q1")});
+  EXPECT_EQ(first[0].verdict, Verdict::kDone);
+  EXPECT_EQ(first[0].counts.applied, 1);
+  const auto again = reply_.handle({job("q1"), job("q1")});
+  EXPECT_EQ(again[1].verdict, Verdict::kDone);
+  EXPECT_EQ(again[1].counts.applied, 0);
+  ASSERT_EQ(http_.count("POST"), 1);
+  const auto call = http_.calls().at(0);
+  EXPECT_EQ(call.url, "https://graph.test/acc/messages");
+  EXPECT_EQ(json::parse(call.body)["message"]["text"], "09:00-22:00");
+  EXPECT_EQ(json::parse(call.body)["recipient"]["id"], kCustomer);
+  const auto r = store_.stored_reply(id);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->record.status, ReplyStatus::kSent);
+  EXPECT_EQ(r->record.sent_message_id, "sent-1");
+  EXPECT_EQ(r->record.attempts, 1);
+  EXPECT_EQ(r->rule, "hours");
+}
+
+TEST_F(ReplyLogicTest, ATransientErrorIsRetriedAPermanentOneRecorded) {
+  int posts = 0;
+  answer = [&](const test::FakeCall&) {
+    if (++posts == 1) return test::http_answer(500, R"({"error":{"message":"unexpected","code":2,"is_transient":true}})");
+    return test::http_answer(200, R"({"message_id":"sent-after-retry"})");
+  };
+  const auto id = message("q2", "fiyat ne kadar?");
+  EXPECT_EQ(run("q2"), Verdict::kDone);
+  EXPECT_EQ(posts, 2);
+  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kSent);
+
+  answer = [](const test::FakeCall&) {
+    return test::http_answer(400, R"({"error":{"message":"User cannot receive messages","code":551}})");
+  };
+  const auto refused = message("q3", "price?");
+  EXPECT_EQ(run("q3"), Verdict::kDone);
+  EXPECT_EQ(http_.count("POST"), 3);  // permanent: not retried
+  const auto r = store_.stored_reply(refused);
+  EXPECT_EQ(r->record.status, ReplyStatus::kFailed);
+  EXPECT_NE(r->error.find("551"), std::string::npos) << r->error;
+}
+
+TEST_F(ReplyLogicTest, AnUnansweredSendIsNeverRepeated) {
+  answer = [](const test::FakeCall&) { return test::http_failure(HttpFailure::kTimeout, /*request_sent=*/true); };
+  const auto id = message("q4", "hours?");
+  EXPECT_EQ(run("q4"), Verdict::kDone);
+  EXPECT_EQ(run("q4"), Verdict::kDone);
+  EXPECT_EQ(http_.count("POST"), 1);
+  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kUnknown);
+}
+
+TEST_F(ReplyLogicTest, ARequestThatNeverLeftIsRetriedThenRecordedAsFailed) {
+  answer = [](const test::FakeCall&) { return test::http_failure(HttpFailure::kNotSent, /*request_sent=*/false); };
+  const auto id = message("q5", "hours?");
+  EXPECT_EQ(run("q5"), Verdict::kDone);
+  EXPECT_EQ(http_.count("POST"), 3);  // GraphOptions::retry.max_attempts
+  EXPECT_EQ(clock_.sleeps().size(), 2u);
+  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kFailed);
+}
+
+TEST_F(ReplyLogicTest, NoReplyToEchoesDeletedOldOrUnmatchedMessages) {
+  message("x-echo", "hours", 1000, Direction::kEcho);
+  message("x-deleted", "hours");
+  store_.mark_deleted("x-deleted");
+  message("x-nomatch", "teşekkürler");
+  for (const auto& o : reply_.handle({job("x-echo"), job("x-deleted"), job("x-nomatch")})) {
+    EXPECT_EQ(o.verdict, Verdict::kDone);
+    EXPECT_EQ(o.counts.applied, 0);
+  }
+  // Outside the 24-hour window since the customer's last message.
+  test::FakeClock later_clock;
+  test::FakeRoleStore old_store(later_clock);
+  StoredMessage old;
+  old.mid = "x-old";
+  old.account_id = kAccount;
+  old.customer_id = kCustomer;
+  old.text = "hours";
+  old.event_time_ms = later_clock.wall_ms() - 25LL * 3600 * 1000;
+  const auto old_id = old_store.add_message(old);
+  ReplyService old_reply(old_store, graph_, rules_, later_clock);
+  EXPECT_EQ(old_reply.handle({job("x-old")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("POST"), 0);
+  EXPECT_FALSE(old_store.stored_reply(old_id).has_value());
+  EXPECT_EQ(store_.calls("reserve_reply"), 0);
+}
+
+TEST_F(ReplyLogicTest, AReplyAnotherWorkerIsSendingIsLeftAlone) {
+  const auto id = message("q6", "hours");
+  ASSERT_TRUE(store_.reserve_reply(id, kAccount, kCustomer, "hours", "09:00-22:00").value);
+  ASSERT_TRUE(store_.claim_reply_send(id).value);  // that worker died mid-send
+  EXPECT_EQ(run("q6"), Verdict::kDone);
+  EXPECT_EQ(http_.count("POST"), 0);
+  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kSending);
+}
+
+TEST_F(ReplyLogicTest, StoreFailuresAreRetriedOrDeadLetteredByCategory) {
+  const auto id = message("q7", "hours");
+  store_.fail_next("reserve_reply", Status::Retryable("Lock wait timeout exceeded", 1205));
+  auto out = reply_.handle({job("q7")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
+  EXPECT_EQ(out.reason, "Lock wait timeout exceeded");
+  EXPECT_EQ(http_.count("POST"), 0);
+  // Redelivered: sent once.
+  EXPECT_EQ(run("q7"), Verdict::kDone);
+  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kSent);
+
+  message("q8", "hours");
+  store_.fail_next("claim_reply_send", Status::Permanent("Data too long for column", 1406));
+  out = reply_.handle({job("q8")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kDeadLetter);
+  EXPECT_EQ(out.reason, "cannot be stored: Data too long for column");
+  EXPECT_EQ(http_.count("POST"), 1);
+}
+
+TEST_F(ReplyLogicTest, BadJobsAndUnknownMessagesAreDeadLettered) {
+  auto out = reply_.handle({"not json", job("nope"), R"({"mid": ""})"});
+  EXPECT_EQ(out[0].verdict, Verdict::kDeadLetter);
+  EXPECT_EQ(out[0].reason, "bad job: expected {\"mid\": \"...\"}");
+  EXPECT_EQ(out[1].verdict, Verdict::kDeadLetter);
+  EXPECT_EQ(out[1].reason, "message nope is not stored");
+  EXPECT_EQ(out[2].verdict, Verdict::kDeadLetter);
+  store_.fail_next("find_message", Status::Retryable("Lost connection to server during query", 2013));
+  EXPECT_EQ(run("nope"), Verdict::kRetryLater);
+}
+
+}  // namespace
+}  // namespace hm
