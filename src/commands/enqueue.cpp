@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "commands/command.h"
-#include "hm/delivery_source.h"
+#include "core/line_source.h"
 #include "commands/queue_options.h"
 #include "redis/stream_admin.h"
 #include "redis/stream_queue.h"

@@ -27,9 +27,9 @@ namespace {
 ReplyRules load_rules(const Config& cfg) {
   ReplyRules rules;
   if (!cfg.roles.reply_rules_path.empty()) rules = ReplyRules::load(cfg.roles.reply_rules_path);
-  if (cfg.role == "reply" && cfg.roles.reply_rules_path.empty())
+  if (cfg.role == Role::kReply && cfg.roles.reply_rules_path.empty())
     throw ConfigError("REPLY_RULES_PATH", "is empty: the reply role needs a rule file");
-  if (cfg.role == "reply" && cfg.roles.graph_token.empty())
+  if (cfg.role == Role::kReply && cfg.roles.graph_token.empty())
     throw ConfigError("GRAPH_ACCESS_TOKEN", "is empty: the reply role needs a token to send (or GRAPH_ACCESS_TOKEN_FILE)");
   return rules;
 }
@@ -68,7 +68,6 @@ std::unique_ptr<HttpServer> serve_status(const Config& cfg, StatusEndpoints& end
 }  // namespace
 
 int run_stream(const Config& cfg) {
-  const std::optional<Role> role = parse_role(cfg.role);
   ReplyRules rules;
   try {
     rules = load_rules(cfg);
@@ -80,15 +79,15 @@ int run_stream(const Config& cfg) {
   SignalWatcher signals(stop);
   Database db;
   SystemClock clock;
-  PrometheusMetrics metrics(cfg.role, kVersion);
+  PrometheusMetrics metrics(to_string(cfg.role), kVersion);
   mysql::SessionPool pool(
-      cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock);
-  pool.set_wait_observer([&metrics](Clock::duration waited, bool timed_out) {
-    metrics.pool_checkout(std::chrono::duration<double>(waited).count(), timed_out);
-  });
+      cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock,
+      [&metrics](Clock::duration waited, bool timed_out) {
+        metrics.pool_checkout(std::chrono::duration<double>(waited).count(), timed_out);
+      });
   probe_database(pool, cfg);
   log_queue(cfg);
-  const auto role_handler = make_role_handler(role.value_or(Role::kIngest), {cfg, pool, clock, stop, metrics, rules});
+  const auto role_handler = make_role_handler(cfg.role, {cfg, pool, clock, stop, metrics, rules});
   WorkerTotals totals;
   WorkerHeartbeats heartbeats(cfg.worker.concurrency);
 
@@ -126,8 +125,9 @@ int run_run(const Invocation& in) {
   const Config& cfg = in.cfg;
   const std::string source_spec = in.args.count("source") ? in.args["source"].as<std::string>() : "redis";
   if (source_spec == "redis") return run_stream(cfg);
-  if (cfg.role != "ingest") {
-    std::cerr << "hm-worker: --role " << cfg.role << ": a file source feeds the ingest role only; the " << cfg.role
+  if (cfg.role != Role::kIngest) {
+    const char* role = to_string(cfg.role);
+    std::cerr << "hm-worker: --role " << role << ": a file source feeds the ingest role only; the " << role
               << " role consumes its stream (--source redis)\n";
     return kExitUsage;
   }

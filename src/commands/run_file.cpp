@@ -9,7 +9,7 @@
 
 #include "commands/run.h"
 #include "core/dead_letter_file.h"
-#include "hm/delivery_source.h"
+#include "core/line_source.h"
 #include "ingest/ingest_service.h"
 #include "mysql/message_store.h"
 #include "mysql/session.h"

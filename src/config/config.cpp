@@ -155,16 +155,15 @@ LogOptions parse_log(const Values& v) {
   return log;
 }
 
-std::string parse_role(const Values& v) {
-  std::string role = trim(v.str("WORKER_ROLE"));
-  static const char* roles[] = {"ingest", "reply", "enrich", "media"};
-  if (std::none_of(std::begin(roles), std::end(roles), [&](const char* r) { return role == r; }))
-    throw ConfigError("WORKER_ROLE", "'" + role + "' is not one of ingest, reply, enrich, media");
-  return role;
+Role worker_role(const Values& v) {
+  const std::string name = trim(v.str("WORKER_ROLE"));
+  const std::optional<Role> role = parse_role(name);
+  if (!role) throw ConfigError("WORKER_ROLE", "'" + name + "' is not one of ingest, reply, enrich, media");
+  return *role;
 }
 
 // Redis and the role's stream; the stream names default from the role.
-QueueOptions parse_queue(const Values& v, const std::string& role) {
+QueueOptions parse_queue(const Values& v, Role role) {
   QueueOptions q;
   q.redis_url = trim(v.str("REDIS_URL"));
   if (q.redis_url.empty()) throw ConfigError("REDIS_URL", "is empty");
@@ -174,7 +173,7 @@ QueueOptions parse_queue(const Values& v, const std::string& role) {
   q.redis_timeout = v.seconds("REDIS_TIMEOUT", 1, 3600);
   q.prefix = trim(v.str("QUEUE_STREAM_PREFIX"));
   q.stream = trim(v.str("QUEUE_STREAM"));
-  if (q.stream.empty()) q.stream = q.prefix + role;
+  if (q.stream.empty()) q.stream = q.prefix + to_string(role);
   q.group = v.required("QUEUE_GROUP");
   q.dead_letter_stream = trim(v.str("QUEUE_DEAD_LETTER_STREAM"));
   if (q.dead_letter_stream.empty()) q.dead_letter_stream = q.stream + ":dead";
@@ -284,7 +283,7 @@ Config parse_config(const RawConfig& raw) {
   c.retry = parse_retry(v);
   parse_ingest_limits(v, c.ingest);
   c.log = parse_log(v);
-  c.role = parse_role(v);
+  c.role = worker_role(v);
   c.queue = parse_queue(v, c.role);
   parse_batching(v, c.ingest);
   c.worker = parse_worker(v);

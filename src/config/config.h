@@ -16,6 +16,7 @@
 
 #include "core/retry.h"
 #include "hm/config_error.h"
+#include "hm/role.h"
 #include "mysql/options.h"
 #include "ops/logging.h"
 #include "pool/connection_pool.h"
@@ -99,7 +100,7 @@ struct Config {
   WorkerOptions worker;
   RoleOptions roles;
   LogOptions log;
-  std::string role = "ingest";
+  Role role = Role::kIngest;  // WORKER_ROLE
 };
 
 // Where a raw value came from, for `hm-worker config`.

@@ -112,18 +112,14 @@ class ConnectionPool {
     bool discard_ = false;
   };
 
-  ConnectionPool(PoolOptions options, Factory factory, Clock& clock)
-      : options_(options), factory_(std::move(factory)), clock_(clock) {}
+  // `observer`, when given, hears of every checkout that had to wait.
+  ConnectionPool(PoolOptions options, Factory factory, Clock& clock, WaitObserver observer = {})
+      : options_(options), factory_(std::move(factory)), clock_(clock), observer_(std::move(observer)) {}
 
   ~ConnectionPool() { close(); }
 
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
-
-  void set_wait_observer(WaitObserver observer) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    observer_ = std::move(observer);
-  }
 
   int capacity() const { return options_.size + options_.max_overflow; }
 
@@ -289,7 +285,8 @@ class ConnectionPool {
   int waiting_ = 0;
   bool closed_ = false;
   PoolStats stats_;
-  WaitObserver observer_;
+  // Constant after construction:
+  const WaitObserver observer_;
 };
 
 }  // namespace hm

@@ -59,7 +59,7 @@ TEST_F(ConfigTest, DefaultsAreTheSeeds) {
   EXPECT_LT(c.db.lock_wait_timeout, c.db.query_timeout);
   EXPECT_EQ(c.db.host, "127.0.0.1");
   EXPECT_EQ(c.db.port, 3306);
-  EXPECT_EQ(c.role, "ingest");
+  EXPECT_EQ(c.role, Role::kIngest);
 }
 
 TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefault) {

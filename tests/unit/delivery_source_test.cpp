@@ -1,4 +1,4 @@
-#include "hm/delivery_source.h"
+#include "core/line_source.h"
 
 #include <gtest/gtest.h>
 
