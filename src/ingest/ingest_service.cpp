@@ -17,7 +17,7 @@ namespace hm {
 
 IngestService::IngestService(MessageStore& store, Clock& clock, IngestServiceOptions options, const StopSignal* stop,
                              Telemetry* telemetry)
-    : store_(store), clock_(clock), options_(std::move(options)), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}
+    : store_(store), clock_(clock), options_(options), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}
 
 namespace {
 
@@ -70,93 +70,106 @@ DeliveryOutcome IngestService::ingest(std::string_view payload) const {
   return ingest_batch({payload}).front();
 }
 
-std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::string_view>& payloads) const {
-  std::vector<DeliveryOutcome> outcomes(payloads.size());
-  std::vector<ParseResult> parsed(payloads.size());
-  for (std::size_t d = 0; d < payloads.size(); ++d) {
-    parsed[d] = parse_delivery(payloads[d]);
-    if (!parsed[d].ok) {
-      outcomes[d].verdict = Verdict::kDeadLetter;
-      outcomes[d].reason = "bad payload: " + parsed[d].error;
-    }
-  }
-
-  // New messages of the whole batch, one per mid (the first occurrence wins;
-  // later ones are duplicates within the batch).
+// One ingest_batch() call: the parsed deliveries and their new messages, one
+// per mid (the first occurrence wins; later ones are duplicates within the batch).
+struct IngestService::Batch {
   struct Slot {
     std::size_t delivery;
     std::size_t event;
   };
+  std::vector<ParseResult> parsed;
+  std::vector<DeliveryOutcome> outcomes;
   std::vector<NewMessage> unique;
-  std::vector<Slot> first_seen;
-  std::vector<Slot> repeats;
-  std::unordered_map<std::string, std::size_t> index_of;
-  for (std::size_t d = 0; d < payloads.size(); ++d) {
-    if (!parsed[d].ok) continue;
-    const auto& events = parsed[d].delivery.events;
-    for (std::size_t e = 0; e < events.size(); ++e) {
-      const auto* m = std::get_if<NewMessage>(&events[e]);
-      if (!m) continue;
-      auto [it, fresh] = index_of.emplace(m->mid, unique.size());
-      if (fresh) {
-        unique.push_back(*m);
-        first_seen.push_back({d, e});
-      } else {
-        repeats.push_back({d, e});
-      }
-    }
-  }
+  std::vector<Slot> first_seen;  // where unique[i] came from
+  std::vector<Slot> repeats;     // later occurrences of a mid
+  std::unordered_map<std::string, std::size_t> index_of;  // mid -> index in unique
+  std::vector<StoreResult> results;  // per unique message
+  std::vector<int> attempts;         // per unique message
 
-  // Store them together; retry only the ones that failed retryably.
-  std::vector<StoreResult> results(unique.size());
-  std::vector<int> attempts(unique.size(), 1);
-  if (!unique.empty()) {
-    std::vector<std::size_t> pending(unique.size());
-    for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
-    Backoff backoff(options_.retry, clock_, {}, stop_);
-    for (;;) {
-      std::vector<NewMessage> batch;
-      batch.reserve(pending.size());
-      for (std::size_t i : pending) batch.push_back(unique[i]);
-      const auto got = store_.store_messages(batch, options_.per_transaction);
-      std::vector<std::size_t> again;
-      for (std::size_t k = 0; k < pending.size(); ++k) {
-        results[pending[k]] = got.at(k);
-        attempts[pending[k]] = backoff.attempts();
-        if (got[k].status == StoreStatus::kRetryable) again.push_back(pending[k]);
+  explicit Batch(const std::vector<std::string_view>& payloads) : parsed(payloads.size()), outcomes(payloads.size()) {
+    for (std::size_t d = 0; d < payloads.size(); ++d) {
+      parsed[d] = parse_delivery(payloads[d]);
+      if (!parsed[d].ok) {
+        outcomes[d].verdict = Verdict::kDeadLetter;
+        outcomes[d].reason = "bad payload: " + parsed[d].error;
+        continue;
       }
-      if (again.empty()) break;
-      for (std::size_t i : again) telemetry_.retried(results[i].error_code);
-      const StoreResult& first = results[again.front()];
-      log_event(spdlog::level::warn, "store failed, retrying",
-                {{"mid", unique[again.front()].mid},
-                 {"messages", static_cast<long long>(again.size())},
-                 {"attempt", backoff.attempts()},
-                 {"code", first.error_code},
-                 {"error", first.error}});
-      if (!backoff.wait_before_retry()) break;
-      pending = std::move(again);
+      const auto& events = parsed[d].delivery.events;
+      for (std::size_t e = 0; e < events.size(); ++e) {
+        const auto* m = std::get_if<NewMessage>(&events[e]);
+        if (!m) continue;
+        auto [it, fresh] = index_of.emplace(m->mid, unique.size());
+        if (fresh) {
+          unique.push_back(*m);
+          first_seen.push_back({d, e});
+        } else {
+          repeats.push_back({d, e});
+        }
+      }
     }
+    results.resize(unique.size());
+    attempts.assign(unique.size(), 1);
   }
-  for (std::size_t i = 0; i < unique.size(); ++i) {
-    const Slot s = first_seen[i];
-    record(outcomes[s.delivery], s.event, parsed[s.delivery].delivery.events[s.event], results[i], attempts[i]);
-    if (options_.fan_out.enabled && results[i].ok()) add_jobs(outcomes[s.delivery].jobs, unique[i], results[i].message_id);
+};
+
+std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::string_view>& payloads) const {
+  Batch b(payloads);
+  store_new_messages(b);
+  for (std::size_t i = 0; i < b.unique.size(); ++i) {
+    const Batch::Slot s = b.first_seen[i];
+    record(b.outcomes[s.delivery], s.event, b.parsed[s.delivery].delivery.events[s.event], b.results[i], b.attempts[i]);
+    if (options_.fan_out.enabled && b.results[i].ok())
+      add_jobs(b.outcomes[s.delivery].jobs, b.unique[i], b.results[i].message_id);
   }
-  for (const Slot& s : repeats) {
-    const Event& ev = parsed[s.delivery].delivery.events[s.event];
-    const StoreResult& first = results[index_of.at(std::get<NewMessage>(ev).mid)];
+  for (const Batch::Slot& s : b.repeats) {
+    const Event& ev = b.parsed[s.delivery].delivery.events[s.event];
+    const StoreResult& first = b.results[b.index_of.at(std::get<NewMessage>(ev).mid)];
     StoreResult r = first;
     if (first.status == StoreStatus::kInserted) r.status = StoreStatus::kDuplicate;
-    record(outcomes[s.delivery], s.event, ev, r, 1);
+    record(b.outcomes[s.delivery], s.event, ev, r, 1);
   }
+  store_other_events(b);
+  return std::move(b.outcomes);
+}
 
-  // The other events, in delivery order, each in its own transaction. They run
-  // after the messages of the batch, so a deletion or edit in the same batch
-  // finds its message stored.
-  for (std::size_t d = 0; d < payloads.size(); ++d) {
-    if (!parsed[d].ok) continue;
-    const auto& events = parsed[d].delivery.events;
+// The batch's new messages together; only the ones that failed retryably are retried.
+void IngestService::store_new_messages(Batch& b) const {
+  if (b.unique.empty()) return;
+  std::vector<std::size_t> pending(b.unique.size());
+  for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  Backoff backoff(options_.retry, clock_, {}, stop_);
+  for (;;) {
+    std::vector<NewMessage> batch;
+    batch.reserve(pending.size());
+    for (std::size_t i : pending) batch.push_back(b.unique[i]);
+    const auto got = store_.store_messages(batch, options_.per_transaction);
+    std::vector<std::size_t> again;
+    for (std::size_t k = 0; k < pending.size(); ++k) {
+      b.results[pending[k]] = got.at(k);
+      b.attempts[pending[k]] = backoff.attempts();
+      if (got[k].status == StoreStatus::kRetryable) again.push_back(pending[k]);
+    }
+    if (again.empty()) break;
+    for (std::size_t i : again) telemetry_.retried(b.results[i].error_code);
+    const StoreResult& first = b.results[again.front()];
+    log_event(spdlog::level::warn, "store failed, retrying",
+              {{"mid", b.unique[again.front()].mid},
+               {"messages", static_cast<long long>(again.size())},
+               {"attempt", backoff.attempts()},
+               {"code", first.error_code},
+               {"error", first.error}});
+    if (!backoff.wait_before_retry()) break;
+    pending = std::move(again);
+  }
+}
+
+// The other events, in delivery order, each in its own transaction. They run
+// after the messages of the batch, so a deletion or edit in the same batch
+// finds its message stored.
+void IngestService::store_other_events(Batch& b) const {
+  for (std::size_t d = 0; d < b.parsed.size(); ++d) {
+    if (!b.parsed[d].ok) continue;
+    const auto& events = b.parsed[d].delivery.events;
     for (std::size_t e = 0; e < events.size(); ++e) {
       const Event& ev = events[e];
       if (std::holds_alternative<NewMessage>(ev)) continue;
@@ -174,10 +187,9 @@ std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::
                    {"error", r.error}});
         if (!backoff.wait_before_retry()) break;
       }
-      record(outcomes[d], e, ev, r, backoff.attempts());
+      record(b.outcomes[d], e, ev, r, backoff.attempts());
     }
   }
-  return outcomes;
 }
 
 }  // namespace hm

@@ -70,6 +70,9 @@ class IngestService final : public BatchHandler {
   const StopSignal* stop_;
   Telemetry& telemetry_;
 
+  struct Batch;  // one ingest_batch() call's parsed deliveries and new messages
+  void store_new_messages(Batch& batch) const;
+  void store_other_events(Batch& batch) const;
   void add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const;
 };
 
