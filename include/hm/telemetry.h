@@ -28,6 +28,16 @@ class Telemetry {
                           const std::vector<double>& /*enqueue_to_commit_s*/) {}
   // A pool checkout waited this long (and failed when timed_out).
   virtual void pool_checkout(double /*wait_s*/, bool /*timed_out*/) {}
+  // Redis answered with an error reply or the connection failed; kind is
+  // the reply's first word (NOGROUP, READONLY, LOADING, MISCONF, BUSY,
+  // MASTERDOWN...) or "io" / "timeout" / "closed".
+  virtual void redis_error(const std::string& /*kind*/) {}
+  // A dependency ("database" or "redis") was found unreachable (open = true:
+  // the worker stops trying units and waits for one probe to succeed) or
+  // reachable again (open = false).
+  virtual void breaker(const std::string& /*dependency*/, bool /*open*/) {}
+  // Work was committed to the database at this wall time (ms since epoch).
+  virtual void committed(long long /*wall_ms*/) {}
 };
 
 // A shared do-nothing instance.

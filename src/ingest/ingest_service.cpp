@@ -15,7 +15,7 @@
 
 namespace hm {
 
-IngestService::IngestService(MessageStore& store, Clock& clock, IngestServiceOptions options, const StopSignal* stop,
+IngestService::IngestService(MessageStore& store, Clock& clock, const IngestServiceOptions& options, const StopSignal* stop,
                              Telemetry* telemetry)
     : store_(store), clock_(clock), options_(options), stop_(stop), telemetry_(telemetry ? *telemetry : no_telemetry()) {}
 

@@ -46,7 +46,7 @@ class IngestService final : public BatchHandler {
  public:
   // `stop`, when given, cuts retry backoff short at shutdown (the delivery is
   // then left for redelivery). `telemetry`, when given, hears of every retry.
-  IngestService(MessageStore& store, Clock& clock, IngestServiceOptions options, const StopSignal* stop = nullptr,
+  IngestService(MessageStore& store, Clock& clock, const IngestServiceOptions& options, const StopSignal* stop = nullptr,
                 Telemetry* telemetry = nullptr);
 
   // One delivery. Never throws. Events stored before a failure stay stored:
