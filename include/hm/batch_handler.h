@@ -44,6 +44,10 @@ struct DeliveryOutcome {
   std::string reason;  // for kDeadLetter and kRetryLater
   int attempts = 1;    // most tries any store call for this delivery needed
   IngestCounts counts; // what this delivery stored (deliveries and dead_lettered not set)
+  // For kRetryLater: the dependency that was unreachable ("database"), when
+  // that (and not a lock conflict) is why; the worker then pauses its work
+  // until the dependency answers (worker/breaker.h).
+  std::string unavailable;
   std::vector<Job> jobs;  // published when the delivery is acknowledged
 };
 

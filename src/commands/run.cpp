@@ -42,17 +42,45 @@ void log_queue(const Config& cfg) {
                cfg.ingest.read_count, cfg.ingest.per_transaction);
 }
 
-// One worker thread: its own Redis connection, the shared handler.
-void work(const Config& cfg, int i, mysql::Driver& driver, StopSignal& stop, const BatchHandler& handler,
-          WorkerTotals& totals, WorkerHeartbeats& heartbeats, PrometheusMetrics& metrics) {
-  mysql::Driver::ThreadScope scope(driver);
-  redis::RedisStreamQueue queue(stream_queue_options(cfg, i), stop);
+// The breaker's probe: one pooled connection that answers.
+Status probe_database_once(mysql::SessionPool& pool) {
+  try {
+    auto lease = pool.checkout();
+    if (lease->ping()) return Status::Ok();
+    lease.discard();
+    return Status::Retryable("database does not answer");
+  } catch (const DbError& e) {
+    return Status::Retryable(e.what(), e.code());
+  }
+}
+
+// What one worker thread shares with the others.
+struct Shared {
+  const Config& cfg;
+  mysql::Driver& driver;
+  mysql::SessionPool& pool;
+  StopSignal& stop;
+  Clock& clock;
+  const BatchHandler& handler;
+  WorkerTotals& totals;
+  WorkerHeartbeats& heartbeats;
+  PrometheusMetrics& metrics;
+};
+
+// One worker thread: its own Redis connection and breaker, the shared handler.
+void work(const Shared& s, int i) {
+  const Config& cfg = s.cfg;
+  mysql::Driver::ThreadScope scope(s.driver);
+  redis::RedisStreamQueue queue(stream_queue_options(cfg, i), s.stop);
+  const auto beat = [&s, i] { s.heartbeats.beat(i); };
+  CircuitBreaker breaker({}, [&s] { return probe_database_once(s.pool); }, s.clock, s.stop, s.metrics, beat);
   StreamWorkerOptions options;
   options.read_count = cfg.ingest.read_count;
   options.max_deliveries = cfg.queue.max_deliveries;
   options.max_delivery_bytes = cfg.ingest.max_delivery_bytes;
-  options.on_loop = [&heartbeats, i] { heartbeats.beat(i); };
-  StreamWorker worker(queue, handler, options, stop, totals, metrics);
+  options.on_loop = beat;
+  options.breaker = &breaker;
+  StreamWorker worker(queue, s.handler, options, s.stop, s.totals, s.metrics);
   worker.run();
 }
 
@@ -102,7 +130,9 @@ int run_stream(const Config& cfg) {
 
   WorkerGroup group(
       cfg.worker.concurrency, stop,
-      [&](int i) { work(cfg, i, db.driver, stop, role_handler->handler(), totals, heartbeats, metrics); },
+      [&](int i) {
+        work({cfg, db.driver, pool, stop, clock, role_handler->handler(), totals, heartbeats, metrics}, i);
+      },
       [&heartbeats](int i) { heartbeats.finished(i); });
   if (!group.wait(cfg.worker.shutdown_timeout)) {
     spdlog::error("{} worker threads still busy after SHUTDOWN_TIMEOUT={} s; exiting, their entries will be "

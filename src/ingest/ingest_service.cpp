@@ -37,6 +37,7 @@ void record(DeliveryOutcome& out, std::size_t index, const Event& ev, const Stor
     case StoreStatus::kRetryable:
       // Retry-later wins over dead-letter: a later delivery may still store it all.
       out.verdict = Verdict::kRetryLater;
+      if (!r.lock_conflict) out.unavailable = "database";
       out.reason = event_label(index, ev) + ": still failing after " + std::to_string(attempts) +
                    " attempts: " + r.error;
       break;
@@ -85,6 +86,10 @@ struct IngestService::Batch {
   std::unordered_map<std::string, std::size_t> index_of;  // mid -> index in unique
   std::vector<StoreResult> results;  // per unique message
   std::vector<int> attempts;         // per unique message
+  // The first failure that was not a lock conflict (a lost or refused
+  // connection, an exhausted pool...): the events not yet tried get it untried,
+  // so one unreachable server costs one retry budget per batch, not one per event.
+  std::optional<StoreResult> unreachable;
 
   explicit Batch(const std::vector<std::string_view>& payloads) : parsed(payloads.size()), outcomes(payloads.size()) {
     for (std::size_t d = 0; d < payloads.size(); ++d) {
@@ -115,6 +120,9 @@ struct IngestService::Batch {
 std::vector<DeliveryOutcome> IngestService::ingest_batch(const std::vector<std::string_view>& payloads) const {
   Batch b(payloads);
   store_new_messages(b);
+  for (const StoreResult& r : b.results) {
+    if (!b.unreachable && r.status == StoreStatus::kRetryable && !r.lock_conflict) b.unreachable = r;
+  }
   for (std::size_t i = 0; i < b.unique.size(); ++i) {
     const Batch::Slot s = b.first_seen[i];
     record(b.outcomes[s.delivery], s.event, b.parsed[s.delivery].delivery.events[s.event], b.results[i], b.attempts[i]);
@@ -173,6 +181,10 @@ void IngestService::store_other_events(Batch& b) const {
     for (std::size_t e = 0; e < events.size(); ++e) {
       const Event& ev = events[e];
       if (std::holds_alternative<NewMessage>(ev)) continue;
+      if (b.unreachable) {
+        record(b.outcomes[d], e, ev, *b.unreachable, 1);
+        continue;
+      }
       Backoff backoff(options_.retry, clock_, {}, stop_);
       StoreResult r;
       for (;;) {
@@ -187,6 +199,7 @@ void IngestService::store_other_events(Batch& b) const {
                    {"error", r.error}});
         if (!backoff.wait_before_retry()) break;
       }
+      if (r.status == StoreStatus::kRetryable && !r.lock_conflict) b.unreachable = r;
       record(b.outcomes[d], e, ev, r, backoff.attempts());
     }
   }

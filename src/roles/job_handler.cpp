@@ -36,7 +36,11 @@ DeliveryOutcome JobHandler::later(std::string reason) {
 }
 
 DeliveryOutcome JobHandler::store_failed(const Status& s) {
-  return s.retryable() ? later(s.message) : dead("cannot be stored: " + s.message);
+  if (!s.retryable()) return dead("cannot be stored: " + s.message);
+  DeliveryOutcome out = later(s.message);
+  // A lock conflict holds up one job; anything else means the database is unwell.
+  if (s.code != 1205 && s.code != 1213) out.unavailable = "database";
+  return out;
 }
 
 std::vector<DeliveryOutcome> JobHandler::handle(const std::vector<std::string_view>& payloads) const {

@@ -87,6 +87,11 @@ StreamWorker::StreamWorker(DeliveryQueue& queue, const BatchHandler& service, St
 void StreamWorker::run() {
   while (!stop_.requested()) {
     if (options_.on_loop) options_.on_loop();
+    if (options_.breaker && options_.breaker->open()) {
+      // Entries left pending meanwhile come back once it answers again.
+      options_.breaker->wait_until_closed();
+      continue;
+    }
     const auto batch = queue_.read(options_.read_count);
     if (batch.empty()) continue;
     // Entries read are ours now: finish them even when a stop came meanwhile.
@@ -146,6 +151,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
       case Verdict::kRetryLater:
         log_event(spdlog::level::warn, "left for redelivery",
                   {{"entry", sent[i]->id}, {"delivery", sent[i]->deliveries}, {"reason", out.reason}});
+        if (!out.unavailable.empty() && options_.breaker) options_.breaker->failed(out.reason);
         break;
     }
   }

@@ -21,6 +21,7 @@
 #include "hm/batch_handler.h"
 #include "hm/stop_signal.h"
 #include "hm/telemetry.h"
+#include "worker/breaker.h"
 
 namespace hm {
 
@@ -50,6 +51,9 @@ struct StreamWorkerOptions {
   std::size_t max_delivery_bytes = std::size_t{1024} * 1024;
   // Called at every turn of the loop (the liveness heartbeat). Optional.
   std::function<void()> on_loop;
+  // When set: opened by a batch whose entries were left because the database
+  // was unreachable; no new read until it closes again. Optional.
+  CircuitBreaker* breaker = nullptr;
 };
 
 // One worker thread's loop over a DeliveryQueue. Not thread-safe: one per thread.
@@ -62,7 +66,8 @@ class StreamWorker {
   // flight when it is requested is finished and acknowledged first.
   void run();
 
-  // Processes one batch: ingest, then ack / dead-letter / leave. Returns its counts.
+  // Processes one batch: ingest, then ack / dead-letter / leave. Returns its
+  // counts. An entry left because a dependency was unreachable opens the breaker.
   IngestCounts process(const std::vector<QueueEntry>& batch);
 
  private:
