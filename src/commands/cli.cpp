@@ -3,6 +3,7 @@
 #include <cxxopts.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -63,6 +64,13 @@ bool reads_variable(const CommandSpec* command, const std::string& name) {
   return read;
 }
 
+// "list|replay|purge [--id ID]... " from "dead-letters list|replay|purge [--id ID]...".
+std::string arguments_of(const CommandSpec& command) {
+  const std::string synopsis = command.synopsis;
+  const std::size_t skip = std::string(command.name).size() + 1;
+  return synopsis.size() > skip ? synopsis.substr(skip) + " " : "";
+}
+
 // The parser: with command == nullptr it accepts every flag of every command
 // (what the command line is parsed with); with a command, only that
 // command's flags and the variables it reads (for its --help).
@@ -70,9 +78,7 @@ cxxopts::Options build_options(const CommandSpec* command) {
   const std::string program = command ? std::string("hm-worker ") + command->name : "hm-worker";
   cxxopts::Options options(program, "hm-worker " + std::string(kVersion) +
                                         ": stores Instagram direct-message webhooks in MySQL/MariaDB");
-  options.custom_help(command ? std::string(command->synopsis).substr(std::string(command->name).size() + 1) +
-                                    " [OPTIONS]"
-                              : "COMMAND [OPTIONS]");
+  options.custom_help(command ? arguments_of(*command) + "[OPTIONS]" : "COMMAND [OPTIONS]");
   options.positional_help("");
   options.add_options()("h,help", "print this help and exit")("version", "print the version and exit")(
       "config", "read KEY=VALUE settings from FILE", cxxopts::value<std::string>(), "FILE");

@@ -33,7 +33,7 @@ int run_dead_letters(const Invocation& in) {
   const std::string& action = in.extra.front();
   const auto ids = in.args.count("id") ? in.args["id"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const std::size_t count = in.args.count("count") ? in.args["count"].as<std::size_t>() : 100;
-  redis::StreamAdmin admin(redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+  redis::StreamAdmin admin(redis_options(cfg), stream_names(cfg));
   if (action == "list") {
     for (const auto& d : admin.dead_letters(count)) {
       if (!ids.empty() && std::find(ids.begin(), ids.end(), d.id) == ids.end()) continue;

@@ -26,7 +26,7 @@ int run_enqueue(const Invocation& in) {
     stream = file.get();
   }
   SystemClock clock;
-  redis::StreamAdmin admin(redis_options(cfg), {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream});
+  redis::StreamAdmin admin(redis_options(cfg), stream_names(cfg));
   LineSource source(*stream, input == "-" ? "stdin" : input, cfg.ingest.max_delivery_bytes);
   const std::size_t n = admin.enqueue(source, clock);
   std::cout << "enqueued=" << n << " stream=" << cfg.queue.stream << std::endl;

@@ -25,11 +25,14 @@ redis::RedisOptions redis_options(const Config& config) {
   return r;
 }
 
+redis::StreamNames stream_names(const Config& config) {
+  return {config.queue.stream, config.queue.group, config.queue.dead_letter_stream, config.queue.prefix};
+}
+
 redis::StreamQueueOptions stream_queue_options(const Config& config, int index) {
   redis::StreamQueueOptions o;
   o.redis = redis_options(config);
-  o.names = redis::StreamNames{config.queue.stream, config.queue.group, config.queue.dead_letter_stream,
-                               config.queue.prefix};
+  o.names = stream_names(config);
   const std::string base = config.queue.consumer.empty() ? hostname() : config.queue.consumer;
   o.consumer = base + "-" + std::to_string(index);
   o.block = config.queue.block;

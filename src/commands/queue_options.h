@@ -16,6 +16,9 @@ namespace hm {
 // ConfigError naming REDIS_URL.
 redis::RedisOptions redis_options(const Config& config);
 
+// The role's stream, group, dead-letter stream and the jobs' prefix.
+redis::StreamNames stream_names(const Config& config);
+
 // The options of worker thread `index`: consumer "<CONSUMER_NAME or
 // $HOSTNAME>-<index>", the role's stream names, QUEUE_BLOCK_MS,
 // INGEST_BATCH_LINGER_MS and QUEUE_VISIBILITY_TIMEOUT. Throws ConfigError.

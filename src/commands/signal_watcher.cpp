@@ -7,7 +7,6 @@
 #include <cstring>
 #include <ctime>
 
-#include "commands/command.h"
 
 namespace hm::commands {
 
@@ -36,7 +35,7 @@ void SignalWatcher::watch() {
     } else {
       spdlog::warn("second signal: exiting now; unacknowledged entries will be delivered again");
       spdlog::default_logger()->flush();
-      std::_Exit(kExitFailure);
+      std::_Exit(1);  // kExitFailure: the process could not finish its work
     }
   }
 }

@@ -15,7 +15,7 @@ namespace hm {
 std::string dead_letter_json(const DeadLetter& l) {
   nlohmann::ordered_json j;
   if (!l.id.empty()) j["id"] = l.id;
-  j["time"] = format_utc_ms(l.time_ms);
+  j["time"] = l.time_ms > 0 ? format_utc_ms(l.time_ms) : "";
   j["reason"] = printable_utf8(l.reason);
   j["origin"] = l.origin;
   if (!l.entry_id.empty()) j["entry_id"] = l.entry_id;
@@ -27,7 +27,7 @@ std::string dead_letter_json(const DeadLetter& l) {
   } else {
     j["delivery_base64"] = base64_encode(l.payload);
   }
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 FileDeadLetterSink::FileDeadLetterSink(std::string path) : path_(std::move(path)) {}

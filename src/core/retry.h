@@ -21,6 +21,14 @@ struct RetryOptions {
   std::chrono::milliseconds max_total{30000};  // give up once this much time was spent
 };
 
+// Retries of calls to a remote HTTP API (the Graph API, the CDN): 4 tries,
+// waits up to 200 ms, 5 s at most each, 30 s in all (GRAPH_RETRY_ATTEMPTS
+// sets the tries).
+inline RetryOptions http_retry_defaults() {
+  return RetryOptions{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
+                      std::chrono::milliseconds(30000)};
+}
+
 class Backoff {
  public:
   // uniform01 returns a number in [0, 1); injectable for tests.

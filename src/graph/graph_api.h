@@ -26,8 +26,7 @@ struct GraphOptions {
   std::chrono::milliseconds timeout{10000};                // total time per HTTP call (connect: at most 5 s)
   // Retries of rate limits, 5xx and network failures: GRAPH_RETRY_ATTEMPTS
   // tries, waits from 200 ms doubling, at most 5 s each, 30 s in all.
-  RetryOptions retry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
-                     std::chrono::milliseconds(30000)};
+  RetryOptions retry = http_retry_defaults();
 };
 
 // How a call ended:

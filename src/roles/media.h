@@ -25,8 +25,7 @@ struct MediaOptions {
   int max_redirects = 5;                               // 0 = do not follow redirects
   // Retries of 5xx, 429 and network failures: as the Graph API's by default
   // (GRAPH_RETRY_ATTEMPTS tries, waits from 200 ms, at most 5 s each, 30 s in all).
-  RetryOptions retry{4, std::chrono::milliseconds(200), std::chrono::milliseconds(5000),
-                     std::chrono::milliseconds(30000)};
+  RetryOptions retry = http_retry_defaults();
 };
 
 class MediaService final : public JobHandler {

@@ -5,7 +5,10 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "redis/stream_admin.h"
+#include "redis/stream_queue.h"
 #include "support/fakes.h"
+#include "support/process.h"
 #include "support/test_db.h"
 
 namespace hm {
@@ -46,9 +49,67 @@ TEST(CliTest, CommandHelpShowsItsOwnFlagsAndTheVariablesItReads) {
   EXPECT_NE(dead.out.find("--count"), std::string::npos);
   EXPECT_NE(dead.out.find("--redis-url"), std::string::npos);
   EXPECT_EQ(dead.out.find("--db-host"), std::string::npos);
+  for (const char* command : {"migrate", "run", "enqueue", "dead-letters", "doctor", "config"}) {
+    const auto r = test::run_command(kBin + " " + command + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
+    EXPECT_NE(r.out.find(std::string("hm-worker ") + command), std::string::npos) << r.out;
+  }
   const auto all = test::run_command(kBin + " --help");
   EXPECT_NE(all.out.find("Commands:"), std::string::npos);
   EXPECT_NE(all.out.find("  run --role ROLE [--source SRC] consume deliveries"), std::string::npos) << all.out;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
+TEST(CliTest, DeadLettersListReplayAndPurgeEndToEnd) {
+  const std::string stream = "hm:test:cli-dead:" + std::to_string(::getpid());
+  redis::StreamNames names{stream, "hm-worker", stream + ":dead"};
+  const auto redis = redis::parse_redis_url(test::stack_redis_url());
+  redis::StreamAdmin admin(redis, names);
+  admin.enqueue_one(test::text_delivery("mid.dead.1", "one"), 1);
+  admin.enqueue_one("{\"not\": \"a delivery\"}", 1);
+  {
+    StopSignal stop;
+    redis::StreamQueueOptions o;
+    o.redis = redis;
+    o.names = names;
+    o.consumer = "cli-test";
+    o.block = std::chrono::milliseconds(100);
+    redis::RedisStreamQueue queue(o, stop);
+    const auto batch = queue.read(10);
+    ASSERT_EQ(batch.size(), 2u);
+    for (const auto& e : batch) ASSERT_TRUE(queue.dead_letter(e, "test reason " + e.id, 3).ok());
+  }
+  const std::string env = "env REDIS_URL='" + test::stack_redis_url() + "' QUEUE_STREAM='" + stream + "' ";
+  const auto list = test::run_command(env + kBin + " dead-letters list");
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const auto letters = json_lines(list.out);
+  ASSERT_EQ(letters.size(), 2u) << list.out;
+  for (const auto& l : letters) {
+    // The same shape as the dead-letter file's lines, plus the two ids.
+    for (const char* key : {"id", "time", "reason", "origin", "entry_id", "attempts", "size", "truncated", "delivery"})
+      EXPECT_TRUE(l.contains(key)) << key << " missing in " << l.dump();
+    EXPECT_EQ(l["attempts"], 3);
+    EXPECT_EQ(l["reason"], "test reason " + l["entry_id"].get<std::string>());
+  }
+  EXPECT_NE(letters[0]["delivery"].get<std::string>().find("mid.dead.1"), std::string::npos);
+  const std::string first = letters[0]["id"];
+  const auto replay = test::run_command(env + kBin + " dead-letters replay --id " + first);
+  EXPECT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("replayed=1"), std::string::npos) << replay.out;
+  EXPECT_EQ(admin.dead_length(), 1);
+  EXPECT_EQ(admin.length(), 3);  // the two originals and the replayed one
+  const auto purge = test::run_command(env + kBin + " dead-letters purge");
+  EXPECT_NE(purge.out.find("purged=1"), std::string::npos) << purge.out;
+  EXPECT_EQ(admin.dead_length(), 0);
+  admin.connection().command({"DEL", names.stream, names.dead_stream});
 }
 
 TEST(CliTest, UsageErrorsExitTwo) {

@@ -23,22 +23,25 @@ StoreResult MemoryMessageStore::store(const Event& event) {
         if constexpr (std::is_same_v<T, NewMessage>) {
           return insert(e);
         } else if constexpr (std::is_same_v<T, MessageDeletion>) {
-          return apply_change(e.mid, [](Row& r) { r.deleted = true; });
+          const std::string sender = e.sender_id;
+          return apply_change(e.mid, [sender](Row& r) {
+            if (r.message.sender_id == sender) r.deleted = true;
+          });
         } else if constexpr (std::is_same_v<T, MessageEdit>) {
           const MessageEdit edit = e;
           return apply_change(e.mid, [edit](Row& r) {
-            if (edit.num_edit >= r.num_edit) {
+            if (edit.num_edit > r.num_edit && r.message.sender_id == edit.sender_id) {
               r.num_edit = edit.num_edit;
               r.edited_text = edit.text;
             }
           });
         } else if constexpr (std::is_same_v<T, Reaction>) {
-          reactions_.insert({e.mid, e.sender_id, e.action + ":" + e.reaction});
+          reactions_.insert({e.mid, e.sender_id, e.timestamp_ms, e.action});
           StoreResult r;
           r.status = StoreStatus::kApplied;
           return r;
         } else if constexpr (std::is_same_v<T, ReadReceipt>) {
-          reads_.insert({e.mid, e.reader_id});
+          reads_.insert({e.account_id, e.mid, e.reader_id});
           StoreResult r;
           r.status = StoreStatus::kApplied;
           return r;

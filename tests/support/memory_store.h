@@ -1,10 +1,11 @@
 #pragma once
-// An in-memory MessageStore with the real store's idempotency, for unit tests
-// of the logic above the seam: one row per mid (case-sensitive, as the
-// binary UNIQUE key), ids from an auto-increment, a deletion or edit that
-// arrives before its message is kept and applied when the message comes,
-// reactions and reads recorded once per key. Failures can be injected.
-// Thread-safe.
+// An in-memory MessageStore with the idempotency of the MySQL store's keys,
+// for unit tests of the logic above the seam: one row per mid (case-sensitive,
+// as the binary UNIQUE key), ids from an auto-increment, a deletion (by the
+// message's sender) or an edit (only a higher num_edit wins) that arrives
+// before its message is kept and applied when the message comes, reactions
+// once per (mid, sender, time, action) and reads once per (account, mid,
+// reader). Failures can be injected. Thread-safe.
 
 #include <deque>
 #include <functional>
@@ -48,8 +49,8 @@ class MemoryMessageStore final : public MessageStore {
   std::uint64_t next_id_ = 1;
   std::map<std::string, Row> rows_;  // by mid; guarded by mutex_
   std::map<std::string, std::function<void(Row&)>> pending_;  // changes owed to absent mids
-  std::set<std::tuple<std::string, std::string, std::string>> reactions_;  // (mid, sender, action+reaction)
-  std::set<std::pair<std::string, std::string>> reads_;                    // (mid, reader)
+  std::set<std::tuple<std::string, std::string, std::int64_t, std::string>> reactions_;  // (mid, sender, time, action)
+  std::set<std::tuple<std::string, std::string, std::string>> reads_;                    // (account, mid, reader)
   std::deque<StoreResult> failures_;
   int calls_ = 0;
 };

@@ -59,10 +59,15 @@ TEST_F(IngestIdempotencyTest, RedeliveriesInOneBatchAndAcrossBatchesLeaveOneRowP
   EXPECT_EQ(store.row("mid.A")->message.text, "one");
 }
 
-TEST_F(IngestIdempotencyTest, MidsThatDifferOnlyInCaseAreTwoMessages) {
-  EXPECT_EQ(service.ingest(text("mid.abc", "x")).counts.inserted, 1);
-  EXPECT_EQ(service.ingest(text("mid.ABC", "y")).counts.inserted, 1);
+TEST_F(IngestIdempotencyTest, MidsThatDifferOnlyInCaseAreTwoMessagesEvenInOneBatch) {
+  const std::vector<std::string> owned = {text("mid.abc", "x"), text("mid.ABC", "y"), text("mid.abc", "x")};
+  const std::vector<std::string_view> batch(owned.begin(), owned.end());
+  const auto out = service.ingest_batch(batch);
+  EXPECT_EQ(out[0].counts.inserted, 1);
+  EXPECT_EQ(out[1].counts.inserted, 1);  // not folded into mid.abc by the in-batch dedupe
+  EXPECT_EQ(out[2].counts.duplicates, 1);
   EXPECT_EQ(store.rows(), 2u);
+  EXPECT_EQ(store.row("mid.ABC")->message.text, "y");
 }
 
 TEST_F(IngestIdempotencyTest, ADeletionBeforeItsMessageStillDeletesIt) {
