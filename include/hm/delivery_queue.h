@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hm/role.h"
 #include "hm/status.h"
 
 namespace hm {
@@ -26,7 +27,7 @@ struct QueueEntry {
 };
 
 struct OutboundJob {
-  std::string role;     // the stream of that role receives it
+  Role role = Role::kEnrich;  // the stream of that role receives it
   std::string payload;
 };
 

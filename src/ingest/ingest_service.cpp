@@ -59,11 +59,11 @@ void IngestService::add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::u
   if (message_id) j["message_id"] = message_id;
   const std::string payload = j.dump();
   const bool inbound = m.direction == Direction::kInbound;
-  if (inbound) jobs.push_back({"enrich", payload});
-  if (m.attachments_json) jobs.push_back({"media", payload});
+  if (inbound) jobs.push_back({Role::kEnrich, payload});
+  if (m.attachments_json) jobs.push_back({Role::kMedia, payload});
   if (inbound && options_.fan_out.rules &&
       options_.fan_out.rules->match(m.account_id, m.text.value_or(""), clock_.wall_ms()).has_value()) {
-    jobs.push_back({"reply", payload});
+    jobs.push_back({Role::kReply, payload});
   }
 }
 

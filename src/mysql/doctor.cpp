@@ -1,4 +1,5 @@
 #include "hm/config_error.h"
+#include "hm/role.h"
 #include "mysql/doctor.h"
 
 #include <chrono>
@@ -44,7 +45,7 @@ std::map<std::string, int> parse_replicas(const std::string& text) {
     const auto eq = part.find('=');
     if (eq == std::string::npos) throw ConfigError("--replicas", "'" + part + "' is not ROLE=N");
     const std::string role = part.substr(0, eq);
-    if (role != "ingest" && role != "reply" && role != "enrich" && role != "media")
+    if (!parse_role(role))
       throw ConfigError("--replicas", "unknown role '" + role + "' (ingest, reply, enrich, media)");
     int n = 0;
     try {

@@ -234,7 +234,7 @@ Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vec
   std::vector<std::vector<std::string>> tx;
   if (!jobs.empty()) tx.push_back({"MULTI"});
   const std::string now = std::to_string(now_ms());
-  for (const auto& j : jobs) tx.push_back({"XADD", options_.names.prefix + j.role, "*", "payload", j.payload, "enqueued_at", now});
+  for (const auto& j : jobs) tx.push_back({"XADD", options_.names.prefix + to_string(j.role), "*", "payload", j.payload, "enqueued_at", now});
   if (!ids.empty()) {
     std::vector<std::string> xack = {"XACK", options_.names.stream, options_.names.group};
     xack.insert(xack.end(), ids.begin(), ids.end());

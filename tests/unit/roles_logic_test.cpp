@@ -103,7 +103,7 @@ TEST(FanOutTest, IngestOwesJobsForInboundAttachmentsAndMatchingRules) {
   IngestService svc(store, clock, {RetryOptions{}, 0, {true, &rules}});
   auto roles_of = [](const DeliveryOutcome& o) {
     std::vector<std::string> roles;
-    for (const auto& j : o.jobs) roles.push_back(j.role);
+    for (const auto& j : o.jobs) roles.push_back(to_string(j.role));
     return roles;
   };
   const auto out = svc.ingest_batch({
