@@ -9,12 +9,12 @@ namespace {
 
 TEST(MysqlErrorsTest, ClassifiesOnce) {
   EXPECT_EQ(classify(1062, ServerFlavor::kMariaDB).kind, DbErrorKind::kDuplicate);
-  for (int code : {1205, 1213, 1040}) {
+  for (int code : {1205, 1213}) {
     const auto c = classify(code, ServerFlavor::kMariaDB);
     EXPECT_EQ(c.kind, DbErrorKind::kRetryable) << code;
     EXPECT_FALSE(c.connection_broken) << code;
   }
-  for (int code : {2006, 2013, 1927, 1053}) {
+  for (int code : {2006, 2013, 1927, 1053, 1040}) {
     const auto c = classify(code, ServerFlavor::kMariaDB);
     EXPECT_EQ(c.kind, DbErrorKind::kRetryable) << code;
     EXPECT_TRUE(c.connection_broken) << code;
