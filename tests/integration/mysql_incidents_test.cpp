@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "commands/readiness.h"
 #include "mysql/doctor.h"
 #include "mysql/message_store.h"
 #include "mysql/role_store.h"
@@ -160,6 +161,20 @@ TEST(MysqlIncidentsTest, AWorkerBeforeMigrateStoresNothingAndRetriesThenGoesOn) 
   for (const auto& r : store.store_messages(batch, 0)) EXPECT_EQ(r.status, StoreStatus::kInserted) << r.error;
   EXPECT_TRUE(roles.find_message("early-0").ok());
   EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM message"), 5);
+}
+
+TEST(MysqlIncidentsTest, ReadinessIsUnreadyUntilMigrateThenReadyByItself) {
+  test::TestDatabase db("ready_gate", false);
+  SystemClock clock;
+  const DbOptions opts = db.options();
+  SessionPool pool(pool_options(1, 5s), [&] { return Session::connect(test::driver(), opts); }, clock);
+  PrometheusMetrics metrics("ingest", "test");
+  commands::ReadinessChecks checks(test::driver(), opts, redis::RedisOptions{}, {"s", "g", "d"}, pool, metrics);
+  const std::string before = checks.database();
+  EXPECT_NE(before.find("schema version 0"), std::string::npos) << before;
+  EXPECT_NE(before.find("hm-worker migrate"), std::string::npos) << before;
+  migrate(*db.connect());
+  EXPECT_EQ(checks.database(), "");
 }
 
 TEST(MysqlIncidentsTest, ATableLostAfterStartMakesTheStoreRetryAndNamesIt) {
