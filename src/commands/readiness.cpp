@@ -1,5 +1,7 @@
 #include "commands/readiness.h"
 
+#include "mysql/schema.h"
+
 namespace hm::commands {
 
 std::string ReadinessChecks::database() {
@@ -10,6 +12,9 @@ std::string ReadinessChecks::database() {
       db_.reset();
       return "database does not answer";
     }
+    // Unready until `migrate` has run and the grants are there: the stores
+    // store nothing meanwhile (mysql::SchemaGate).
+    if (const Status schema = mysql::check_schema(*db_); !schema.ok()) return "database: " + schema.message;
     return "";
   } catch (const DbError& e) {
     db_.reset();

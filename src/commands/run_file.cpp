@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "commands/run.h"
+
+#include "mysql/schema.h"
 #include "core/dead_letter_file.h"
 #include "core/line_source.h"
 #include "ingest/ingest_service.h"
@@ -57,6 +59,9 @@ void probe_database(mysql::SessionPool& pool, const Config& cfg) {
   auto probe = pool.checkout();
   spdlog::info("connected to {} (connection {}), pool size {} + overflow {}", probe->server_version(),
                probe->connection_id(), cfg.pool.size, cfg.pool.max_overflow);
+  if (const Status schema = mysql::check_schema(*probe); !schema.ok()) {
+    spdlog::warn("database not ready: {}; unready and storing nothing until it is", schema.message);
+  }
 }
 
 }  // namespace hm::commands

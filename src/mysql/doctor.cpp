@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include "mysql/schema.h"
+
 namespace hm::mysql {
 namespace {
 
@@ -169,6 +171,14 @@ void check_index(Session& s, DoctorReport& r) {
   r.findings.push_back({"unique_index", !r.index.ok, index_detail});
 }
 
+void check_schema_ready(Session& s, DoctorReport& r) {
+  const Status st = check_schema(s);
+  r.findings.push_back({"schema", !st.ok(),
+                        st.ok() ? "schema version " + std::to_string(required_schema_version()) +
+                                      " and every table readable by this account"
+                                : st.message});
+}
+
 }  // namespace
 
 DoctorReport run_doctor(Session& s, const DoctorOptions& o) {
@@ -178,6 +188,7 @@ DoctorReport run_doctor(Session& s, const DoctorOptions& o) {
   check_long_queries(s, o, r);
   check_connections(s, o, r);
   check_session(s, o, r);
+  check_schema_ready(s, r);
   check_index(s, r);
   return r;
 }

@@ -49,7 +49,7 @@ struct LongQuery {
 };
 
 struct Finding {
-  std::string check;   // lock_waits, long_queries, connections, session, unique_index
+  std::string check;   // lock_waits, long_queries, connections, session, schema, unique_index
   bool attention = false;
   std::string detail;
 };

@@ -26,14 +26,30 @@ inline ErrorCategory category(const DbError& e) { return category(e.kind()); }
 // e as a Status of the seams: its category, code and message.
 Status to_status(const DbError& e);
 
+// What to do with the connection an error came from.
+enum class ConnectionAction {
+  kKeep,      // the connection is fine: give it back to the pool
+  kDrop,      // close this connection (lost, or in an unknown state)
+  kDropPool,  // close every pooled connection: they all point at a server
+              // that can no longer take writes (read-only after a switchover);
+              // new ones go where the address now leads
+};
+
+const char* to_string(ConnectionAction action);
+
 struct Classification {
   DbErrorKind kind;
-  bool connection_broken;
+  bool connection_broken;  // action != kKeep
+  ConnectionAction action = ConnectionAction::kKeep;
   ErrorCategory category() const { return mysql::category(kind); }
 };
 
 // Pure: decides from the code and the server flavour (4031 means "client
-// interaction timeout" on MySQL 8 but a trigger error on MariaDB).
+// interaction timeout" on MySQL 8 but a trigger error on MariaDB). Answers
+// "can waiting fix this?": every fault of the server, the network, the
+// account, the grants or the schema is kRetryable; only errors about the data
+// of this statement (and bugs: syntax) are kPermanent. The table, with the
+// reason for each code, is at the top of errors.cpp.
 Classification classify(int code, ServerFlavor flavor);
 
 // A retryable error about the rows one transaction locks (lock wait timeout,

@@ -12,31 +12,34 @@
 namespace hm::mysql {
 namespace {
 
-// Batch path: rows of the multi-row insert are ours when their id lies in the
-// block of LAST_INSERT_ID() .. + rows - 1 (InnoDB reserves a simple insert's
-// auto-increment values at once); the mid check guards against anything else.
-// The third column says whether the row owes a deletion or edit recorded
-// before it (as kOwesChanges in message_path.cpp; joins cost the server less
-// than a hundred EXISTS subqueries). A row owing several edits comes back once
-// per edit.
+// Batch path: the rows of the multi-row insert, read back by their mids (the
+// batch knows them; the UNIQUE key makes it one indexed read). Ids are not
+// assumed consecutive: with auto_increment_increment > 1 (Galera, multi-primary
+// group replication) they are not. A row of another transaction with one of
+// these mids (committed meanwhile, so our INSERT IGNORE skipped it) is read
+// too: `m.id >= LAST_INSERT_ID()` leaves out the older ones, and the count
+// check in store_batch() rolls back on any other. The third column says
+// whether the row owes a deletion or edit recorded before it (as kOwesChanges
+// in message_path.cpp; joins cost the server less than a hundred EXISTS
+// subqueries). A row owing several edits comes back once per edit.
 constexpr const char* kBatchInsertedSql =
     "SELECT m.id, m.ig_message_id, d.ig_message_id IS NOT NULL OR e.ig_message_id IS NOT NULL FROM message m "
     "LEFT JOIN message_deletion d ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
     "AND m.is_deleted = 0 "
     "LEFT JOIN message_edit e ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
     "AND e.num_edit > m.edit_count "
-    "WHERE m.id >= LAST_INSERT_ID() AND m.id < LAST_INSERT_ID() + ?";
+    "WHERE m.id >= LAST_INSERT_ID() AND m.ig_message_id IN ";
 constexpr const char* kBatchApplyPendingDeletionSql =
     "UPDATE message m JOIN message_deletion d "
     "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
-    "SET m.is_deleted = 1, m.deleted_at = d.deleted_at WHERE m.id BETWEEN ? AND ?";
+    "SET m.is_deleted = 1, m.deleted_at = d.deleted_at WHERE m.id IN ";
 constexpr const char* kBatchApplyPendingEditSql =
     "UPDATE message m JOIN message_edit e "
     "ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
     "SET m.text = e.text, m.edit_count = e.num_edit, m.edited_at = e.edited_at "
-    "WHERE m.id BETWEEN ? AND ? AND m.edit_count < e.num_edit "
+    "WHERE m.edit_count < e.num_edit "
     "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
-    "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id)";
+    "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id) AND m.id IN ";
 
 // A batch on its way: the messages, their results so far, and which of them
 // the fast-path check found stored.
@@ -51,12 +54,10 @@ struct Batch {
   std::vector<bool> found;
 };
 
-// The new rows of the multi-row insert as read back: their id range and
-// whether any owes a deletion or edit recorded before it.
+// The new rows of the multi-row insert as read back: their ids and whether
+// any owes a deletion or edit recorded before it.
 struct NewRows {
-  std::uint64_t lo = UINT64_MAX;
-  std::uint64_t hi = 0;
-  int ours = 0;
+  std::vector<std::uint64_t> ids;
   bool owes = false;
 };
 
@@ -94,9 +95,9 @@ int insert_rows(Session& s, const Batch& b, const std::vector<std::size_t>& abse
 // The new rows, and whether any owes a deletion or edit recorded before
 // it (plain reads suffice, for the reason given at fast_path_sql() in
 // message_path.cpp): each one found becomes kInserted with its id.
-NewRows read_new_rows(Session& s, Batch& b, std::size_t inserted_at_most) {
-  auto& q = s.prepare(kBatchInsertedSql);
-  q.setUInt64(1, inserted_at_most);
+NewRows read_new_rows(Session& s, Batch& b, const std::vector<std::size_t>& absent) {
+  auto& q = s.prepare(kBatchInsertedSql + placeholders(absent.size()));
+  for (std::size_t k = 0; k < absent.size(); ++k) q.setString(static_cast<unsigned>(k + 1), b.ms[absent[k]].mid);
   std::unique_ptr<sql::ResultSet> rs(guarded(s, "reading the new rows", [&] { return q.executeQuery(); }));
   NewRows rows;
   guarded(s, "reading the new rows", [&] {
@@ -108,9 +109,7 @@ NewRows read_new_rows(Session& s, Batch& b, std::size_t inserted_at_most) {
       const std::uint64_t id = rs->getUInt64(1);
       b.out[it->second].status = StoreStatus::kInserted;
       b.out[it->second].message_id = id;
-      rows.lo = std::min(rows.lo, id);
-      rows.hi = std::max(rows.hi, id);
-      ++rows.ours;
+      rows.ids.push_back(id);
     }
   });
   return rows;
@@ -132,17 +131,16 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
   const int affected = insert_rows(s, b, absent);
   for (std::size_t i : absent) b.out[i].status = StoreStatus::kDuplicate;  // unless found below
   if (affected > 0) {
-    const NewRows rows = read_new_rows(s, b, absent.size());
-    if (rows.ours != affected) {
+    const NewRows rows = read_new_rows(s, b, absent);
+    if (rows.ids.size() != static_cast<std::size_t>(affected)) {
       throw DbError(DbErrorKind::kRetryable, 0,
-                    "batch insert: " + std::to_string(affected) + " rows inserted but " + std::to_string(rows.ours) +
-                        " found in the LAST_INSERT_ID() block; rolled back");
+                    "batch insert: " + std::to_string(affected) + " rows inserted but " +
+                        std::to_string(rows.ids.size()) + " read back by mid; rolled back");
     }
     if (rows.owes) {
       for (const char* apply : {kBatchApplyPendingEditSql, kBatchApplyPendingDeletionSql}) {
-        auto& up = s.prepare(apply);
-        up.setUInt64(1, rows.lo);
-        up.setUInt64(2, rows.hi);
+        auto& up = s.prepare(apply + placeholders(rows.ids.size()));
+        for (std::size_t k = 0; k < rows.ids.size(); ++k) up.setUInt64(static_cast<unsigned>(k + 1), rows.ids[k]);
         guarded(s, "applying earlier deletions and edits", [&] { return up.executeUpdate(); });
       }
     }

@@ -57,12 +57,31 @@ StoreResult MysqlMessageStore::store_on(SessionPool::Lease& lease, const Event& 
 
 std::optional<StoreResult> MysqlMessageStore::connect(SessionPool::Lease& lease) {
   if (lease && !lease.discarded() && !lease->broken()) return std::nullopt;
-  try {  // none yet, or an earlier unit lost it
+  // None yet, or an earlier unit lost it: give the lost one back before
+  // asking for another, or this thread would hold two slots meanwhile.
+  lease = SessionPool::Lease();
+  try {
     lease = pool_.checkout();
   } catch (const DbError& e) {
-    return failure(e);
+    // Connecting is about the server, the network or the account, never
+    // about the data: whatever the code, waiting may fix it.
+    StoreResult r = failure(e);
+    r.status = StoreStatus::kRetryable;
+    return r;
+  }
+  if (const Status schema = schema_.check(*lease); !schema.ok()) {
+    StoreResult r;
+    r.status = StoreStatus::kRetryable;
+    r.error_code = schema.code;
+    r.error = "schema not ready: " + schema.message;
+    return r;
   }
   return std::nullopt;
+}
+
+StoreResult MysqlMessageStore::failed(const DbError& e) {
+  schema_.note(e.code());
+  return failure(e);
 }
 
 StoreResult MysqlMessageStore::run_on(SessionPool::Lease& lease, const std::function<StoreResult(Session&)>& work) {
@@ -70,11 +89,11 @@ StoreResult MysqlMessageStore::run_on(SessionPool::Lease& lease, const std::func
   try {
     return work(*lease);
   } catch (const DbError& e) {
-    return failure(abandon(lease, e));
+    return failed(abandon(lease, e));
   } catch (const sql::SQLException& e) {
     // Every sql:: call should be guarded; this is the safety net.
     lease.discard();
-    return failure(translate(e, lease->flavor(), "storing an event"));
+    return failed(translate(e, lease->flavor(), "storing an event"));
   } catch (const std::exception& e) {
     lease.discard();
     return failure(DbError(DbErrorKind::kPermanent, 0, std::string("storing an event: ") + e.what()));
@@ -157,7 +176,7 @@ std::vector<StoreResult> MysqlMessageStore::store_together(SessionPool::Lease& l
     return store_batch(*lease, messages);
   } catch (const DbError& e) {
     abandon(lease, e);
-    if (e.retryable()) return std::vector<StoreResult>(messages.size(), failure(e));
+    if (e.retryable()) return std::vector<StoreResult>(messages.size(), failed(e));
     spdlog::debug("batch of {} failed ({}); storing one at a time", messages.size(), e.what());
   } catch (const std::exception& e) {
     lease.discard();

@@ -9,6 +9,12 @@
 // duplicate: any other warning (truncation, bad string value, NULL) rolls the
 // transaction back and the result is kPermanent, so no row stays stored altered.
 //
+// Connection and schema faults are never permanent: a checkout that fails
+// (whatever the error: a rotated password, max_user_connections, a full pool)
+// is kRetryable, and while check_schema() fails (a worker started before
+// `migrate`, a missing grant) every call stores nothing and answers
+// kRetryable with the reason, until the schema is there (SchemaGate).
+//
 // Thread-safety: store() may be called from many threads at once; each call
 // leases its own connection. The calling thread must hold a
 // mysql::Driver::ThreadScope.
@@ -17,6 +23,7 @@
 #include <optional>
 
 #include "hm/message_store.h"
+#include "mysql/schema.h"
 #include "mysql/session_pool.h"
 
 namespace hm::mysql {
@@ -29,8 +36,9 @@ class MysqlMessageStore final : public MessageStore {
                                           std::size_t per_transaction = 0) override;
 
  private:
-  // Checks out a connection into `lease` when it holds none or a lost one;
-  // the checkout's failure, if any.
+  // Checks out a connection into `lease` when it holds none or a lost one
+  // (returning the lost one first: a thread never holds two slots), and
+  // checks the schema; the failure, if any, is always kRetryable.
   std::optional<StoreResult> connect(SessionPool::Lease& lease);
   // Each runs on `lease` after connect(); failures come back as results,
   // never thrown.
@@ -39,7 +47,11 @@ class MysqlMessageStore final : public MessageStore {
   std::vector<StoreResult> store_each(SessionPool::Lease& lease, const std::vector<NewMessage>& messages);
   std::vector<StoreResult> store_together(SessionPool::Lease& lease, const std::vector<NewMessage>& messages);
 
+  // A failed unit's result; notes schema errors on the gate.
+  StoreResult failed(const DbError& e);
+
   SessionPool& pool_;
+  SchemaGate schema_;
 };
 
 }  // namespace hm::mysql

@@ -59,14 +59,31 @@ MessageKind kind_of(const std::string& text) {
 
 }  // namespace
 
+Result<SessionPool::Lease> MysqlRoleStore::lease() {
+  SessionPool::Lease conn;
+  try {
+    conn = pool_.checkout();
+  } catch (const DbError& e) {
+    return Result<SessionPool::Lease>::Failed(Status::Retryable(e.what(), e.code()));  // never about the data
+  }
+  if (Status schema = schema_.check(*conn); !schema.ok()) {
+    schema.message = "schema not ready: " + schema.message;
+    return Result<SessionPool::Lease>::Failed(std::move(schema));
+  }
+  return Result<SessionPool::Lease>::Of(std::move(conn));
+}
+
 template <class T, class Fn>
 Result<T> MysqlRoleStore::run(const char* what, Fn&& fn) {
+  auto leased = lease();
+  if (!leased.ok()) return Result<T>::Failed(std::move(leased.status));
+  auto& conn = leased.value;
   try {
-    auto lease = pool_.checkout();
     try {
-      return Result<T>::Of(guarded(*lease, what, [&] { return fn(*lease); }));
+      return Result<T>::Of(guarded(*conn, what, [&] { return fn(*conn); }));
     } catch (const DbError& e) {
-      abandon(lease, e);
+      abandon(conn, e);
+      schema_.note(e.code());
       throw;
     }
   } catch (const DbError& e) {

@@ -1,7 +1,8 @@
 #pragma once
 // RoleStore on MySQL/MariaDB through the bounded pool. A DbError (from the
 // checkout or a statement) never leaves it: it is returned as a Status,
-// kRetryable for retryable codes and a full pool, kPermanent otherwise. The
+// kRetryable for retryable codes and for any failed checkout, kPermanent
+// otherwise; while check_schema() fails (SchemaGate) every call is kRetryable. The
 // enums travel as the text of their ENUM columns (to_string/parse in
 // hm/role_store.h and hm/events.h). Thread-safe: each call leases a connection.
 
@@ -38,7 +39,10 @@ class MysqlRoleStore final : public RoleStore {
   // DbError it (or the checkout) threw.
   template <class T, class Fn>
   Result<T> run(const char* what, Fn&& fn);
+  // A connection whose schema is ready, or the (always retryable) reason not.
+  Result<SessionPool::Lease> lease();
   SessionPool& pool_;
+  SchemaGate schema_;
 };
 
 }  // namespace hm::mysql

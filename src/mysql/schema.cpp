@@ -258,4 +258,66 @@ IndexCheck verify_message_index(Session& s) {
   return check;
 }
 
+int required_schema_version() { return migrations().back().version; }
+
+namespace {
+
+// The tables the worker reads and writes, each probed for a grant.
+constexpr const char* kWorkerTables[] = {"message",   "message_deletion", "message_edit", "message_reaction",
+                                         "message_read", "contact",       "conversation", "media",
+                                         "reply"};
+
+bool schema_error(int code) {
+  return code == 1146 || code == 1142 || code == 1143 || code == 1054;  // table, grant, column grant, column
+}
+
+int recorded_version(Session& s) {
+  try {
+    const auto rows = s.query("SELECT COALESCE(MAX(version), 0) FROM schema_migration");
+    return rows.empty() ? 0 : std::stoi(rows.at(0).at(0).value_or("0"));
+  } catch (const DbError& e) {
+    if (e.code() == 1146) return 0;  // never migrated
+    throw;
+  }
+}
+
+}  // namespace
+
+Status check_schema(Session& s) {
+  const int need = required_schema_version();
+  try {
+    const int version = recorded_version(s);
+    if (version < need) {
+      return Status::Retryable("schema version " + std::to_string(version) + ", need " + std::to_string(need) +
+                               ": run `hm-worker migrate`");
+    }
+    for (const char* table : kWorkerTables) {
+      try {
+        s.query(std::string("SELECT 1 FROM `") + table + "` LIMIT 0");
+      } catch (const DbError& e) {
+        if (!schema_error(e.code())) throw;
+        return Status::Retryable(std::string("table ") + table + ": " + e.what() +
+                                     (e.code() == 1146 ? " (run `hm-worker migrate`)" : " (grant it to the worker)"),
+                                 e.code());
+      }
+    }
+    return Status::Ok();
+  } catch (const DbError& e) {
+    return Status::Retryable(std::string("checking the schema: ") + e.what(), e.code());
+  } catch (const std::exception& e) {
+    return Status::Retryable(std::string("checking the schema: ") + e.what());
+  }
+}
+
+Status SchemaGate::check(Session& s) {
+  if (ready_.load()) return Status::Ok();
+  Status st = check_schema(s);
+  if (st.ok()) ready_ = true;
+  return st;
+}
+
+void SchemaGate::note(int code) {
+  if (schema_error(code)) ready_ = false;
+}
+
 }  // namespace hm::mysql

@@ -78,7 +78,7 @@ void Session::apply_settings(const DbOptions& o) {
   guarded(*this, "reading the server version", [&] {
     server_version_ = std::string(conn_->getMetaData()->getDatabaseProductVersion());
   });
-  flavor_ = server_version_.find("MariaDB") != std::string::npos ? ServerFlavor::kMariaDB : ServerFlavor::kMySQL;
+  flavor_ = detect_flavor();
   // Connector/C++ 1.1 has just set REPEATABLE READ on this session; set ours now.
   execute(std::string("SET SESSION TRANSACTION ISOLATION LEVEL ") + to_sql(o.isolation));
   execute(session_setup_sql(o, flavor_));
@@ -99,21 +99,55 @@ void Session::apply_settings(const DbOptions& o) {
   connection_id_ = std::stoull(rows.at(0).at(0).value_or("0"));
 }
 
+ServerFlavor Session::detect_flavor() {
+  // The version string is a hint only: a proxy may hide "MariaDB" in it (and
+  // @@version_comment is the packager's, e.g. "Debian 12"). What decides is a
+  // variable only MariaDB has; MySQL answers 1193 (unknown system variable).
+  if (server_version_.find("MariaDB") != std::string::npos) return ServerFlavor::kMariaDB;
+  return probe_flavor();
+}
+
+ServerFlavor Session::probe_flavor() {
+  try {
+    query("SELECT @@SESSION.max_statement_time");
+    return ServerFlavor::kMariaDB;
+  } catch (const DbError& e) {
+    if (e.code() != kUnknownSystemVariable) throw;
+    return ServerFlavor::kMySQL;
+  }
+}
+
+std::string Session::isolation() {
+  // MySQL 8 and MariaDB 11.1+ name it transaction_isolation; MariaDB before
+  // 11.1 knows only tx_isolation, MySQL 8 only transaction_isolation. Ask
+  // by the name that answered last, the other on 1193.
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return query("SELECT @@SESSION." + isolation_variable_).at(0).at(0).value_or("");
+    } catch (const DbError& e) {
+      const std::string other = next_isolation_variable(isolation_variable_, e.code());
+      if (attempt > 0 || other.empty()) throw;
+      isolation_variable_ = other;
+    }
+  }
+}
+
+std::string Session::next_isolation_variable(const std::string& tried, int code) {
+  if (code != kUnknownSystemVariable) return "";
+  return tried == "transaction_isolation" ? "tx_isolation" : "transaction_isolation";
+}
+
 SessionSettings Session::read_settings() {
-  // MariaDB 10.x names it tx_isolation; MySQL 8 removed that name.
-  const std::string iso = flavor_ == ServerFlavor::kMariaDB ? "@@SESSION.tx_isolation" : "@@SESSION.transaction_isolation";
   const std::string mst = flavor_ == ServerFlavor::kMariaDB ? "@@SESSION.max_statement_time" : "0";
-  const auto rows = query("SELECT " + iso +
-                          ", @@SESSION.innodb_lock_wait_timeout, @@SESSION.character_set_connection, "
-                          "@@SESSION.time_zone, " +
-                          mst);
+  const auto rows = query(
+      "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.character_set_connection, @@SESSION.time_zone, " + mst);
   SessionSettings s;
+  s.isolation = isolation();
   const auto& r = rows.at(0);
-  s.isolation = r.at(0).value_or("");
-  s.lock_wait_timeout = std::stoll(r.at(1).value_or("0"));
-  s.character_set = r.at(2).value_or("");
-  s.time_zone = r.at(3).value_or("");
-  s.max_statement_time_s = static_cast<long long>(std::stod(r.at(4).value_or("0")));
+  s.lock_wait_timeout = std::stoll(r.at(0).value_or("0"));
+  s.character_set = r.at(1).value_or("");
+  s.time_zone = r.at(2).value_or("");
+  s.max_statement_time_s = static_cast<long long>(std::stod(r.at(3).value_or("0")));
   s.read_timeout_s = read_timeout_s_;
   s.write_timeout_s = write_timeout_s_;
   return s;

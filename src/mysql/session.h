@@ -98,7 +98,25 @@ class Session {
 
   SessionSettings read_settings();
 
+  // The session's isolation level, e.g. "READ-COMMITTED", read from
+  // @@transaction_isolation or, where the server does not know that name
+  // (error 1193: MariaDB before 11.1), @@tx_isolation.
+  std::string isolation();
+  // The name isolation() reads (the one that answered last).
+  const std::string& isolation_variable() const { return isolation_variable_; }
+  // Pure: the other name to try after `tried` failed with `code`, or "" when
+  // the error is not 1193 (unknown system variable).
+  static std::string next_isolation_variable(const std::string& tried, int code);
+
+  // Asks the server which it is (a variable only MariaDB has), whatever its
+  // version string says. Throws DbError.
+  ServerFlavor probe_flavor();
+
+  static constexpr int kUnknownSystemVariable = 1193;  // ER_UNKNOWN_SYSTEM_VARIABLE
+
  private:
+  // MariaDB or MySQL, from what the server answers, not only its version string.
+  ServerFlavor detect_flavor();
   Session(std::unique_ptr<sql::Connection> conn, const DbOptions& options);
   void apply_settings(const DbOptions& options);
 
@@ -119,6 +137,7 @@ class Session {
   std::uint64_t uses_ = 0;
   ServerFlavor flavor_ = ServerFlavor::kMariaDB;
   std::string server_version_;
+  std::string isolation_variable_ = "transaction_isolation";
   std::uint64_t connection_id_ = 0;
   unsigned read_timeout_s_ = 0;
   unsigned write_timeout_s_ = 0;

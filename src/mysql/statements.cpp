@@ -9,7 +9,11 @@ namespace hm::mysql {
 
 const DbError& abandon(SessionPool::Lease& lease, const DbError& e) {
   if (lease->in_transaction()) lease->rollback();
-  if (e.connection_broken() || lease->broken()) lease.discard();
+  if (e.code() != 0 && classify(e.code(), lease->flavor()).action == ConnectionAction::kDropPool) {
+    lease.discard_all();  // every pooled connection points at the server that refused
+  } else if (e.connection_broken() || lease->broken()) {
+    lease.discard();
+  }
   return e;
 }
 

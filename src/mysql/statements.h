@@ -13,7 +13,9 @@
 namespace hm::mysql {
 
 // After a failed unit of work: rolls back an open transaction and marks a
-// broken connection for discarding instead of pooling. Returns e.
+// broken connection for discarding instead of pooling; an error whose
+// classification says kDropPool (read-only after a switchover) discards every
+// pooled connection (ConnectionPool::discard_all()). Returns e.
 const DbError& abandon(SessionPool::Lease& lease, const DbError& e);
 
 // Executes a prepared INSERT IGNORE and returns the rows inserted. Only

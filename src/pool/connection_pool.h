@@ -8,7 +8,10 @@
 //   kPoolExhausted ("pool exhausted"); it never hangs;
 // - at checkout, a connection older than `recycle` is replaced, and one idle
 //   longer than validate_after_idle is pinged; a dead one is replaced;
-// - connections are opened, pinged and closed without holding the mutex.
+// - connections are opened, pinged and closed without holding the mutex;
+// - discard_all() (as after a failover) closes every idle connection at once
+//   and every connection checked out before it when it is returned: each
+//   connection carries the pool's generation from when it was opened.
 //
 // Conn must provide `bool ping()` (true when usable) and
 // `bool reset_for_reuse()` (rolls back a transaction left open; false when the
@@ -60,6 +63,8 @@ struct PoolStats {
   std::uint64_t connects = 0;   // connections opened
   std::uint64_t recycled = 0;   // replaced for age
   std::uint64_t invalidated = 0;  // replaced after a failed ping or a broken connection
+  std::uint64_t discards = 0;     // discard_all() calls (each one a new generation)
+  std::uint64_t generation_closed = 0;  // connections closed because discard_all() came after their opening
 };
 
 template <class Conn>
@@ -69,6 +74,7 @@ class ConnectionPool {
     std::unique_ptr<Conn> conn;
     Clock::time_point created;
     Clock::time_point last_used;
+    std::uint64_t generation = 0;  // the pool's generation when it was opened
   };
 
  public:
@@ -100,6 +106,12 @@ class ConnectionPool {
     // The connection is broken or in an unknown state: close it on return.
     void discard() { discard_ = true; }
     bool discarded() const { return discard_; }
+    // This connection and every other one of the pool are out of date (the
+    // server they point at was demoted): ConnectionPool::discard_all().
+    void discard_all() {
+      discard_ = true;
+      if (pool_) pool_->discard_all();
+    }
 
    private:
     friend class ConnectionPool;
@@ -129,6 +141,7 @@ class ConnectionPool {
     const auto deadline = started + options_.checkout_timeout;
     std::unique_ptr<Entry> entry;
     bool must_open = false;
+    std::uint64_t generation = 0;  // of a connection opened for this checkout
     {
       std::unique_lock<std::mutex> lock(mutex_);
       for (;;) {
@@ -166,11 +179,12 @@ class ConnectionPool {
       }
       ++in_use_;
       ++stats_.checkouts;
+      generation = generation_;
     }
     // From here on the slot is ours; any failure must give it back.
     try {
       if (!must_open) entry = refresh(std::move(entry));
-      if (!entry) entry = open_new();
+      if (!entry) entry = open_new(generation);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       --in_use_;
@@ -201,6 +215,27 @@ class ConnectionPool {
     s.idle = static_cast<int>(idle_.size());
     s.waiting = waiting_;
     return s;
+  }
+
+  // Closes every idle connection now, and every connection checked out
+  // before this call when it comes back; later checkouts open new ones (as
+  // after a failover: the pooled connections stay on the demoted server and
+  // still answer a ping). Thread-safe; never blocks on the network under the
+  // mutex.
+  void discard_all() {
+    std::deque<std::unique_ptr<Entry>> doomed;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++generation_;
+      ++stats_.discards;
+      doomed.swap(idle_);
+      stats_.generation_closed += doomed.size();
+    }
+    const int closed = static_cast<int>(doomed.size());
+    doomed.clear();  // disconnects outside the lock
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ -= closed;
+    if (closed > 0) available_.notify_all();
   }
 
   // Closes idle connections and refuses new checkouts. Leases still out are
@@ -239,13 +274,16 @@ class ConnectionPool {
     return entry;
   }
 
-  std::unique_ptr<Entry> open_new() {
+  // `generation`: the pool's when the slot was reserved, so a connection
+  // opened across a discard_all() counts as opened before it.
+  std::unique_ptr<Entry> open_new(std::uint64_t generation) {
     auto entry = std::make_unique<Entry>();
     entry->conn = factory_();
     entry->created = clock_.now();
     entry->last_used = entry->created;
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.connects;
+    entry->generation = generation;
     return entry;
   }
 
@@ -255,7 +293,12 @@ class ConnectionPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --in_use_;
-      if (discard) ++stats_.invalidated;
+      if (discard) {
+        ++stats_.invalidated;
+      } else if (entry->generation != generation_) {
+        discard = true;
+        ++stats_.generation_closed;
+      }
       // Overflow connections (those above `size`) close when returned, unless
       // a thread is waiting for one: closing and reopening would only churn.
       if (!closed_ && !discard && (open_ <= options_.size || waiting_ > 0)) {
@@ -284,6 +327,7 @@ class ConnectionPool {
   int in_use_ = 0;
   int waiting_ = 0;
   bool closed_ = false;
+  std::uint64_t generation_ = 0;
   PoolStats stats_;
   // Constant after construction:
   const WaitObserver observer_;

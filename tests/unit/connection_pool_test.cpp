@@ -231,5 +231,60 @@ TEST_F(PoolTest, CloseRefusesCheckoutsAndClosesReturnedLeases) {
   EXPECT_EQ(FakeConn::alive, 0);
 }
 
+TEST_F(PoolTest, DiscardAllClosesIdleConnectionsAndThoseOutWhenTheyComeBack) {
+  ConnectionPool<FakeConn> pool(options(3, 0), factory(), clock);
+  auto out = pool.checkout();  // opened before the failover
+  {
+    auto a = pool.checkout();
+    auto b = pool.checkout();
+  }
+  ASSERT_EQ(pool.stats().idle, 2);
+  pool.discard_all();  // healthy (their ping succeeds) but on the demoted server
+  EXPECT_EQ(pool.stats().idle, 0);
+  EXPECT_EQ(pool.stats().open, 1);
+  EXPECT_EQ(FakeConn::alive, 1);
+  out = ConnectionPool<FakeConn>::Lease();  // returned healthy: closed all the same
+  EXPECT_EQ(FakeConn::alive, 0);
+  EXPECT_EQ(pool.stats().open, 0);
+  EXPECT_EQ(pool.stats().discards, 1u);
+  EXPECT_EQ(pool.stats().generation_closed, 3u);
+  {
+    auto fresh = pool.checkout();
+    EXPECT_EQ(fresh->id, 4);  // a new connection
+  }
+  auto again = pool.checkout();  // and connections opened after it are kept
+  EXPECT_EQ(again->id, 4);
+  EXPECT_EQ(pool.stats().generation_closed, 3u);
+}
+
+TEST_F(PoolTest, LeaseDiscardAllDropsItselfAndThePool) {
+  ConnectionPool<FakeConn> pool(options(2, 0), factory(), clock);
+  { auto idle = pool.checkout(); }
+  auto a = pool.checkout();
+  auto b = pool.checkout();
+  b.discard_all();
+  EXPECT_TRUE(b.discarded());
+  a = ConnectionPool<FakeConn>::Lease();
+  b = ConnectionPool<FakeConn>::Lease();
+  EXPECT_EQ(FakeConn::alive, 0);
+  EXPECT_EQ(pool.stats().open, 0);
+}
+
+TEST_F(PoolTest, DiscardAllWakesAWaiterToOpenANewConnection) {
+  ConnectionPool<FakeConn> pool(options(1, 0, 5s), factory(), clock);
+  auto held = pool.checkout();
+  std::atomic<int> got{0};
+  std::thread waiter([&] {
+    auto l = pool.checkout();
+    got = l->id;
+  });
+  while (pool.stats().waiting == 0) std::this_thread::yield();
+  pool.discard_all();
+  held = ConnectionPool<FakeConn>::Lease();  // out of date: closed, the slot freed
+  waiter.join();
+  EXPECT_EQ(got, 2);
+  EXPECT_EQ(pool.stats().checkout_timeouts, 0u);
+}
+
 }  // namespace
 }  // namespace hm
