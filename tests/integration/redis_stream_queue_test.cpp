@@ -152,7 +152,7 @@ TEST_F(StreamQueueTest, IdleEntriesOfADeadConsumerAreReclaimed) {
   EXPECT_EQ(got[0].deliveries, 2);
 }
 
-TEST_F(StreamQueueTest, DeadLetterMovesAndAcknowledgesAtomically) {
+TEST_F(StreamQueueTest, DeadLetterIsWrittenThenAcknowledged) {
   enqueue(1);
   RedisStreamQueue q(options("c1"), stop_);
   auto batch = q.read(10);
