@@ -41,19 +41,21 @@ class DeliveryQueue {
   // queue is unreachable (it reconnects with backoff). Never throws.
   virtual std::vector<QueueEntry> read(std::size_t max) = 0;
 
-  // Acknowledges stored entries and, in the same atomic step, publishes the
-  // jobs they owe to other roles (so a crash never acknowledges an entry
-  // whose jobs were not published). On failure nothing was acknowledged or
-  // published, and the entries will be delivered again, which the unique key
-  // and the idempotent handlers make harmless: Retryable when the queue could
-  // not be told (unreachable, connection lost, stop requested), Permanent when
-  // it refused the command (an error reply).
+  // Publishes the jobs the stored entries owe to other roles, then
+  // acknowledges the entries, only once every job is published (so neither a
+  // crash nor a failure ever acknowledges an entry whose jobs were not
+  // published). On failure nothing was acknowledged (some jobs may have been
+  // published) and the entries will be delivered again, which the unique key
+  // and the idempotent handlers make harmless. Failures are Retryable: the
+  // queue could not be told (unreachable, connection lost, stop requested)
+  // or refused a command with an error reply (which waiting may fix).
   virtual Status ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) = 0;
   Status ack(const std::vector<std::string>& ids) { return ack(ids, {}); }
 
-  // Moves one entry to the dead-letter place with the reason and attempt count,
-  // and acknowledges it, atomically. On failure the entry stays pending (and
-  // will be delivered again); the categories are those of ack().
+  // Writes one entry to the dead-letter place with the reason and attempt
+  // count, then acknowledges it, only once the dead letter is written. On
+  // failure the entry stays pending (and will be delivered again; a dead
+  // letter may then be written twice, never lost); failures are as in ack().
   virtual Status dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) = 0;
 };
 

@@ -71,7 +71,7 @@ struct Shared {
 void work(const Shared& s, int i) {
   const Config& cfg = s.cfg;
   mysql::Driver::ThreadScope scope(s.driver);
-  redis::RedisStreamQueue queue(stream_queue_options(cfg, i), s.stop);
+  redis::RedisStreamQueue queue(stream_queue_options(cfg, i), s.stop, s.metrics);
   const auto beat = [&s, i] { s.heartbeats.beat(i); };
   CircuitBreaker breaker({}, [&s] { return probe_database_once(s.pool); }, s.clock, s.stop, s.metrics, beat);
   StreamWorkerOptions options;

@@ -2,9 +2,13 @@
 
 #include <hiredis/hiredis.h>
 
+#include <csignal>
+
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <mutex>
 
 namespace hm::redis {
 namespace {
@@ -28,7 +32,58 @@ std::vector<const char*> argv_ptrs(const std::vector<std::string>& argv, std::ve
   return ptrs;
 }
 
+// Error replies that mean "this server cannot serve us now, another (or the
+// same one, later) will": a fresh connection is the way back. Every other code
+// keeps the connection (MISCONF, BUSY, OOM, WRONGTYPE, ERR...): waiting is all
+// a client can do there.
+constexpr std::array<const char*, 5> kReconnectCodes = {"READONLY", "LOADING", "MASTERDOWN", "NOAUTH", "WRONGPASS"};
+// The stream key was deleted (or lost with a restart): its group went with it.
+// Redis 7 answers a blocked XREADGROUP with UNBLOCKED when the key is deleted.
+constexpr std::array<const char*, 2> kGroupGoneCodes = {"NOGROUP", "UNBLOCKED"};
+
 }  // namespace
+
+std::string reply_code(const std::string& error_text) {
+  std::string word = error_text.substr(0, error_text.find(' '));
+  if (word.empty()) return "ERR";
+  for (char ch : word)
+    if (!(ch >= 'A' && ch <= 'Z') && ch != '_') return "ERR";
+  return word;
+}
+
+RedisErrorPolicy classify(const RedisError& e) {
+  RedisErrorPolicy p;
+  switch (e.kind()) {
+    case RedisErrorKind::kIo:
+      p.kind = "io";
+      p.reconnect = true;
+      return p;
+    case RedisErrorKind::kTimeout:
+      p.kind = "timeout";
+      p.reconnect = true;
+      return p;
+    case RedisErrorKind::kProtocol:
+      p.kind = "protocol";
+      p.reconnect = true;
+      return p;
+    case RedisErrorKind::kReply:
+      break;
+  }
+  p.kind = e.code().empty() ? "ERR" : e.code();
+  for (const char* code : kReconnectCodes) p.reconnect = p.reconnect || p.kind == code;
+  for (const char* code : kGroupGoneCodes) p.recreate_group = p.recreate_group || p.kind == code;
+  return p;
+}
+
+RedisError reply_error(const std::string& context, const ReplyView& error_reply) {
+  const std::string text = error_reply.str();
+  return RedisError(RedisErrorKind::kReply, context + ": " + text, reply_code(text));
+}
+
+void ignore_sigpipe() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
 
 bool ReplyView::is_nil() const { return !r_ || r_->type == REDIS_REPLY_NIL; }
 bool ReplyView::is_error() const { return r_ && r_->type == REDIS_REPLY_ERROR; }
@@ -80,6 +135,7 @@ RedisError Connection::transport_error(const std::string& what) const {
 }
 
 std::unique_ptr<Connection> Connection::connect(const RedisOptions& o) {
+  ignore_sigpipe();
   const std::string address = o.socket.empty() ? o.host + ":" + std::to_string(o.port) : o.socket;
   redisContext* raw = o.socket.empty() ? redisConnectWithTimeout(o.host.c_str(), o.port, to_timeval(o.connect_timeout))
                                        : redisConnectUnixWithTimeout(o.socket.c_str(), to_timeval(o.connect_timeout));
@@ -96,7 +152,7 @@ std::unique_ptr<Connection> Connection::connect(const RedisOptions& o) {
       conn->command(auth);
     } catch (const RedisError& e) {
       // The reply text never contains the password.
-      throw RedisError(e.kind(), "redis " + address + ": authentication failed");
+      throw RedisError(e.kind(), "redis " + address + ": authentication failed", e.code());
     }
   }
   if (o.db != 0) conn->command({"SELECT", std::to_string(o.db)});
@@ -109,9 +165,7 @@ Reply Connection::command(const std::vector<std::string>& argv) {
   void* r = redisCommandArgv(ctx_.get(), static_cast<int>(ptrs.size()), ptrs.data(), lens.data());
   if (!r) throw transport_error(argv.empty() ? "command" : argv[0]);
   Reply reply(static_cast<redisReply*>(r));
-  if (reply.view().is_error()) {
-    throw RedisError(RedisErrorKind::kReply, "redis " + address_ + ": " + argv[0] + ": " + reply.view().str());
-  }
+  if (reply.view().is_error()) throw reply_error("redis " + address_ + ": " + argv[0], reply.view());
   return reply;
 }
 

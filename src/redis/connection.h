@@ -29,13 +29,31 @@ enum class RedisErrorKind {
 
 class RedisError : public std::runtime_error {
  public:
-  RedisError(RedisErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  // code: an error reply's first word (NOGROUP, READONLY, ERR...); empty for transport errors.
+  RedisError(RedisErrorKind kind, const std::string& message, std::string code = {})
+      : std::runtime_error(message), kind_(kind), code_(std::move(code)) {}
   RedisErrorKind kind() const { return kind_; }
+  const std::string& code() const { return code_; }
   bool connection_broken() const { return kind_ != RedisErrorKind::kReply; }
 
  private:
   RedisErrorKind kind_;
+  std::string code_;
 };
+
+// What a client of Redis does after an error: the one table of Redis errors
+// (connection.cpp). Whatever the kind, the caller backs off (with jitter,
+// interruptible by a stop) before trying again: no error spins.
+struct RedisErrorPolicy {
+  std::string kind;             // for logs and telemetry: the reply's code, or io / timeout / protocol
+  bool reconnect = false;       // drop the connection: it is gone, or on a server that cannot serve us
+                                // (a demoted replica, one still loading, one without its primary)
+  bool recreate_group = false;  // the stream or its group is gone: XGROUP CREATE ... MKSTREAM, then go on
+};
+RedisErrorPolicy classify(const RedisError& e);
+
+// The first word of an error reply when it is a code (upper case), else "ERR".
+std::string reply_code(const std::string& error_text);
 
 // A read-only view of one reply node; valid while its Reply lives.
 class ReplyView {
@@ -54,6 +72,14 @@ class ReplyView {
  private:
   const redisReply* r_;
 };
+
+// A RedisError (kReply) for an error reply found in a pipeline's answers.
+RedisError reply_error(const std::string& context, const ReplyView& error_reply);
+
+// Sets SIGPIPE to ignored for the process (once; later calls do nothing):
+// hiredis writes with write(), and a write to a socket the server closed must
+// fail with EPIPE, not kill the process. Connection::connect calls it.
+void ignore_sigpipe();
 
 class Reply {
  public:

@@ -73,17 +73,34 @@ std::vector<StreamAdmin::DeadEntry> StreamAdmin::dead_letters(std::size_t max) {
 }
 
 std::size_t StreamAdmin::replay(const std::vector<std::string>& ids, std::size_t max) {
-  std::vector<DeadEntry> all = dead_letters(ids.empty() ? max : 1000000);
-  std::size_t moved = 0;
-  for (const auto& d : all) {
-    if (!ids.empty() && std::find(ids.begin(), ids.end(), d.id) == ids.end()) continue;
-    auto replies = conn_->pipeline({{"MULTI"},
-                                    {"XADD", names_.stream, "*", "payload", d.payload, "enqueued_at",
-                                     std::to_string(now_ms()), "replayed_from", d.id},
-                                    {"XDEL", names_.dead_stream, d.id},
-                                    {"EXEC"}});
-    if (!replies.back().view().is_array()) throw RedisError(RedisErrorKind::kReply, "replay of " + d.id + " failed");
-    ++moved;
+  std::vector<DeadEntry> chosen;
+  for (auto& d : dead_letters(ids.empty() ? max : 1000000))
+    if (ids.empty() || std::find(ids.begin(), ids.end(), d.id) != ids.end()) chosen.push_back(std::move(d));
+  if (chosen.empty()) return 0;
+  // XADD first; XDEL only the dead letters whose XADD succeeded (a
+  // transaction would XDEL even after a failed XADD: Redis does not roll back).
+  std::vector<std::vector<std::string>> xadds;
+  xadds.reserve(chosen.size());
+  for (const auto& d : chosen)
+    xadds.push_back({"XADD", names_.stream, "*", "payload", d.payload, "enqueued_at", std::to_string(now_ms()),
+                     "replayed_from", d.id});
+  const std::vector<Reply> added = conn_->pipeline(xadds);
+  std::vector<std::string> xdel = {"XDEL", names_.dead_stream};
+  std::string failure;
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    if (!added[i].view().is_error()) {
+      xdel.push_back(chosen[i].id);
+    } else if (failure.empty()) {
+      failure = added[i].view().str();
+    }
+  }
+  const std::size_t moved = xdel.size() - 2;
+  if (moved > 0) conn_->command(xdel);
+  if (!failure.empty()) {
+    throw RedisError(RedisErrorKind::kReply,
+                     "replay to " + names_.stream + ": " + std::to_string(chosen.size() - moved) + " of " +
+                         std::to_string(chosen.size()) + " dead letters not replayed (kept): " + failure,
+                     reply_code(failure));
   }
   return moved;
 }

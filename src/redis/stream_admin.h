@@ -40,7 +40,9 @@ class StreamAdmin {
     std::string entry_id;
   };
   std::vector<DeadEntry> dead_letters(std::size_t max);
-  // Moves dead letters back to the stream (all when ids is empty, up to max).
+  // Moves dead letters back to the stream (all when ids is empty, up to max):
+  // XADD to the stream, then XDEL of those whose XADD succeeded. If some
+  // failed, throws RedisError after moving the others; the failed ones stay.
   std::size_t replay(const std::vector<std::string>& ids, std::size_t max);
   // Deletes dead letters (all when ids is empty).
   std::size_t purge(const std::vector<std::string>& ids);

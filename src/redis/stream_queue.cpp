@@ -1,7 +1,6 @@
 #include "redis/stream_queue.h"
 
 #include <algorithm>
-#include <map>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -37,39 +36,73 @@ QueueEntry parse_entry(const ReplyView& e, bool* deleted) {
 
 }  // namespace
 
-RedisStreamQueue::RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop)
-    : options_(std::move(options)), stop_(stop) {}
+RedisStreamQueue::RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop, Telemetry& telemetry)
+    : options_(std::move(options)), stop_(stop), telemetry_(telemetry) {}
 
-void RedisStreamQueue::drop(const RedisError& e) {
-  if (!e.connection_broken()) {
-    spdlog::error("redis {}: {}", options_.names.stream, e.what());
-    return;
+void RedisStreamQueue::report(const RedisError& e, const RedisErrorPolicy& policy) {
+  ++errors_;
+  ++failures_;
+  telemetry_.redis_error(policy.kind);
+  if (failures_ == 1 || failures_ % 20 == 0) {
+    const char* then = policy.reconnect ? "; reconnecting" : policy.recreate_group ? "; recreating the group" : "";
+    spdlog::warn("redis {}: {} (error {} in a row){}", options_.names.stream, e.what(), failures_, then);
   }
-  spdlog::warn("{}; reconnecting", e.what());
-  conn_.reset();
-  // Whatever was delivered to us on the lost connection is in our pending
-  // list: take it back first after reconnecting.
+}
+
+void RedisStreamQueue::forget_connection_state() {
+  // Whatever was delivered to us before is in our pending list (if the group
+  // still has one): take it back first.
   own_pending_done_ = false;
   own_pending_cursor_ = "0";
+  reclaim_cursor_ = "0-0";
+}
+
+void RedisStreamQueue::handle(const RedisError& e) {
+  const RedisErrorPolicy policy = classify(e);
+  report(e, policy);
+  if (policy.reconnect) {
+    conn_.reset();
+    forget_connection_state();
+    return;
+  }
+  if (policy.recreate_group && conn_) {
+    // Read from the stream's first entry: what was enqueued after the key was
+    // lost (and before this) is not skipped.
+    try {
+      ensure_group(*conn_, options_.names);
+      forget_connection_state();
+      spdlog::warn("redis {}: group {} recreated", options_.names.stream, options_.names.group);
+    } catch (const RedisError& again) {
+      // Handled at the next try, after the caller's back off.
+      if (again.connection_broken()) conn_.reset();
+    }
+  }
+}
+
+bool RedisStreamQueue::back_off() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const long long cap = std::min<long long>(5000, 100LL << std::min(failures_, 6));
+  const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<long long>(cap / 2, cap)(rng));
+  return stop_.requested() || stop_.wait_for(delay);
+}
+
+void RedisStreamQueue::recovered() {
+  if (failures_ == 0) return;
+  spdlog::info("redis {}: working again after {} failed attempts", options_.names.stream, failures_);
+  failures_ = 0;
 }
 
 bool RedisStreamQueue::ensure_connected(int max_attempts) {
-  thread_local std::mt19937 rng{std::random_device{}()};
   for (int attempt = 0; !conn_; ++attempt) {
     if (attempt >= max_attempts) return false;
     try {
       auto c = Connection::connect(options_.redis);
       ensure_group(*c, options_.names);
       conn_ = std::move(c);
-      if (failures_ > 0) spdlog::info("redis {} reachable again after {} failed attempts", conn_->address(), failures_);
-      failures_ = 0;
       ++reconnects_;
     } catch (const RedisError& e) {
-      ++failures_;
-      if (failures_ == 1 || failures_ % 20 == 0) spdlog::warn("{} (attempt {})", e.what(), failures_);
-      const long long cap = std::min<long long>(5000, 100LL << std::min(failures_, 6));
-      const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<long long>(cap / 2, cap)(rng));
-      if (stop_.requested() || stop_.wait_for(delay)) return false;
+      report(e, classify(e));  // the connection is discarded whatever the error
+      if (back_off()) return false;
     }
   }
   return true;
@@ -84,6 +117,7 @@ std::vector<QueueEntry> RedisStreamQueue::read_group(const std::string& id, std:
     argv.push_back(std::to_string(*block_ms));
   }
   argv.insert(argv.end(), {"STREAMS", options_.names.stream, id});
+  ++reads_;
   Reply reply = conn_->command(argv);
   std::vector<QueueEntry> out;
   const ReplyView root = reply.view();
@@ -116,28 +150,17 @@ std::vector<QueueEntry> RedisStreamQueue::read_group(const std::string& id, std:
 
 void RedisStreamQueue::fill_delivery_counts(std::vector<QueueEntry>& entries) {
   if (entries.empty()) return;
-  std::string lo = entries.front().id;
-  std::string hi = entries.front().id;
-  for (const auto& e : entries) {
-    // Stream ids compare as (ms, seq); compare numerically through the parts.
-    auto key = [](const std::string& id) {
-      const auto dash = id.find('-');
-      return std::make_pair(std::stoull(id.substr(0, dash)),
-                            dash == std::string::npos ? 0ULL : std::stoull(id.substr(dash + 1)));
-    };
-    if (key(e.id) < key(lo)) lo = e.id;
-    if (key(e.id) > key(hi)) hi = e.id;
-  }
-  Reply reply = conn_->command({"XPENDING", options_.names.stream, options_.names.group, lo, hi,
-                                std::to_string(entries.size() * 4 + 16), options_.consumer});
-  std::map<std::string, int> counts;
-  const ReplyView root = reply.view();
-  for (std::size_t i = 0; i < root.size(); ++i) {
-    counts[root.at(i).at(0).str()] = static_cast<int>(root.at(i).at(3).integer());
-  }
-  for (auto& e : entries) {
-    auto it = counts.find(e.id);
-    if (it != counts.end()) e.deliveries = std::max(1, it->second);
+  // One XPENDING per id (start = end = the id), pipelined: exact whatever
+  // else is pending around the batch's ids.
+  std::vector<std::vector<std::string>> tx;
+  tx.reserve(entries.size());
+  for (const auto& e : entries) tx.push_back({"XPENDING", options_.names.stream, options_.names.group, e.id, e.id, "1"});
+  const std::vector<Reply> replies = conn_->pipeline(tx);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const ReplyView r = replies[i].view();
+    if (r.is_error()) throw reply_error("redis " + conn_->address() + ": XPENDING", r);
+    // [[id, consumer, idle ms, deliveries]], or empty when no longer pending
+    if (r.size() == 1) entries[i].deliveries = std::max(1, static_cast<int>(r.at(0).at(3).integer()));
   }
 }
 
@@ -168,49 +191,54 @@ std::vector<QueueEntry> RedisStreamQueue::reclaim(std::size_t max) {
   return out;
 }
 
+void RedisStreamQueue::read_batch(std::size_t max, std::vector<QueueEntry>& batch) {
+  while (!own_pending_done_) {
+    batch = read_group(own_pending_cursor_, max, std::nullopt);
+    if (last_page_id_.empty()) {
+      own_pending_done_ = true;  // the history is exhausted
+    } else {
+      own_pending_cursor_ = last_page_id_;
+      if (!batch.empty()) {
+        fill_delivery_counts(batch);
+        spdlog::info("took back {} of this consumer's unacknowledged entries", batch.size());
+        return;
+      }
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= next_reclaim_) {
+    next_reclaim_ = now + std::max<std::chrono::milliseconds>(options_.visibility_timeout / 4,
+                                                              std::chrono::milliseconds(100));
+    batch = reclaim(max);
+    if (!batch.empty()) return;
+  }
+  batch = read_group(">", max, options_.block.count());
+  if (batch.empty() || batch.size() >= max || options_.linger.count() <= 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + options_.linger;
+  while (batch.size() < max) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto more = read_group(">", max - batch.size(), left.count());
+    if (more.empty()) break;
+    for (auto& e : more) batch.push_back(std::move(e));
+  }
+}
+
 std::vector<QueueEntry> RedisStreamQueue::read(std::size_t max) {
   // One attempt per call while Redis is down: the worker loop keeps turning
   // (and its liveness heartbeat with it).
   if (!ensure_connected(1)) return {};
   std::vector<QueueEntry> batch;
   try {
-    while (!own_pending_done_) {
-      batch = read_group(own_pending_cursor_, max, std::nullopt);
-      if (last_page_id_.empty()) {
-        own_pending_done_ = true;  // the history is exhausted
-      } else {
-        own_pending_cursor_ = last_page_id_;
-        if (!batch.empty()) {
-          fill_delivery_counts(batch);
-          spdlog::info("took back {} of this consumer's unacknowledged entries", batch.size());
-          return batch;
-        }
-      }
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_reclaim_) {
-      next_reclaim_ = now + std::max<std::chrono::milliseconds>(options_.visibility_timeout / 4,
-                                                                std::chrono::milliseconds(100));
-      batch = reclaim(max);
-      if (!batch.empty()) return batch;
-    }
-    batch = read_group(">", max, options_.block.count());
-    if (!batch.empty() && batch.size() < max && options_.linger.count() > 0) {
-      const auto deadline = std::chrono::steady_clock::now() + options_.linger;
-      while (batch.size() < max) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
-        auto more = read_group(">", max - batch.size(), left.count());
-        if (more.empty()) break;
-        for (auto& e : more) batch.push_back(std::move(e));
-      }
-    }
-    return batch;
+    read_batch(max, batch);
+    recovered();
   } catch (const RedisError& e) {
-    drop(e);
-    return batch;  // entries already read are ours: process them
+    handle(e);
+    // Entries already read are ours: process them now; otherwise wait before
+    // the next try, so that an error reply never turns into a busy loop.
+    if (batch.empty()) back_off();
   }
+  return batch;
 }
 
 Result<std::vector<Reply>> RedisStreamQueue::send(const std::vector<std::vector<std::string>>& tx) {
@@ -219,53 +247,55 @@ Result<std::vector<Reply>> RedisStreamQueue::send(const std::vector<std::vector<
     if (!ensure_connected(kDeliverAttempts))
       return Sent::Failed(Status::Retryable("redis " + options_.names.stream + ": not connected"));
     try {
-      return Sent::Of(conn_->pipeline(tx));
+      return Sent::Of(conn_->pipeline(tx));  // error replies are returned, transport errors thrown
     } catch (const RedisError& e) {
-      drop(e);
-      if (!e.connection_broken()) return Sent::Failed(Status::Permanent(e.what()));
+      handle(e);
       if (attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2))
         return Sent::Failed(Status::Retryable(e.what()));
     }
   }
 }
 
-Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
-  if (ids.empty() && jobs.empty()) return Status::Ok();
-  std::vector<std::vector<std::string>> tx;
-  if (!jobs.empty()) tx.push_back({"MULTI"});
-  const std::string now = std::to_string(now_ms());
-  for (const auto& j : jobs) tx.push_back({"XADD", options_.names.prefix + to_string(j.role), "*", "payload", j.payload, "enqueued_at", now});
-  if (!ids.empty()) {
-    std::vector<std::string> xack = {"XACK", options_.names.stream, options_.names.group};
-    xack.insert(xack.end(), ids.begin(), ids.end());
-    tx.push_back(std::move(xack));
-  }
-  if (!jobs.empty()) tx.push_back({"EXEC"});
+Status RedisStreamQueue::deliver(const std::string& what, const std::vector<std::vector<std::string>>& tx) {
   const auto sent = send(tx);
   if (!sent.ok()) return sent.status;
-  const ReplyView last = sent.value.back().view();
-  if (last.is_error() || (!jobs.empty() && !last.is_array())) {
-    spdlog::error("acknowledging {} entries: {}", ids.size(), last.str());
-    return Status::Permanent("acknowledging " + std::to_string(ids.size()) + " entries: " + last.str());
+  for (const auto& r : sent.value) {
+    if (!r.view().is_error()) continue;
+    const RedisError e = reply_error("redis " + options_.names.stream + ": " + what, r.view());
+    handle(e);
+    back_off();
+    return Status::Retryable(e.what());
   }
+  recovered();
   return Status::Ok();
 }
 
+Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
+  if (!jobs.empty()) {
+    // Jobs first: an entry is acknowledged only once every job it owes is published.
+    std::vector<std::vector<std::string>> xadds;
+    xadds.reserve(jobs.size());
+    const std::string now = std::to_string(now_ms());
+    for (const auto& j : jobs)
+      xadds.push_back({"XADD", options_.names.prefix + to_string(j.role), "*", "payload", j.payload, "enqueued_at", now});
+    Status published = deliver("publishing " + std::to_string(jobs.size()) + " jobs", xadds);
+    if (!published.ok()) return published;
+  }
+  if (ids.empty()) return Status::Ok();
+  std::vector<std::string> xack = {"XACK", options_.names.stream, options_.names.group};
+  xack.insert(xack.end(), ids.begin(), ids.end());
+  return deliver("acknowledging " + std::to_string(ids.size()) + " entries", {xack});
+}
+
 Status RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
-  const std::vector<std::vector<std::string>> tx = {
-      {"MULTI"},
-      {"XADD", options_.names.dead_stream, "*", "payload", entry.payload, "reason", reason, "attempts",
-       std::to_string(attempts), "time", std::to_string(now_ms()), "entry_id", entry.id, "stream",
-       options_.names.stream, "consumer", options_.consumer},
-      {"XACK", options_.names.stream, options_.names.group, entry.id},
-      {"EXEC"}};
-  const auto sent = send(tx);
-  if (!sent.ok()) return sent.status;
-  const ReplyView exec = sent.value.back().view();
-  if (exec.is_array() && exec.size() == 2 && !exec.at(0).is_error()) return Status::Ok();
-  const std::string why = exec.is_error() ? exec.str() : sent.value[1].view().str();
-  spdlog::error("dead-lettering {}: transaction failed: {}", entry.id, why);
-  return Status::Permanent("dead-lettering " + entry.id + ": transaction failed: " + why);
+  // The dead letter first, the XACK only once it is written.
+  Status written =
+      deliver("dead-lettering " + entry.id,
+              {{"XADD", options_.names.dead_stream, "*", "payload", entry.payload, "reason", reason, "attempts",
+                std::to_string(attempts), "time", std::to_string(now_ms()), "entry_id", entry.id, "stream",
+                options_.names.stream, "consumer", options_.consumer}});
+  if (!written.ok()) return written;
+  return deliver("acknowledging dead letter " + entry.id, {{"XACK", options_.names.stream, options_.names.group, entry.id}});
 }
 
 }  // namespace hm::redis

@@ -5,10 +5,18 @@
 // - entries left pending by any consumer for longer than the visibility
 //   timeout are reclaimed with XAUTOCLAIM (every visibility_timeout / 4);
 // - an entry's delivery count comes from XPENDING for redelivered entries;
-// - ack is XACK; dead-lettering is XADD to the dead-letter stream and XACK of
-//   the entry in one MULTI/EXEC.
-// Transport errors drop the connection and reconnect with backoff (timeouts
-// re-applied on the new connection); a stop request ends the waiting.
+// - ack publishes the jobs (XADD to each role's stream) and, only when every
+//   XADD succeeded, XACKs the entries; dead-lettering likewise XADDs to the
+//   dead-letter stream, then XACKs. MULTI/EXEC would not help: Redis does not
+//   roll back a transaction whose XADD failed, it would XACK anyway. A crash
+//   between the two steps publishes again on redelivery (job handlers are
+//   idempotent) and never loses a job or a dead letter.
+// Every error (transport or error reply) is handled by its row of the one
+// table, classify() in redis/connection.h: it is reported to
+// Telemetry::redis_error, logged (first of a streak and every 20th), then the
+// connection is dropped (READONLY, LOADING, MASTERDOWN, transport errors) or
+// the group recreated (NOGROUP: the stream key was deleted or lost), and the
+// queue backs off with jitter (interrupted by a stop) before trying again.
 //
 // Entry fields: `payload` (the delivery JSON) and `enqueued_at` (ms since epoch).
 // Dead-letter fields: payload, reason, attempts, time (ms), entry_id, stream,
@@ -24,6 +32,7 @@
 
 #include "hm/delivery_queue.h"
 #include "hm/stop_signal.h"
+#include "hm/telemetry.h"
 #include "redis/connection.h"
 #include "redis/stream_group.h"
 
@@ -43,7 +52,7 @@ struct StreamQueueOptions {
 
 class RedisStreamQueue final : public DeliveryQueue {
  public:
-  RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop);
+  RedisStreamQueue(StreamQueueOptions options, const StopSignal& stop, Telemetry& telemetry = no_telemetry());
 
   std::vector<QueueEntry> read(std::size_t max) override;
   using DeliveryQueue::ack;
@@ -54,9 +63,22 @@ class RedisStreamQueue final : public DeliveryQueue {
   // group if missing. False when not connected (or on stop).
   bool ensure_connected(int max_attempts = 1000000);
   long long reconnects() const { return reconnects_; }
+  long long reads() const { return reads_; }    // XREADGROUP commands sent
+  long long errors() const { return errors_; }  // errors handled (replies and transport)
 
  private:
-  void drop(const RedisError& e);
+  // Reports e (telemetry, rate-limited log) and applies its policy: drops
+  // the connection or recreates the group. Does not wait.
+  void handle(const RedisError& e);
+  void report(const RedisError& e, const RedisErrorPolicy& policy);
+  // Waits a jittered, growing delay after failures_; true when a stop was requested.
+  bool back_off();
+  void recovered();
+  void forget_connection_state();
+  void read_batch(std::size_t max, std::vector<QueueEntry>& batch);
+  // Sends tx and checks every reply: the first error reply is handled (and
+  // backed off from) and makes the whole step Retryable.
+  Status deliver(const std::string& what, const std::vector<std::vector<std::string>>& tx);
   // Sends `tx` as one pipeline, reconnecting (with backoff) and resending
   // after a broken connection up to kDeliverAttempts times; on stop, gives up
   // after the third try. Retryable when Redis could not be told.
@@ -73,8 +95,11 @@ class RedisStreamQueue final : public DeliveryQueue {
   std::string last_page_id_;  // last id of the last read_group page, deleted entries included
   std::string reclaim_cursor_ = "0-0";
   std::chrono::steady_clock::time_point next_reclaim_{};
-  int failures_ = 0;  // consecutive connection failures, for backoff
+  Telemetry& telemetry_;
+  int failures_ = 0;  // consecutive failures (connects, error replies), for backoff and the log
   long long reconnects_ = 0;
+  long long reads_ = 0;
+  long long errors_ = 0;
 };
 
 }  // namespace hm::redis

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <thread>
 
 #include "support/fakes.h"
@@ -14,6 +15,38 @@ namespace hm::redis {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Records the kinds passed to Telemetry::redis_error.
+class RedisErrorKinds final : public Telemetry {
+ public:
+  void redis_error(const std::string& kind) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    kinds_.push_back(kind);
+  }
+  bool saw(const std::string& kind) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::find(kinds_.begin(), kinds_.end(), kind) != kinds_.end();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> kinds_;
+};
+
+// Calls read() for about `d` (the length of an outage); returns what it read.
+std::vector<QueueEntry> read_for(RedisStreamQueue& q, std::chrono::milliseconds d) {
+  std::vector<QueueEntry> got;
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until)
+    for (auto& e : q.read(10)) got.push_back(std::move(e));
+  return got;
+}
+
+std::vector<std::string> ids_of(const std::vector<QueueEntry>& entries) {
+  std::vector<std::string> ids;
+  for (const auto& e : entries) ids.push_back(e.id);
+  return ids;
+}
 
 class StreamQueueTest : public ::testing::Test {
  protected:
@@ -43,6 +76,17 @@ class StreamQueueTest : public ::testing::Test {
   }
   void enqueue(int n, const std::string& prefix = "m") {
     for (int i = 0; i < n; ++i) admin_->enqueue_one(test::text_delivery(prefix + std::to_string(i), "t"), 1);
+  }
+  // Reads until n entries came (or 10 s passed).
+  std::vector<QueueEntry> read_until(RedisStreamQueue& q, std::size_t n) {
+    std::vector<QueueEntry> got;
+    test::eventually(
+        [&] {
+          for (auto& e : q.read(10)) got.push_back(std::move(e));
+          return got.size() >= n;
+        },
+        10s);
+    return got;
   }
   StreamNames names_;
   RedisOptions redis_;
@@ -108,7 +152,7 @@ TEST_F(StreamQueueTest, IdleEntriesOfADeadConsumerAreReclaimed) {
   EXPECT_EQ(got[0].deliveries, 2);
 }
 
-TEST_F(StreamQueueTest, DeadLetterMovesAndAcknowledgesAtomically) {
+TEST_F(StreamQueueTest, DeadLetterIsWrittenThenAcknowledged) {
   enqueue(1);
   RedisStreamQueue q(options("c1"), stop_);
   auto batch = q.read(10);
@@ -201,6 +245,164 @@ TEST_F(StreamQueueTest, StopEndsTheReconnectWait) {
   });
   EXPECT_TRUE(q.read(10).empty());  // returns once stopped instead of retrying forever
   stopper.join();
+}
+
+TEST_F(StreamQueueTest, StreamKeyDeletedUnderAReadLoopGetsItsGroupBackAndNewEntriesAreDelivered) {
+  RedisErrorKinds telemetry;
+  auto o = options("c1");
+  o.block = 300ms;
+  RedisStreamQueue q(o, stop_, telemetry);
+  enqueue(2);
+  ASSERT_EQ(q.read(10).size(), 2u);
+  std::thread deleter([&] {
+    std::this_thread::sleep_for(100ms);  // most likely while the read below blocks
+    Connection::connect(redis_)->command({"DEL", names_.stream});
+  });
+  read_for(q, 600ms);
+  deleter.join();
+  EXPECT_GE(q.errors(), 1);
+  EXPECT_TRUE(telemetry.saw("NOGROUP") || telemetry.saw("UNBLOCKED"));
+  enqueue(3, "after");
+  const auto got = read_until(q, 3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_NE(got[0].payload.find("\"after0\""), std::string::npos);
+  EXPECT_TRUE(q.ack(ids_of(got)).ok());
+  EXPECT_EQ(admin_->pending(), 0);
+}
+
+TEST_F(StreamQueueTest, ErrorRepliesDuringAnOutageBackOffInsteadOfSpinning) {
+  RedisErrorKinds telemetry;
+  RedisStreamQueue q(options("c1"), stop_, telemetry);
+  enqueue(1);
+  ASSERT_EQ(q.read(10).size(), 1u);
+  // The key turned into something else: every read is answered WRONGTYPE,
+  // and the group cannot be recreated, for as long as it lasts.
+  admin_->connection().command({"DEL", names_.stream});
+  admin_->connection().command({"SET", names_.stream, "not a stream"});
+  const long long reads_before = q.reads();
+  EXPECT_TRUE(read_for(q, 1000ms).empty());
+  const long long reads = q.reads() - reads_before;
+  EXPECT_GE(reads, 1);
+  EXPECT_LE(reads, 20) << "a spin sends thousands";
+  EXPECT_TRUE(telemetry.saw("WRONGTYPE"));
+  admin_->connection().command({"DEL", names_.stream});
+  enqueue(1, "back");
+  const auto got = read_until(q, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].payload.find("\"back0\""), std::string::npos);
+}
+
+// Makes the stack's Redis a replica of a dead primary while it lives: writes
+// (XREADGROUP, XGROUP CREATE, XADD) are answered READONLY.
+class DemotedRedis {
+ public:
+  explicit DemotedRedis(const RedisOptions& o) : conn_(Connection::connect(o)) {
+    conn_->command({"REPLICAOF", "127.0.0.1", "1"});
+  }
+  ~DemotedRedis() {
+    try {
+      conn_->command({"REPLICAOF", "NO", "ONE"});
+    } catch (...) {
+    }
+  }
+  DemotedRedis(const DemotedRedis&) = delete;
+  DemotedRedis& operator=(const DemotedRedis&) = delete;
+
+ private:
+  std::unique_ptr<Connection> conn_;
+};
+
+TEST_F(StreamQueueTest, ReadOnlyReplicaMeansReconnectWithBackoffUntilAPrimaryAnswers) {
+  RedisErrorKinds telemetry;
+  RedisStreamQueue q(options("c1"), stop_, telemetry);
+  enqueue(1);
+  ASSERT_EQ(q.read(10).size(), 1u);
+  const long long reconnects_before = q.reconnects();
+  const long long reads_before = q.reads();
+  {
+    DemotedRedis demoted(redis_);
+    EXPECT_TRUE(read_for(q, 1000ms).empty());
+  }
+  EXPECT_TRUE(telemetry.saw("READONLY"));
+  EXPECT_LE(q.reads() - reads_before, 20);
+  enqueue(1, "promoted");
+  const auto got = read_until(q, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_GT(q.reconnects(), reconnects_before);  // READONLY dropped the connection
+}
+
+TEST_F(StreamQueueTest, AckAcknowledgesNothingWhenAJobCannotBePublished) {
+  names_.prefix = names_.stream + ":jobs:";
+  const std::string job_stream = names_.prefix + "enrich";
+  RedisStreamQueue q(options("c1"), stop_);
+  enqueue(1);
+  const auto batch = q.read(10);
+  ASSERT_EQ(batch.size(), 1u);
+  admin_->connection().command({"SET", job_stream, "not a stream"});
+  const Status failed = q.ack({batch[0].id}, {{Role::kEnrich, "{\"job\":1}"}});
+  EXPECT_TRUE(failed.retryable()) << failed.message;
+  EXPECT_EQ(admin_->pending(), 1);  // the entry comes back; its job is not lost
+  admin_->connection().command({"DEL", job_stream});
+  EXPECT_TRUE(q.ack({batch[0].id}, {{Role::kEnrich, "{\"job\":1}"}}).ok());
+  EXPECT_EQ(admin_->pending(), 0);
+  EXPECT_EQ(admin_->connection().command({"XLEN", job_stream}).view().integer(), 1);
+  admin_->connection().command({"DEL", job_stream});
+}
+
+TEST_F(StreamQueueTest, DeadLetterStaysPendingWhenTheDeadLetterCannotBeWritten) {
+  RedisStreamQueue q(options("c1"), stop_);
+  enqueue(1);
+  const auto batch = q.read(10);
+  ASSERT_EQ(batch.size(), 1u);
+  admin_->connection().command({"SET", names_.dead_stream, "not a stream"});
+  EXPECT_TRUE(q.dead_letter(batch[0], "bad payload: x", 1).retryable());
+  EXPECT_EQ(admin_->pending(), 1);
+  admin_->connection().command({"DEL", names_.dead_stream});
+  EXPECT_TRUE(q.dead_letter(batch[0], "bad payload: x", 1).ok());
+  EXPECT_EQ(admin_->pending(), 0);
+  EXPECT_EQ(admin_->dead_length(), 1);
+}
+
+TEST_F(StreamQueueTest, ReplayKeepsTheDeadLettersItCouldNotReplay) {
+  RedisStreamQueue q(options("c1"), stop_);
+  enqueue(2);
+  const auto batch = q.read(10);
+  ASSERT_EQ(batch.size(), 2u);
+  ASSERT_TRUE(q.dead_letter(batch[0], "r1", 1).ok());
+  ASSERT_TRUE(q.dead_letter(batch[1], "r2", 1).ok());
+  admin_->connection().command({"DEL", names_.stream});
+  admin_->connection().command({"SET", names_.stream, "not a stream"});
+  EXPECT_THROW(admin_->replay({}, 100), RedisError);
+  EXPECT_EQ(admin_->dead_length(), 2);  // not deleted: the XADD failed
+  admin_->connection().command({"DEL", names_.stream});
+  EXPECT_EQ(admin_->replay({}, 100), 2u);
+  EXPECT_EQ(admin_->dead_length(), 0);
+  EXPECT_EQ(admin_->length(), 2);
+}
+
+TEST_F(StreamQueueTest, DeliveryCountsAreExactWhateverIsPendingBetweenTheBatchIds) {
+  // A and B pending with a dead consumer, idle for long; between them, 100
+  // entries pending with the live consumer (more than 4n+16 for a batch of 2).
+  Connection& c = admin_->connection();
+  auto read_as = [&](const std::string& consumer, int count) {
+    c.command({"XREADGROUP", "GROUP", names_.group, consumer, "COUNT", std::to_string(count), "STREAMS",
+               names_.stream, ">"});
+  };
+  const std::string a = admin_->enqueue_one("a", 1);
+  read_as("dead-0", 1);
+  enqueue(100);
+  read_as("alive-0", 100);
+  const std::string b = admin_->enqueue_one("b", 1);
+  read_as("dead-0", 1);
+  c.command({"XCLAIM", names_.stream, names_.group, "dead-0", "0", a, b, "IDLE", "1000000", "JUSTID"});
+  RedisStreamQueue alive(options("alive-0", 60s), stop_);
+  ASSERT_EQ(alive.read(100).size(), 100u);  // its own pending entries first
+  const auto reclaimed = alive.read(20);    // then A and B, reclaimed
+  ASSERT_EQ(reclaimed.size(), 2u);
+  EXPECT_EQ(reclaimed[0].id, a);
+  EXPECT_EQ(reclaimed[1].id, b);
+  EXPECT_EQ(reclaimed[0].deliveries, 2);
+  EXPECT_EQ(reclaimed[1].deliveries, 2);
 }
 
 }  // namespace
