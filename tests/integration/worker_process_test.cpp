@@ -210,6 +210,41 @@ TEST_F(WorkerProcessTest, SigtermWhileABatchIsInFlightCommitsAndAcknowledgesIt) 
   EXPECT_NE(w.out().find("deliveries=1 inserted=1"), std::string::npos) << w.out();
 }
 
+// SHUTDOWN_TIMEOUT bounds the stop: a batch stuck on a row lock (longer than
+// the timeout) is abandoned, the process exits 1 (not a clean stop: entries
+// were left unacknowledged) and the entry stays pending, not dead-lettered.
+TEST_F(WorkerProcessTest, SigtermWithABatchStuckPastShutdownTimeoutExitsOneWithinIt) {
+  auto holder = hold_row_lock("stuck-mid");
+  enqueue({test::text_delivery("stuck-mid", "waits for the lock")});
+  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"},
+                                {"WORKER_CONCURRENCY", "1"},
+                                {"DB_LOCK_WAIT_TIMEOUT", "60"},
+                                {"DB_QUERY_TIMEOUT", "90"},
+                                {"QUEUE_VISIBILITY_TIMEOUT", "120"},
+                                {"SHUTDOWN_TIMEOUT", "3"},
+                                {"METRICS_PORT", std::to_string(test::free_port())},
+                                {"METRICS_BIND", "127.0.0.1"}});
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        std::this_thread::sleep_for(150ms);  // INNODB_TRX is refreshed when not read for 100 ms
+        return db_.scalar("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'") > 0;
+      },
+      20s))
+      << w.err();
+  const auto signalled = std::chrono::steady_clock::now();
+  w.signal(SIGTERM);
+  const auto code = w.wait(3s + 3s);  // SHUTDOWN_TIMEOUT and a margin for the test machine
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  holder->rollback();
+  ASSERT_TRUE(code.has_value()) << "still running " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                << " ms after SIGTERM\n" << w.out() << w.err();
+  EXPECT_EQ(*code, 1) << w.out() << w.err();
+  EXPECT_GE(took, 1s);  // it did wait for the batch before giving up
+  EXPECT_NE(w.out().find("SHUTDOWN_TIMEOUT=3"), std::string::npos) << w.out();
+  EXPECT_EQ(admin().pending(), 1);  // left for the next worker
+  EXPECT_EQ(admin().dead_length(), 0);
+}
+
 TEST_F(WorkerProcessTest, ASecondSignalExitsAtOnceAndTheEntryIsDeliveredAgain) {
   auto holder = hold_row_lock("held-mid");
   enqueue({test::text_delivery("held-mid", "x")});
@@ -423,7 +458,7 @@ TEST_F(WorkerProcessTest, ProbesAndMetricsFollowRedisAndTheDatabase) {
   for (int i = 0; i < 50; ++i) lines.push_back(test::text_delivery("probe-" + std::to_string(i), "x"));
   lines.push_back("{\"object\":\"instagram\",\"entry\":[]}");
   enqueue(lines);
-  auto& w = start_worker("w1", {{"METRICS_PORT", std::to_string(20000 + ::getpid() % 20000)}, {"METRICS_BIND", "127.0.0.1"}});
+  auto& w = start_worker("w1", {{"METRICS_PORT", std::to_string(test::free_port())}, {"METRICS_BIND", "127.0.0.1"}});
   const int port = metrics_port(w);
   ASSERT_GT(port, 0) << w.out();
   expect_drained();
