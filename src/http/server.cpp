@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <httplib.h>
 
 #include <cerrno>
@@ -57,6 +58,12 @@ HttpServer::HttpServer(const std::string& bind_address, int port, HttpHandler ha
   s.set_write_timeout(options.write_timeout);
   s.set_keep_alive_max_count(1);  // one request per connection: an idle client never holds a pool thread
   s.set_payload_max_length(8192);
+  // httplib's default adds SO_REUSEPORT, with which a second process binds the
+  // same port silently and takes half of the probes: a clash must fail.
+  s.set_socket_options([](socket_t sock) {
+    const int one = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  });
   // HEAD is answered by the GET handler (without the body).
   s.Get(".*", [handler](const httplib::Request& req, httplib::Response& res) { answer(handler, req, res); });
   s.Post(".*", refuse);
