@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <random>
@@ -492,6 +493,38 @@ TEST_F(WorkerProcessTest, ProbesAndMetricsFollowRedisAndTheDatabase) {
   ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }, 20s))
       << test::http_get(port, "/readyz").body;
 
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(20s), 0) << w.out();
+}
+
+// Defect 6: with Redis not answering (every client paused), /healthz and
+// /metrics still answer: the gauges and checks that need Redis wait on
+// threads of their own.
+TEST_F(WorkerProcessTest, HealthzAndMetricsAnswerWhileRedisDoesNotAnswer) {
+  enqueue({test::text_delivery("before-pause", "x")});
+  auto& w = start_worker("w1", {{"METRICS_PORT", std::to_string(test::free_port())}, {"METRICS_BIND", "127.0.0.1"}});
+  const int port = metrics_port(w);
+  ASSERT_GT(port, 0) << w.out();
+  expect_drained();
+  ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }, 20s));
+  admin().connection().command({"CLIENT", "PAUSE", "4000", "ALL"});
+  const auto paused_until = std::chrono::steady_clock::now() + 3500ms;
+  int polls = 0;
+  while (std::chrono::steady_clock::now() < paused_until) {
+    for (const char* path : {"/healthz", "/metrics"}) {
+      auto answer = std::async(std::launch::async, [&] { return test::http_get(port, path); });
+      // A hang detector, not a speed claim: before, a scrape waited for Redis.
+      ASSERT_EQ(answer.wait_for(1s), std::future_status::ready) << path << " hung while Redis was paused";
+      EXPECT_EQ(answer.get().status, 200) << path;
+    }
+    ++polls;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(polls, 5);
+  admin().connection().command({"CLIENT", "UNPAUSE"});
+  enqueue({test::text_delivery("after-pause", "y")});
+  expect_drained(30s);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id IN ('before-pause', 'after-pause')"), 2);
   w.signal(SIGTERM);
   EXPECT_EQ(w.wait(20s), 0) << w.out();
 }
