@@ -65,7 +65,9 @@ HttpServer::HttpServer(const std::string& bind_address, int port, HttpHandler ha
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   });
   // HEAD is answered by the GET handler (without the body).
-  s.Get(".*", [handler](const httplib::Request& req, httplib::Response& res) { answer(handler, req, res); });
+  s.Get(".*", [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    answer(handler, req, res);
+  });
   s.Post(".*", refuse);
   s.Put(".*", refuse);
   s.Patch(".*", refuse);
