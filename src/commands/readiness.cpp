@@ -24,10 +24,6 @@ std::string ReadinessChecks::database() {
 
 std::string ReadinessChecks::queue() {
   std::lock_guard<std::mutex> lock(admin_mutex_);
-  return queue_locked();
-}
-
-std::string ReadinessChecks::queue_locked() {
   try {
     if (!admin_) admin_ = std::make_unique<redis::StreamAdmin>(redis_, names_);
     admin_->connection().command({"PING"});
@@ -47,18 +43,23 @@ std::string ReadinessChecks::pool() const {
   return "";
 }
 
+void ReadinessChecks::gather_queue_gauges() {
+  std::lock_guard<std::mutex> lock(gauge_mutex_);
+  try {
+    if (!gauge_admin_) gauge_admin_ = std::make_unique<redis::StreamAdmin>(redis_, names_);
+    QueueGauges q;
+    q.pending = gauge_admin_->pending();
+    q.lag = gauge_admin_->lag();
+    q.dead_letters = gauge_admin_->dead_length();
+    q.oldest_pending_age_ms = gauge_admin_->oldest_pending_age_ms();
+    metrics_.set_queue(q);
+  } catch (const redis::RedisError&) {
+    gauge_admin_.reset();  // reconnect next time; readiness reports the outage
+  }
+}
+
 std::string ReadinessChecks::metrics() {
   metrics_.set_pool(pool_.stats());
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> lock(admin_mutex_);
-  if (now - queue_read_ >= std::chrono::seconds(5) && queue_locked().empty()) {
-    queue_read_ = now;
-    try {
-      metrics_.set_queue({admin_->pending(), admin_->lag(), admin_->dead_length()});
-    } catch (const redis::RedisError&) {
-      admin_.reset();
-    }
-  }
   return metrics_.serialize();
 }
 

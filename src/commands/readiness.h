@@ -2,7 +2,8 @@
 // The daemon's /readyz checks and queue gauges, with connections of their
 // own (not the pool's: a busy pool must not make the database look down).
 // The probes (ops/probes.h) call database(), queue() and pool() from their
-// own thread; metrics() runs on the HTTP thread.
+// own thread and gather_queue_gauges() from another; metrics() runs on the
+// HTTP threads and answers from memory.
 //
 // Thread-safety: each connection behind its own mutex.
 
@@ -32,12 +33,14 @@ class ReadinessChecks {
   std::string database();
   std::string queue();
   std::string pool() const;
-  // Metrics text, with the pool and (at most every 5 s) the queue gauges refreshed.
+  // Reads the queue gauges (pending, lag, dead letters, oldest pending age)
+  // from Redis on a connection of its own and stores them in the metrics; on
+  // a Redis error the last values stay.
+  void gather_queue_gauges();
+  // Metrics text with the pool gauges refreshed; no I/O.
   std::string metrics();
 
  private:
-  std::string queue_locked();
-
   mysql::Driver& driver_;
   const DbOptions db_options_;
   const redis::RedisOptions redis_;
@@ -47,8 +50,9 @@ class ReadinessChecks {
   std::mutex db_mutex_;
   std::unique_ptr<mysql::Session> db_;  // guarded by db_mutex_
   std::mutex admin_mutex_;
-  std::unique_ptr<redis::StreamAdmin> admin_;           // guarded by admin_mutex_
-  std::chrono::steady_clock::time_point queue_read_{};  // guarded by admin_mutex_
+  std::unique_ptr<redis::StreamAdmin> admin_;  // guarded by admin_mutex_
+  std::mutex gauge_mutex_;
+  std::unique_ptr<redis::StreamAdmin> gauge_admin_;  // guarded by gauge_mutex_
 };
 
 }  // namespace hm::commands

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "commands/readiness.h"
@@ -84,13 +85,27 @@ void work(const Shared& s, int i) {
   worker.run();
 }
 
-std::unique_ptr<HttpServer> serve_status(const Config& cfg, StatusEndpoints& endpoints, mysql::Driver& driver) {
+std::unique_ptr<HttpServer> serve_status(const Config& cfg, StatusEndpoints& endpoints) {
   if (cfg.worker.metrics_port <= 0) return nullptr;
-  auto http = std::make_unique<HttpServer>(
-      cfg.worker.metrics_bind, cfg.worker.metrics_port, [&](const std::string& path) { return endpoints.handle(path); },
-      [&driver] { return std::make_shared<mysql::Driver::ThreadScope>(driver); });
+  auto http = std::make_unique<HttpServer>(cfg.worker.metrics_bind, cfg.worker.metrics_port,
+                                           [&endpoints](const std::string& path) { return endpoints.handle(path); });
   spdlog::info("serving /metrics, /healthz and /readyz on {}:{}", cfg.worker.metrics_bind, http->port());
   return http;
+}
+
+// The share of SHUTDOWN_TIMEOUT kept for stopping the helper threads (the HTTP
+// server, the background checks) once the workers are done: a quarter, at
+// most 2 s. The workers get the rest, so the whole stop fits in the timeout.
+std::chrono::milliseconds helper_reserve(std::chrono::milliseconds shutdown_timeout) {
+  return std::clamp(shutdown_timeout / 4, std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
+}
+
+// Ends the process now without destructors (threads that could not be joined
+// still use what they would free): logs flushed, the totals printed.
+[[noreturn]] void exit_now(const WorkerTotals& totals, int code) {
+  spdlog::default_logger()->flush();
+  std::cout << totals.snapshot().summary() << std::endl;
+  std::_Exit(code);
 }
 
 }  // namespace
@@ -117,38 +132,51 @@ int run_stream(const Config& cfg) {
   log_queue(cfg);
   const auto role_handler = make_role_handler(cfg.role, {cfg, pool, clock, stop, metrics, rules});
   WorkerTotals totals;
-  WorkerHeartbeats heartbeats(cfg.worker.concurrency);
+  WorkerHeartbeats heartbeats(cfg.worker.concurrency, clock);
 
   ReadinessChecks checks(db.driver, cfg.db, redis_options(cfg),
                          {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream}, pool, metrics);
+  StatusEndpoints::Background background;
+  background.readiness = {[&] { return checks.database(); }, [&] { return checks.queue(); }, [&] { return checks.pool(); }};
+  background.gather = [&checks] { checks.gather_queue_gauges(); };
+  background.thread_scope = [&db] { return std::make_shared<mysql::Driver::ThreadScope>(db.driver); };
   // A batch may legitimately take up to the visibility timeout; longer is stuck.
   StatusEndpoints endpoints(heartbeats, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.queue.visibility_timeout),
-                            stop, {[&] { return checks.database(); }, [&] { return checks.queue(); }, [&] { return checks.pool(); }},
-                            [&] { return checks.metrics(); },
-                            [&db] { return std::make_shared<mysql::Driver::ThreadScope>(db.driver); });
-  auto http = serve_status(cfg, endpoints, db.driver);
+                            stop, std::move(background), [&checks] { return checks.metrics(); });
+  auto http = serve_status(cfg, endpoints);
 
+  const std::chrono::milliseconds shutdown_timeout = cfg.worker.shutdown_timeout;
+  const std::chrono::milliseconds reserve = helper_reserve(shutdown_timeout);
   WorkerGroup group(
       cfg.worker.concurrency, stop,
       [&](int i) {
         work({cfg, db.driver, pool, stop, clock, role_handler->handler(), totals, heartbeats, metrics}, i);
       },
       [&heartbeats](int i) { heartbeats.finished(i); });
-  if (!group.wait(cfg.worker.shutdown_timeout)) {
-    spdlog::error("{} worker threads still busy after SHUTDOWN_TIMEOUT={} s; exiting, their entries will be "
-                  "delivered again",
+  if (!group.wait(shutdown_timeout - reserve)) {
+    spdlog::error("{} worker threads still busy after SHUTDOWN_TIMEOUT={} s; exiting 1, their entries were not "
+                  "acknowledged and will be delivered again",
                   group.running(), cfg.worker.shutdown_timeout.count());
-    spdlog::default_logger()->flush();
-    std::cout << totals.snapshot().summary() << std::endl;
-    std::_Exit(kExitFailure);
+    exit_now(totals, kExitFailure);
   }
-  const bool crashed = group.crashed();
+  const int code = group.crashed() ? kExitFailure : kExitOk;
+  // Every join below is bounded: a helper stuck in a connect must not hold up the exit.
+  const auto helpers_deadline = std::chrono::steady_clock::now() + reserve;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      helpers_deadline - std::chrono::steady_clock::now()));
+  };
+  const bool http_stopped = !http || http->stop(left());
+  if (!http_stopped || !endpoints.stop(left())) {
+    spdlog::warn("a status thread did not stop within {} ms; exiting without waiting for it", reserve.count());
+    exit_now(totals, code);
+  }
   http.reset();
   pool.close();
   const IngestCounts counts = totals.snapshot();
   spdlog::info("stopped: applied={} retries={}", counts.applied, counts.retries);
   std::cout << counts.summary() << std::endl;
-  return crashed ? kExitFailure : kExitOk;
+  return code;
 }
 
 int run_run(const Invocation& in) {

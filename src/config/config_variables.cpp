@@ -45,7 +45,7 @@ const std::vector<VariableSpec>& known_variables() {
       {"QUEUE_READ_COUNT", "", "entries taken per read, stored INGEST_BATCH_SIZE at a time and acknowledged together (default INGEST_BATCH_SIZE; at least that)"},
       {"INGEST_BATCH_LINGER_MS", "20", "how long to wait to fill a batch after its first entry, milliseconds"},
       {"WORKER_CONCURRENCY", "2", "worker threads per process, each with its own Redis connection"},
-      {"SHUTDOWN_TIMEOUT", "20", "seconds to finish in-flight batches after SIGTERM (keep below the pod's grace period)"},
+      {"SHUTDOWN_TIMEOUT", "20", "seconds the whole stop may take after SIGTERM; batches still running then are abandoned, exit 1 (keep below the pod's grace period)"},
       {"GRAPH_API_BASE", "https://graph.facebook.com/v21.0", "Graph API address with its version, no trailing slash"},
       {"GRAPH_ACCESS_TOKEN", "", "Graph API access token (enrich profiles, reply sends)", true},
       {"GRAPH_ACCESS_TOKEN_FILE", "", "file holding the access token (a mounted Kubernetes secret); wins over GRAPH_ACCESS_TOKEN"},

@@ -10,6 +10,8 @@ Clock::time_point SystemClock::now() const { return std::chrono::steady_clock::n
 
 void SystemClock::sleep_for(duration d) { std::this_thread::sleep_for(d); }
 
+bool SystemClock::sleep_unless_stopped(duration d, const StopSignal& stop) { return stop.wait_for(d); }
+
 long long SystemClock::wall_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

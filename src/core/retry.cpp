@@ -32,7 +32,11 @@ bool Backoff::wait_before_retry() {
   const auto cap = ceiling(attempts_);
   auto delay = std::chrono::milliseconds(static_cast<long long>(uniform01_() * static_cast<double>(cap.count())));
   delay = std::min(delay, budget_left);
-  clock_.sleep_for(delay);
+  if (stop_) {
+    if (clock_.sleep_unless_stopped(delay, *stop_)) return false;  // a stop ends the retries, mid-sleep too
+  } else {
+    clock_.sleep_for(delay);
+  }
   ++attempts_;
   return true;
 }

@@ -32,12 +32,14 @@ inline RetryOptions http_retry_defaults() {
 class Backoff {
  public:
   // uniform01 returns a number in [0, 1); injectable for tests.
-  // `stop`, when given and requested, ends the retries at once.
+  // `stop`, when given and requested, ends the retries at once: a backoff
+  // sleep waits on it (Clock::sleep_unless_stopped), so a stop cuts it short.
   Backoff(const RetryOptions& options, Clock& clock, std::function<double()> uniform01 = {},
           const StopSignal* stop = nullptr);
 
   // Call after a failed try. Returns false when the budget (attempts or total
-  // time) is spent; otherwise sleeps the jittered delay and returns true.
+  // time) is spent or a stop was requested (before or during the sleep);
+  // otherwise sleeps the jittered delay and returns true.
   bool wait_before_retry();
 
   int attempts() const { return attempts_; }  // tries made so far, counting the first

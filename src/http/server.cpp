@@ -1,130 +1,114 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
+#include <httplib.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
 namespace hm {
+
+struct HttpServer::State {
+  httplib::Server server;
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool ended = false;  // guarded by mutex: listen_after_bind() returned (its pool joined)
+};
+
 namespace {
 
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 400: return "Bad Request";
-    case 503: return "Service Unavailable";
-    default: return "Error";
-  }
+bool numeric_address(const std::string& address) {
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, address.c_str(), buf) == 1 || ::inet_pton(AF_INET6, address.c_str(), buf) == 1;
 }
 
-void send_all(int fd, const std::string& data) {
-  std::size_t sent = 0;
-  while (sent < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    sent += static_cast<std::size_t>(n);
+void answer(const HttpHandler& handler, const httplib::Request& req, httplib::Response& res) {
+  HttpResponse r;
+  try {
+    r = handler(req.path);
+  } catch (const std::exception& e) {
+    spdlog::warn("http {}: {}", req.path, e.what());
+    r = {500, "text/plain; charset=utf-8", "internal error\n"};
   }
+  res.status = r.status;
+  res.set_content(r.body, r.content_type.c_str());
+}
+
+void refuse(const httplib::Request& /*req*/, httplib::Response& res) {
+  res.status = 405;
+  res.set_content("only GET and HEAD\n", "text/plain; charset=utf-8");
 }
 
 }  // namespace
 
-HttpServer::HttpServer(const std::string& bind_address, int port, HttpHandler handler,
-                       std::function<std::shared_ptr<void>()> thread_scope)
-    : handler_(std::move(handler)), thread_scope_(std::move(thread_scope)) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const std::string port_text = std::to_string(port);
-  if (::getaddrinfo(bind_address.c_str(), port_text.c_str(), &hints, &res) != 0 || !res)
+HttpServer::HttpServer(const std::string& bind_address, int port, HttpHandler handler, HttpServerOptions options)
+    : state_(std::make_shared<State>()) {
+  if (!numeric_address(bind_address))
     throw std::runtime_error("METRICS_BIND: '" + bind_address + "' is not a numeric IP address");
-  listen_fd_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (listen_fd_ < 0 || ::bind(listen_fd_, res->ai_addr, res->ai_addrlen) != 0 || ::listen(listen_fd_, 64) != 0) {
-    const std::string err = std::strerror(errno);
-    ::freeaddrinfo(res);
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-    throw std::runtime_error("METRICS_PORT: cannot listen on " + bind_address + ":" + port_text + ": " + err);
+  httplib::Server& s = state_->server;
+  const auto threads = static_cast<std::size_t>(options.threads > 0 ? options.threads : 1);
+  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.set_read_timeout(options.read_timeout);
+  s.set_write_timeout(options.write_timeout);
+  s.set_keep_alive_max_count(1);  // one request per connection: an idle client never holds a pool thread
+  s.set_payload_max_length(8192);
+  // httplib's default adds SO_REUSEPORT, with which a second process binds the
+  // same port silently and takes half of the probes: a clash must fail.
+  s.set_socket_options([](socket_t sock) {
+    const int one = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  });
+  // HEAD is answered by the GET handler (without the body).
+  s.Get(".*", [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    answer(handler, req, res);
+  });
+  s.Post(".*", refuse);
+  s.Put(".*", refuse);
+  s.Patch(".*", refuse);
+  s.Delete(".*", refuse);
+  s.Options(".*", refuse);
+  port_ = port == 0 ? s.bind_to_any_port(bind_address) : (s.bind_to_port(bind_address, port) ? port : -1);
+  if (port_ <= 0) {
+    throw std::runtime_error("METRICS_PORT: cannot listen on " + bind_address + ":" + std::to_string(port) + ": " +
+                             std::strerror(errno));
   }
-  ::freeaddrinfo(res);
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  thread_ = std::thread([this] { serve(); });
+  thread_ = std::thread([state = state_] {
+    state->server.listen_after_bind();
+    std::lock_guard<std::mutex> lock(state->mutex);
+    state->ended = true;
+    state->cv.notify_all();
+  });
 }
 
 HttpServer::~HttpServer() {
-  stop_ = true;
+  if (thread_.joinable()) stop(std::chrono::hours(24));
+}
+
+bool HttpServer::stop(std::chrono::milliseconds limit) {
+  if (!thread_.joinable()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::unique_lock<std::mutex> lock(state_->mutex);
+  // stop() is lost if it comes before listen_after_bind() marked the server
+  // running: repeat it until the listening thread ends.
+  while (!state_->ended) {
+    state_->server.stop();
+    if (state_->cv.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(20)),
+                              [&] { return state_->ended; }))
+      break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      thread_.detach();  // it holds the state: nothing it uses is freed under it
+      return false;
+    }
+  }
+  lock.unlock();
   thread_.join();
-  ::close(listen_fd_);
-}
-
-void HttpServer::serve() {
-  const std::shared_ptr<void> scope = thread_scope_ ? thread_scope_() : nullptr;
-  while (!stop_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    try {
-      handle(fd);
-    } catch (const std::exception& e) {
-      spdlog::warn("http: {}", e.what());
-    }
-    ::close(fd);
-  }
-}
-
-void HttpServer::handle(int fd) {
-  std::string head;
-  char buf[2048];
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (head.find("\r\n\r\n") == std::string::npos && head.find("\n\n") == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || head.size() > 8192) return;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return;
-    head.append(buf, static_cast<std::size_t>(n));
-  }
-  const auto line_end = head.find_first_of("\r\n");
-  const std::string line = head.substr(0, line_end);
-  const auto sp1 = line.find(' ');
-  const auto sp2 = line.find(' ', sp1 == std::string::npos ? 0 : sp1 + 1);
-  HttpResponse r;
-  std::string method;
-  if (sp1 == std::string::npos || sp2 == std::string::npos) {
-    r = {400, "text/plain; charset=utf-8", "bad request\n"};
-  } else {
-    method = line.substr(0, sp1);
-    std::string path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
-    if (method != "GET" && method != "HEAD") {
-      r = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
-    } else {
-      r = handler_(path);
-    }
-  }
-  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) +
-                    "\r\nContent-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
-                    "\r\nConnection: close\r\n\r\n";
-  if (method != "HEAD") out += r.body;
-  send_all(fd, out);
+  return true;
 }
 
 }  // namespace hm

@@ -1,12 +1,14 @@
 #pragma once
-// A minimal HTTP/1.1 server for /metrics, /healthz and /readyz: one thread,
-// one request per connection (Connection: close), GET and HEAD only, request
-// heads up to 8 KiB, 2 s to send one. Enough for Prometheus and kubelet
-// probes; not a general web server.
+// The HTTP server for /metrics, /healthz and /readyz: cpp-httplib (Debian's
+// libcpp-httplib-dev) with a small thread pool, read and write timeouts and
+// one request per connection, GET and HEAD only (anything else: 405). Enough
+// for Prometheus and kubelet probes; not a general web server.
 //
-// Thread-safety: the handler runs on the server's thread.
+// Thread-safety: the handler runs on the pool's threads, several at once: it
+// must be thread-safe and answer from memory (a handler that blocks holds a
+// pool thread).
 
-#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,31 +24,34 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const std::string& path)>;
 
+struct HttpServerOptions {
+  int threads = 4;
+  std::chrono::seconds read_timeout{2};   // to receive a request
+  std::chrono::seconds write_timeout{2};  // to send an answer
+};
+
 class HttpServer {
  public:
   // Binds and listens now (throws std::runtime_error naming METRICS_BIND /
-  // METRICS_PORT on failure); serves on a background thread. Port 0 picks a
-  // free port (see port()).
-  // `thread_scope`, when given, is called on the server thread before it
-  // serves; what it returns is held until the thread ends (e.g. a database
-  // driver's per-thread initialisation).
-  HttpServer(const std::string& bind_address, int port, HttpHandler handler,
-             std::function<std::shared_ptr<void>()> thread_scope = {});
+  // METRICS_PORT on failure); serves on background threads. Port 0 lets the
+  // kernel pick a free port (see port()).
+  HttpServer(const std::string& bind_address, int port, HttpHandler handler, HttpServerOptions options = {});
+  // stop() without a limit when it was not called.
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   int port() const { return port_; }
 
- private:
-  void serve();
-  void handle(int fd);
+  // Stops listening and waits up to `limit` for the requests in flight: true
+  // when every thread ended. False: a thread is still busy; it is left running
+  // and the caller must end the process rather than destroy the handler.
+  bool stop(std::chrono::milliseconds limit);
 
-  HttpHandler handler_;
-  std::function<std::shared_ptr<void>()> thread_scope_;
-  int listen_fd_ = -1;
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
   int port_ = 0;
-  std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 

@@ -57,12 +57,17 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Gauge>* queue_pending;
   prometheus::Family<prometheus::Gauge>* queue_lag;
   prometheus::Family<prometheus::Gauge>* queue_dead;
+  prometheus::Family<prometheus::Gauge>* queue_oldest_age;
+  prometheus::Family<prometheus::Counter>* redis_errors;
+  prometheus::Family<prometheus::Gauge>* breaker_open;
+  prometheus::Family<prometheus::Gauge>* last_commit;
   prometheus::Family<prometheus::Gauge>* build_info;
 
   // Series created lazily (per error code, per reason) are cached here.
   std::mutex mutex;
   std::map<int, prometheus::Counter*> retries_by_code;
   std::map<std::string, prometheus::Counter*> dead_by_reason;
+  std::map<std::string, prometheus::Counter*> redis_errors_by_kind;
 };
 
 namespace {
@@ -109,6 +114,29 @@ PrometheusMetrics::PrometheusMetrics(const std::string& role, const std::string&
                                .Name("hm_worker_enqueue_to_commit_seconds")
                                .Help("From enqueueing a delivery to acknowledging it")
                                .Register(r);
+  register_pool_and_queue(r);
+  f_->build_info = &BuildGauge().Name("hm_worker_build_info").Help("Build information; always 1").Register(r);
+
+  f_->build_info->Add({{"role", role_}, {"version", version}}).Set(1);
+  // Create the fixed series now so that they are exported (as 0) from the start.
+  f_->deliveries->Add({{"role", role_}});
+  for (const char* o : {"inserted", "duplicate"}) f_->messages->Add({{"role", role_}, {"outcome", o}});
+  for (const char* o : {"applied", "skipped"}) f_->events->Add({{"role", role_}, {"outcome", o}});
+  f_->lock_wait_timeouts->Add({{"role", role_}});
+  f_->deadlocks->Add({{"role", role_}});
+  f_->batch_size->Add({{"role", role_}}, kBatchBuckets);
+  f_->fetch_to_commit->Add({{"role", role_}}, kLatencyBuckets);
+  f_->enqueue_to_commit->Add({{"role", role_}}, kLatencyBuckets);
+  f_->pool_wait->Add({{"role", role_}}, kWaitBuckets);
+  f_->pool_timeouts->Add({{"role", role_}});
+  for (const char* d : {"database", "redis"}) f_->breaker_open->Add({{"role", role_}, {"dependency", d}});
+  f_->last_commit->Add({{"role", role_}});
+}
+
+void PrometheusMetrics::register_pool_and_queue(prometheus::Registry& r) {
+  using prometheus::BuildCounter;
+  using prometheus::BuildGauge;
+  using prometheus::BuildHistogram;
   f_->pool_size = &BuildGauge().Name("hm_worker_db_pool_size").Help("Configured DB_POOL_SIZE").Register(r);
   f_->pool_overflow =
       &BuildGauge().Name("hm_worker_db_pool_max_overflow").Help("Configured DB_MAX_OVERFLOW").Register(r);
@@ -136,20 +164,22 @@ PrometheusMetrics::PrometheusMetrics(const std::string& role, const std::string&
       &BuildGauge().Name("hm_worker_queue_lag").Help("Stream entries not yet delivered to the group").Register(r);
   f_->queue_dead =
       &BuildGauge().Name("hm_worker_queue_dead_letters").Help("Entries in the dead-letter stream").Register(r);
-  f_->build_info = &BuildGauge().Name("hm_worker_build_info").Help("Build information; always 1").Register(r);
-
-  f_->build_info->Add({{"role", role_}, {"version", version}}).Set(1);
-  // Create the fixed series now so that they are exported (as 0) from the start.
-  f_->deliveries->Add({{"role", role_}});
-  for (const char* o : {"inserted", "duplicate"}) f_->messages->Add({{"role", role_}, {"outcome", o}});
-  for (const char* o : {"applied", "skipped"}) f_->events->Add({{"role", role_}, {"outcome", o}});
-  f_->lock_wait_timeouts->Add({{"role", role_}});
-  f_->deadlocks->Add({{"role", role_}});
-  f_->batch_size->Add({{"role", role_}}, kBatchBuckets);
-  f_->fetch_to_commit->Add({{"role", role_}}, kLatencyBuckets);
-  f_->enqueue_to_commit->Add({{"role", role_}}, kLatencyBuckets);
-  f_->pool_wait->Add({{"role", role_}}, kWaitBuckets);
-  f_->pool_timeouts->Add({{"role", role_}});
+  f_->queue_oldest_age = &BuildGauge()
+                              .Name("hm_worker_queue_oldest_pending_age_seconds")
+                              .Help("Age of the oldest entry delivered to the group but not acknowledged (0 when none)")
+                              .Register(r);
+  f_->redis_errors = &BuildCounter()
+                          .Name("hm_worker_redis_errors_total")
+                          .Help("Redis error replies and connection failures, by kind (NOGROUP, READONLY, io...)")
+                          .Register(r);
+  f_->breaker_open = &BuildGauge()
+                          .Name("hm_worker_breaker_open")
+                          .Help("1 while a dependency (database, redis) is known unreachable and only probed")
+                          .Register(r);
+  f_->last_commit = &BuildGauge()
+                         .Name("hm_worker_last_commit_timestamp_seconds")
+                         .Help("Unix time of the last commit to the database (0 before the first)")
+                         .Register(r);
 }
 
 PrometheusMetrics::~PrometheusMetrics() = default;
@@ -207,6 +237,29 @@ void PrometheusMetrics::pool_checkout(double wait_s, bool timed_out) {
   if (timed_out) f_->pool_timeouts->Add({{"role", role_}}).Increment();
 }
 
+void PrometheusMetrics::redis_error(const std::string& kind) {
+  prometheus::Counter* c = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(f_->mutex);
+    auto it = f_->redis_errors_by_kind.find(kind);
+    if (it == f_->redis_errors_by_kind.end()) {
+      c = &f_->redis_errors->Add({{"role", role_}, {"kind", kind}});
+      f_->redis_errors_by_kind[kind] = c;
+    } else {
+      c = it->second;
+    }
+  }
+  c->Increment();
+}
+
+void PrometheusMetrics::breaker(const std::string& dependency, bool open) {
+  f_->breaker_open->Add({{"role", role_}, {"dependency", dependency}}).Set(open ? 1 : 0);
+}
+
+void PrometheusMetrics::committed(long long wall_ms) {
+  f_->last_commit->Add({{"role", role_}}).Set(static_cast<double>(wall_ms) / 1000.0);
+}
+
 void PrometheusMetrics::set_pool(const PoolStats& s) {
   f_->pool_size->Add({{"role", role_}}).Set(s.size);
   f_->pool_overflow->Add({{"role", role_}}).Set(s.max_overflow);
@@ -221,6 +274,8 @@ void PrometheusMetrics::set_queue(const QueueGauges& q) {
   if (q.pending >= 0) f_->queue_pending->Add({{"role", role_}}).Set(static_cast<double>(q.pending));
   if (q.lag >= 0) f_->queue_lag->Add({{"role", role_}}).Set(static_cast<double>(q.lag));
   if (q.dead_letters >= 0) f_->queue_dead->Add({{"role", role_}}).Set(static_cast<double>(q.dead_letters));
+  if (q.oldest_pending_age_ms >= 0)
+    f_->queue_oldest_age->Add({{"role", role_}}).Set(static_cast<double>(q.oldest_pending_age_ms) / 1000.0);
 }
 
 std::string PrometheusMetrics::serialize() const {

@@ -1,6 +1,6 @@
 #pragma once
 // Prometheus metrics for one worker process (prometheus-cpp core; served by
-// http_server.h). Names follow the Prometheus conventions: hm_worker_ prefix,
+// http/server.h). Names follow the Prometheus conventions: hm_worker_ prefix,
 // base units (seconds), _total for counters; every series has a `role` label.
 //
 // Thread-safety: all members are thread-safe.
@@ -26,6 +26,7 @@ struct QueueGauges {
   long long pending = -1;       // entries delivered but not acknowledged (-1 unknown)
   long long lag = -1;           // entries not yet delivered to the group (-1 unknown)
   long long dead_letters = -1;  // length of the dead-letter stream (-1 unknown)
+  long long oldest_pending_age_ms = -1;  // age of the oldest unacknowledged entry; 0 when none (-1 unknown)
 };
 
 class PrometheusMetrics final : public Telemetry {
@@ -38,6 +39,9 @@ class PrometheusMetrics final : public Telemetry {
   void dead_lettered(const std::string& reason) override;
   void batch_done(std::size_t entries, double fetch_to_commit_s, const std::vector<double>& enqueue_to_commit_s) override;
   void pool_checkout(double wait_s, bool timed_out) override;
+  void redis_error(const std::string& kind) override;
+  void breaker(const std::string& dependency, bool open) override;
+  void committed(long long wall_ms) override;
 
   void set_pool(const PoolStats& stats);
   void set_queue(const QueueGauges& queue);
@@ -46,6 +50,8 @@ class PrometheusMetrics final : public Telemetry {
   std::string serialize() const;
 
  private:
+  void register_pool_and_queue(prometheus::Registry& r);
+
   struct Families;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Families> f_;

@@ -2,14 +2,13 @@
 
 namespace hm {
 
-WorkerHeartbeats::WorkerHeartbeats(int workers)
-    : last_(new std::atomic<long long>[static_cast<std::size_t>(workers)]), workers_(workers) {
+WorkerHeartbeats::WorkerHeartbeats(int workers, const Clock& clock)
+    : clock_(clock), last_(new std::atomic<long long>[static_cast<std::size_t>(workers)]), workers_(workers) {
   for (int i = 0; i < workers_; ++i) last_[i] = now_ms();
 }
 
-long long WorkerHeartbeats::now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+long long WorkerHeartbeats::now_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch()).count();
 }
 
 void WorkerHeartbeats::beat(int worker) { last_[worker] = now_ms(); }
@@ -27,42 +26,37 @@ std::vector<int> WorkerHeartbeats::stale(std::chrono::milliseconds limit) const 
 }
 
 StatusEndpoints::StatusEndpoints(WorkerHeartbeats& heartbeats, std::chrono::milliseconds liveness_limit,
-                                 const StopSignal& stop, std::vector<Check> readiness,
-                                 std::function<std::string()> metrics, ThreadScope thread_scope)
-    : heartbeats_(heartbeats),
-      liveness_limit_(liveness_limit),
-      stop_(stop),
-      readiness_(std::move(readiness)),
-      metrics_(std::move(metrics)) {
-  refresher_ = std::thread([this, scope = std::move(thread_scope)] { refresh_loop(scope); });
-}
-
-StatusEndpoints::~StatusEndpoints() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    closing_ = true;
+                                 const StopSignal& stop, Background background, std::function<std::string()> metrics)
+    : heartbeats_(heartbeats), liveness_limit_(liveness_limit), stop_(stop), metrics_(std::move(metrics)) {
+  readiness_task_ = std::make_unique<PeriodicTask>(
+      std::chrono::seconds(1),
+      [problems = problems_, checks = std::move(background.readiness)] { check_readiness(checks, *problems); },
+      background.thread_scope);
+  if (background.gather) {
+    gather_task_ = std::make_unique<PeriodicTask>(background.gather_period, std::move(background.gather),
+                                                  std::move(background.thread_scope));
   }
-  wake_.notify_all();
-  refresher_.join();
 }
 
-void StatusEndpoints::refresh_loop(const ThreadScope& thread_scope) {
-  const std::shared_ptr<void> scope = thread_scope ? thread_scope() : nullptr;
-  for (;;) {
-    std::vector<std::string> problems;
-    for (const auto& check : readiness_) {
-      std::string problem;
-      try {
-        problem = check();
-      } catch (const std::exception& e) {
-        problem = e.what();
-      }
-      if (!problem.empty()) problems.push_back(problem);
+void StatusEndpoints::check_readiness(const std::vector<Check>& checks, Problems& out) {
+  std::vector<std::string> problems;
+  for (const auto& check : checks) {
+    std::string problem;
+    try {
+      problem = check();
+    } catch (const std::exception& e) {
+      problem = e.what();
     }
-    std::unique_lock<std::mutex> lock(mutex_);
-    problems_ = std::move(problems);
-    if (wake_.wait_for(lock, std::chrono::seconds(1), [&] { return closing_; })) return;
+    if (!problem.empty()) problems.push_back(problem);
   }
+  std::lock_guard<std::mutex> lock(out.mutex);
+  out.list = std::move(problems);
+}
+
+bool StatusEndpoints::stop(std::chrono::milliseconds limit) {
+  bool ended = readiness_task_->stop(limit);
+  if (gather_task_) ended = gather_task_->stop(limit) && ended;
+  return ended;
 }
 
 HttpResponse StatusEndpoints::handle(const std::string& path) {
@@ -83,8 +77,8 @@ HttpResponse StatusEndpoints::healthz() const {
 HttpResponse StatusEndpoints::readyz() {
   std::vector<std::string> problems;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    problems = problems_;
+    std::lock_guard<std::mutex> lock(problems_->mutex);
+    problems = problems_->list;
   }
   if (stop_.requested()) problems.insert(problems.begin(), "shutting down");
   if (problems.empty()) return {200, "text/plain; charset=utf-8", "ready\n"};

@@ -125,6 +125,17 @@ long long StreamAdmin::pending() {
   return r.view().at(0).integer();
 }
 
+long long StreamAdmin::oldest_pending_age_ms() {
+  Reply r = conn_->command({"XPENDING", names_.stream, names_.group});
+  const ReplyView summary = r.view();
+  if (summary.at(0).integer() == 0 || summary.at(1).is_nil()) return 0;
+  const std::string oldest = summary.at(1).str();  // "<ms>-<seq>"
+  const long long added_ms = std::stoll(oldest.substr(0, oldest.find('-')));
+  Reply t = conn_->command({"TIME"});
+  const long long now_ms = std::stoll(t.view().at(0).str()) * 1000 + std::stoll(t.view().at(1).str()) / 1000;
+  return std::max(0LL, now_ms - added_ms);
+}
+
 long long StreamAdmin::lag() {
   // Redis 7.0 forgets (or misestimates) a group's entries-read, and so its
   // "lag", across a restart; the last delivered id against the stream's last

@@ -50,6 +50,10 @@ class StreamAdmin {
   long long length();        // XLEN of the stream
   long long dead_length();   // XLEN of the dead-letter stream
   long long pending();       // entries delivered to the group but not acknowledged
+  // Age of the oldest entry delivered to the group but not acknowledged, from
+  // its id's time to Redis' TIME (one clock: no skew with the worker's); 0
+  // when nothing is pending.
+  long long oldest_pending_age_ms();
   // Entries not yet delivered to the group: 0 exactly when the group's last
   // delivered id is the stream's last id; otherwise Redis' "lag", or -1 when
   // Redis lost count (it does across a restart).

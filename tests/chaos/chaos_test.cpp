@@ -83,7 +83,8 @@ class Chaos {
     env["DB_RETRY_MAX_TOTAL_MS"] = "20000";
     env["QUEUE_VISIBILITY_TIMEOUT"] = "30";
     env["QUEUE_MAX_DELIVERIES"] = "1000";
-    env["METRICS_PORT"] = std::to_string(31000 + (::getpid() % 1000) * 10 + index);
+    ports_[index] = test::free_port();
+    env["METRICS_PORT"] = std::to_string(ports_[index]);
     env["METRICS_BIND"] = "127.0.0.1";
     env["LOG_LEVEL"] = "warn";
     workers_[index] = std::make_unique<ChildProcess>(HM_WORKER_BINARY, std::vector<std::string>{"run", "--role", "ingest"},
@@ -93,7 +94,7 @@ class Chaos {
 
   // The pool's high-water mark, read from a live worker's metrics.
   void sample_pool_peak(int index) {
-    const auto m = test::http_get(31000 + (::getpid() % 1000) * 10 + index, "/metrics");
+    const auto m = test::http_get(ports_[index], "/metrics");
     std::istringstream in(m.body);
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("hm_worker_db_pool_peak_open{", 0) == 0)
@@ -107,6 +108,7 @@ class Chaos {
   redis::StreamNames names_;
   std::unique_ptr<redis::StreamAdmin> admin_;
   std::map<int, std::unique_ptr<ChildProcess>> workers_;
+  std::map<int, int> ports_;  // each worker's METRICS_PORT, from the kernel
   int peak_open_ = 0;
 };
 

@@ -120,6 +120,27 @@ TEST_F(StreamQueueTest, EntriesEnqueuedBeforeTheGroupExistedAreRead) {
   EXPECT_EQ(batch[0].payload, "early");
 }
 
+TEST_F(StreamQueueTest, OldestPendingAgeCountsFromTheEntryIdToRedisTime) {
+  EXPECT_EQ(admin_->oldest_pending_age_ms(), 0);  // nothing pending
+  // An entry with an id from 1000 ms after the epoch: its age is about "now".
+  admin_->connection().command({"XADD", names_.stream, "1000-0", "payload", test::text_delivery("old", "t"),
+                                "enqueued_at", "1"});
+  admin_->enqueue_one(test::text_delivery("new", "t"), 1);
+  EXPECT_EQ(admin_->oldest_pending_age_ms(), 0);  // not delivered yet: not pending either
+  RedisStreamQueue q(options("c1"), stop_);
+  auto batch = q.read(10);
+  ASSERT_EQ(batch.size(), 2u);
+  Reply time = admin_->connection().command({"TIME"});
+  const long long redis_now_ms = std::stoll(time.view().at(0).str()) * 1000;
+  const long long age = admin_->oldest_pending_age_ms();
+  EXPECT_GE(age, redis_now_ms - 1000 - 1000);
+  EXPECT_LE(age, redis_now_ms + 1000);
+  EXPECT_TRUE(q.ack({batch[0].id}).ok());  // the old one
+  EXPECT_LT(admin_->oldest_pending_age_ms(), 60000);  // the new one, enqueued moments ago
+  EXPECT_TRUE(q.ack({batch[1].id}).ok());
+  EXPECT_EQ(admin_->oldest_pending_age_ms(), 0);
+}
+
 TEST_F(StreamQueueTest, ConsumerTakesBackItsOwnPendingEntriesAfterARestart) {
   enqueue(3);
   {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <random>
@@ -208,6 +209,41 @@ TEST_F(WorkerProcessTest, SigtermWhileABatchIsInFlightCommitsAndAcknowledgesIt) 
   EXPECT_EQ(admin().pending(), 0);
   EXPECT_EQ(admin().lag(), 1);
   EXPECT_NE(w.out().find("deliveries=1 inserted=1"), std::string::npos) << w.out();
+}
+
+// SHUTDOWN_TIMEOUT bounds the stop: a batch stuck on a row lock (longer than
+// the timeout) is abandoned, the process exits 1 (not a clean stop: entries
+// were left unacknowledged) and the entry stays pending, not dead-lettered.
+TEST_F(WorkerProcessTest, SigtermWithABatchStuckPastShutdownTimeoutExitsOneWithinIt) {
+  auto holder = hold_row_lock("stuck-mid");
+  enqueue({test::text_delivery("stuck-mid", "waits for the lock")});
+  auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"},
+                                {"WORKER_CONCURRENCY", "1"},
+                                {"DB_LOCK_WAIT_TIMEOUT", "60"},
+                                {"DB_QUERY_TIMEOUT", "90"},
+                                {"QUEUE_VISIBILITY_TIMEOUT", "120"},
+                                {"SHUTDOWN_TIMEOUT", "3"},
+                                {"METRICS_PORT", std::to_string(test::free_port())},
+                                {"METRICS_BIND", "127.0.0.1"}});
+  ASSERT_TRUE(test::eventually(
+      [&] {
+        std::this_thread::sleep_for(150ms);  // INNODB_TRX is refreshed when not read for 100 ms
+        return db_.scalar("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'") > 0;
+      },
+      20s))
+      << w.err();
+  const auto signalled = std::chrono::steady_clock::now();
+  w.signal(SIGTERM);
+  const auto code = w.wait(3s + 3s);  // SHUTDOWN_TIMEOUT and a margin for the test machine
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  holder->rollback();
+  ASSERT_TRUE(code.has_value()) << "still running " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                << " ms after SIGTERM\n" << w.out() << w.err();
+  EXPECT_EQ(*code, 1) << w.out() << w.err();
+  EXPECT_GE(took, 1s);  // it did wait for the batch before giving up
+  EXPECT_NE(w.out().find("SHUTDOWN_TIMEOUT=3"), std::string::npos) << w.out();
+  EXPECT_EQ(admin().pending(), 1);  // left for the next worker
+  EXPECT_EQ(admin().dead_length(), 0);
 }
 
 TEST_F(WorkerProcessTest, ASecondSignalExitsAtOnceAndTheEntryIsDeliveredAgain) {
@@ -423,7 +459,7 @@ TEST_F(WorkerProcessTest, ProbesAndMetricsFollowRedisAndTheDatabase) {
   for (int i = 0; i < 50; ++i) lines.push_back(test::text_delivery("probe-" + std::to_string(i), "x"));
   lines.push_back("{\"object\":\"instagram\",\"entry\":[]}");
   enqueue(lines);
-  auto& w = start_worker("w1", {{"METRICS_PORT", std::to_string(20000 + ::getpid() % 20000)}, {"METRICS_BIND", "127.0.0.1"}});
+  auto& w = start_worker("w1", {{"METRICS_PORT", std::to_string(test::free_port())}, {"METRICS_BIND", "127.0.0.1"}});
   const int port = metrics_port(w);
   ASSERT_GT(port, 0) << w.out();
   expect_drained();
@@ -457,6 +493,38 @@ TEST_F(WorkerProcessTest, ProbesAndMetricsFollowRedisAndTheDatabase) {
   ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }, 20s))
       << test::http_get(port, "/readyz").body;
 
+  w.signal(SIGTERM);
+  EXPECT_EQ(w.wait(20s), 0) << w.out();
+}
+
+// Defect 6: with Redis not answering (every client paused), /healthz and
+// /metrics still answer: the gauges and checks that need Redis wait on
+// threads of their own.
+TEST_F(WorkerProcessTest, HealthzAndMetricsAnswerWhileRedisDoesNotAnswer) {
+  enqueue({test::text_delivery("before-pause", "x")});
+  auto& w = start_worker("w1", {{"METRICS_PORT", std::to_string(test::free_port())}, {"METRICS_BIND", "127.0.0.1"}});
+  const int port = metrics_port(w);
+  ASSERT_GT(port, 0) << w.out();
+  expect_drained();
+  ASSERT_TRUE(test::eventually([&] { return test::http_get(port, "/readyz").status == 200; }, 20s));
+  admin().connection().command({"CLIENT", "PAUSE", "4000", "ALL"});
+  const auto paused_until = std::chrono::steady_clock::now() + 3500ms;
+  int polls = 0;
+  while (std::chrono::steady_clock::now() < paused_until) {
+    for (const char* path : {"/healthz", "/metrics"}) {
+      auto answer = std::async(std::launch::async, [&] { return test::http_get(port, path); });
+      // A hang detector, not a speed claim: before, a scrape waited for Redis.
+      ASSERT_EQ(answer.wait_for(1s), std::future_status::ready) << path << " hung while Redis was paused";
+      EXPECT_EQ(answer.get().status, 200) << path;
+    }
+    ++polls;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(polls, 5);
+  admin().connection().command({"CLIENT", "UNPAUSE"});
+  enqueue({test::text_delivery("after-pause", "y")});
+  expect_drained(30s);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE ig_message_id IN ('before-pause', 'after-pause')"), 2);
   w.signal(SIGTERM);
   EXPECT_EQ(w.wait(20s), 0) << w.out();
 }

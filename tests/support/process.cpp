@@ -137,7 +137,25 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
 
 std::string source_dir() { return HM_SOURCE_DIR; }
 
-HttpResult http_get(int port, const std::string& path) {
+HttpResult http_get(int port, const std::string& path) { return http_request(port, "GET", path); }
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+HttpResult http_request(int port, const std::string& method, const std::string& path) {
   HttpResult r;
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return r;
@@ -152,7 +170,8 @@ HttpResult http_get(int port, const std::string& path) {
     ::close(fd);
     return r;
   }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  const std::string req = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" +
+                          (method == "POST" ? "Content-Length: 0\r\n" : "") + "\r\n";
   ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string resp;
   char buf[4096];

@@ -54,5 +54,11 @@ struct HttpResult {
 };
 // GET http://127.0.0.1:port/path, with a 5 s limit.
 HttpResult http_get(int port, const std::string& path);
+// The same with another method (HEAD, POST...).
+HttpResult http_request(int port, const std::string& method, const std::string& path);
+
+// A TCP port on 127.0.0.1 the kernel reports free (bound to port 0, then
+// released), for a child process that needs a fixed port.
+int free_port();
 
 }  // namespace hm::test

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 #include "support/fakes.h"
 
 namespace hm {
@@ -63,6 +66,35 @@ TEST(BackoffTest, SingleAttemptNeverRetries) {
   Backoff b(o, clock);
   EXPECT_FALSE(b.wait_before_retry());
   EXPECT_TRUE(clock.sleeps().empty());
+}
+
+TEST(BackoffTest, AStopRequestedBeforeTheSleepEndsTheRetriesWithoutSleeping) {
+  test::FakeClock clock;
+  StopSignal stop;
+  RetryOptions o;
+  o.max_attempts = 10;
+  // The stop comes while the delay is drawn, i.e. just before the sleep.
+  Backoff b(o, clock, [&stop] { stop.request(); return 0.5; }, &stop);
+  EXPECT_FALSE(b.wait_before_retry());
+  EXPECT_TRUE(clock.sleeps().empty());
+  EXPECT_EQ(b.attempts(), 1);
+}
+
+TEST(BackoffTest, AStopCutsARealSleepShort) {
+  SystemClock clock;
+  StopSignal stop;
+  RetryOptions o;
+  o.max_attempts = 10;
+  o.base_delay = std::chrono::hours(1);
+  o.max_delay = std::chrono::hours(1);
+  o.max_total = std::chrono::hours(2);
+  Backoff b(o, clock, [] { return 0.999; }, &stop);  // a sleep of almost an hour
+  auto retried = std::async(std::launch::async, [&] { return b.wait_before_retry(); });
+  std::this_thread::sleep_for(50ms);
+  stop.request();
+  // A hang detector, not a speed claim: without the stop the sleep lasts an hour.
+  ASSERT_EQ(retried.wait_for(10s), std::future_status::ready);
+  EXPECT_FALSE(retried.get());
 }
 
 }  // namespace
