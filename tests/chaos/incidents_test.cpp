@@ -30,7 +30,7 @@ const std::vector<std::string> kDbCounters = {"hm_worker_db_retries_total", "hm_
 const std::vector<std::string> kRedisCounters = {"hm_worker_redis_errors_total", "hm_worker_redis_reconnects_total",
                                                  "hm_worker_breaker_opens_total"};
 constexpr int kWorkers = 2;
-constexpr double kMaxCpuShare = 0.30;  // of one core, per worker, while a server is down
+constexpr double kMaxCpuShare = 0.10;  // of one core, per worker, while a server is down (idle: ~1%)
 constexpr auto kShutdownTimeout = 10s;  // SHUTDOWN_TIMEOUT of the rig's workers
 constexpr auto kShutdownMargin = 5s;
 
