@@ -232,6 +232,8 @@ std::vector<double> IncidentRig::cpu_seconds() {
 
 void IncidentRig::start_health_polls(std::chrono::milliseconds limit) {
   health_ = {};
+  // Polls count from the first answer: a process that has not bound its port yet is starting, not failing.
+  for (int port : ports_) eventually([&] { return http_get(port, "/healthz").status != 0; }, 10s);
   polling_ = true;
   poller_ = std::thread([this, limit] {
     while (polling_) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "chaos/incident_rig.h"
@@ -33,6 +34,10 @@ constexpr int kWorkers = 2;
 constexpr double kMaxCpuShare = 0.10;  // of one core, per worker, while a server is down (idle: ~1%)
 constexpr auto kShutdownTimeout = 10s;  // SHUTDOWN_TIMEOUT of the rig's workers
 constexpr auto kShutdownMargin = 5s;
+// Entries of a stopped worker come back to others after 8 s (must exceed
+// DB_RETRY_MAX_TOTAL_MS + DB_QUERY_TIMEOUT, checked at start).
+const std::map<std::string, std::string> kQuickReclaim = {{"QUEUE_VISIBILITY_TIMEOUT", "8"},
+                                                          {"DB_RETRY_MAX_TOTAL_MS", "3000"}};
 
 struct Fault {
   std::function<void(IncidentRig&)> begin;
@@ -247,7 +252,7 @@ TEST(IncidentsTest, WorkerStartedBeforeMigrate) {
 void run_sigterm_during(const std::string& what, FaultProxy& (IncidentRig::*proxy)()) {
   const auto started = Steady::now();
   IncidentRig rig(what);
-  rig.start_workers(kWorkers, {{"QUEUE_VISIBILITY_TIMEOUT", "5"}});
+  rig.start_workers(kWorkers, kQuickReclaim);
   rig.send(1000);
   ASSERT_TRUE(rig.wait_stored(100, 30s)) << rig.logs();
   rig.send(1000);
@@ -264,7 +269,7 @@ void run_sigterm_during(const std::string& what, FaultProxy& (IncidentRig::*prox
   }
   (rig.*proxy)().set_mode(FaultProxy::Mode::kPass);
   rig.workers().clear();
-  rig.start_workers(kWorkers, {{"QUEUE_VISIBILITY_TIMEOUT", "5"}});
+  rig.start_workers(kWorkers, kQuickReclaim);
   rig.start_health_polls();
   expect_clean_end(rig, what);
   std::printf("incidents: %s: case took %.1f s\n", what.c_str(), elapsed_s(started));
