@@ -97,6 +97,12 @@ void IncidentRig::start_workers(int n, const std::map<std::string, std::string>&
   }
 }
 
+void IncidentRig::clear_workers() {
+  if (polling_) stop_health_polls();
+  workers_.clear();
+  ports_.clear();
+}
+
 redis::Reply IncidentRig::redis(const std::vector<std::string>& argv) {
   for (int attempt = 0;; ++attempt) {
     try {

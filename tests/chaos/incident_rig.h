@@ -53,6 +53,7 @@ class IncidentRig {
   // Starts `n` workers (env overrides on top of the test defaults).
   void start_workers(int n, const std::map<std::string, std::string>& extra = {});
   std::vector<std::unique_ptr<ChildProcess>>& workers() { return workers_; }
+  void clear_workers();  // kills any still running; forgets them and their ports
   int metrics_port(std::size_t i) const { return ports_.at(i); }
 
   // XADDs the next `n` unique deliveries straight to Redis (not via the proxy).

@@ -268,7 +268,7 @@ void run_sigterm_during(const std::string& what, FaultProxy& (IncidentRig::*prox
     EXPECT_TRUE(code.has_value()) << "worker " << i << " still running " << elapsed_s(term) << " s after SIGTERM";
   }
   (rig.*proxy)().set_mode(FaultProxy::Mode::kPass);
-  rig.workers().clear();
+  rig.clear_workers();
   rig.start_workers(kWorkers, kQuickReclaim);
   rig.start_health_polls();
   expect_clean_end(rig, what);
