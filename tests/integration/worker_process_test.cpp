@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <random>
@@ -124,18 +125,43 @@ class WorkerProcessTest : public ::testing::Test {
     return holder;
   }
 
-  // n unique mids, plus `redeliveries` copies of random ones, shuffled.
-  std::vector<std::string> workload(int n, int redeliveries, std::vector<std::string>* mids = nullptr) {
+  // n unique mids, plus `redeliveries` copies of random ones, shuffled;
+  // `sent` gets each mid with its text.
+  std::vector<std::string> workload(int n, int redeliveries, std::map<std::string, std::string>* sent = nullptr) {
     std::vector<std::string> lines;
     std::mt19937 rng(42);
     for (int i = 0; i < n; ++i) {
       const std::string mid = "aWdf" + std::to_string(i) + "_" + std::string(i % 2 ? "Ab" : "aB");
-      if (mids) mids->push_back(mid);
-      lines.push_back(test::text_delivery(mid, "Merhaba 🙏 " + std::to_string(i) + " مرحبا", 1768396566941LL + i));
+      const std::string text = "Merhaba 🙏 " + std::to_string(i) + " مرحبا";
+      if (sent) (*sent)[mid] = text;
+      lines.push_back(test::text_delivery(mid, text, 1768396566941LL + i));
     }
     for (int k = 0; k < redeliveries; ++k) lines.push_back(lines[rng() % n]);
     std::shuffle(lines.begin(), lines.end(), rng);
     return lines;
+  }
+
+  // The stored (mid, text) pairs are exactly the ones sent: none missing,
+  // altered or extra.
+  void expect_stored_exactly(const std::map<std::string, std::string>& sent) {
+    std::map<std::string, std::string> got;
+    for (const auto& row : db_.query("SELECT ig_message_id, text FROM message"))
+      got[row[0].value_or("")] = row[1].value_or("");
+    int missing = 0, altered = 0, extra = 0;
+    for (const auto& [mid, text] : sent) {
+      const auto it = got.find(mid);
+      if (it == got.end()) {
+        ++missing;
+      } else if (it->second != text) {
+        ++altered;
+      }
+    }
+    for (const auto& [mid, text] : got)
+      if (!sent.count(mid)) ++extra;
+    EXPECT_EQ(missing, 0);
+    EXPECT_EQ(altered, 0);
+    EXPECT_EQ(extra, 0);
+    EXPECT_EQ(got.size(), sent.size());
   }
 
   test::TestDatabase db_;
@@ -146,8 +172,8 @@ class WorkerProcessTest : public ::testing::Test {
 };
 
 TEST_F(WorkerProcessTest, KillNineMidRunLosesAndDuplicatesNothing) {
-  std::vector<std::string> mids;
-  enqueue(workload(12000, 6000, &mids));
+  std::map<std::string, std::string> sent;
+  enqueue(workload(12000, 6000, &sent));
   start_worker("w1", {{"INGEST_BATCH_SIZE", "5"}});
   ChildProcess* victim = &start_worker("w2", {{"INGEST_BATCH_SIZE", "5"}});
   start_worker("w3", {{"INGEST_BATCH_SIZE", "5"}});
@@ -164,7 +190,7 @@ TEST_F(WorkerProcessTest, KillNineMidRunLosesAndDuplicatesNothing) {
   EXPECT_EQ(kills, 4) << "the workload drained too fast to kill a worker mid-run";
   expect_drained();
   EXPECT_EQ(rows(), 12000);
-  EXPECT_EQ(db_.scalar("SELECT COUNT(DISTINCT ig_message_id) FROM message"), 12000);
+  expect_stored_exactly(sent);
   EXPECT_EQ(admin().pending(), 0);
   EXPECT_EQ(admin().dead_length(), 0);
   for (auto& w : workers_) {
@@ -305,8 +331,8 @@ TEST_F(WorkerProcessTest, RowLockHeldLongerThanTheLockWaitTimeoutIsRetriedThenSt
 }
 
 TEST_F(WorkerProcessTest, MariaDbRestartDuringARunLosesNothing) {
-  std::vector<std::string> mids;
-  const auto lines = workload(1200, 200, &mids);
+  std::map<std::string, std::string> sent;
+  const auto lines = workload(1200, 200, &sent);
   enqueue(std::vector<std::string>(lines.begin(), lines.begin() + 700));
   auto& w = start_worker("w1");
   ASSERT_TRUE(test::eventually([&] { return rows() > 100; }, 30s));
@@ -315,6 +341,7 @@ TEST_F(WorkerProcessTest, MariaDbRestartDuringARunLosesNothing) {
   enqueue(std::vector<std::string>(lines.begin() + 700, lines.end()));
   expect_drained(120s);
   EXPECT_EQ(rows(), 1200);
+  expect_stored_exactly(sent);
   EXPECT_EQ(admin().dead_length(), 0);
   EXPECT_TRUE(w.running()) << w.err();  // it recovered by itself
   w.signal(SIGTERM);
@@ -530,8 +557,8 @@ TEST_F(WorkerProcessTest, HealthzAndMetricsAnswerWhileRedisDoesNotAnswer) {
 }
 
 TEST_F(WorkerProcessTest, RollingRestartOfThreeReplicasLosesAndDuplicatesNothing) {
-  std::vector<std::string> mids;
-  const auto lines = workload(3000, 1000, &mids);
+  std::map<std::string, std::string> sent;
+  const auto lines = workload(3000, 1000, &sent);
   std::atomic<bool> producing{true};
   std::thread producer([&] {
     // Deliveries keep arriving during the rollout.
@@ -559,7 +586,7 @@ TEST_F(WorkerProcessTest, RollingRestartOfThreeReplicasLosesAndDuplicatesNothing
   producer.join();
   expect_drained();
   EXPECT_EQ(rows(), 3000);
-  EXPECT_EQ(db_.scalar("SELECT COUNT(DISTINCT ig_message_id) FROM message"), 3000);
+  expect_stored_exactly(sent);
   EXPECT_EQ(admin().dead_length(), 0);
 }
 
