@@ -13,6 +13,7 @@
 #include "commands/worker_group.h"
 #include "hm/version.h"
 #include "http/server.h"
+#include "mysql/schema.h"
 #include "mysql/session.h"
 #include "ops/metrics.h"
 #include "ops/probes.h"
@@ -47,9 +48,12 @@ void log_queue(const Config& cfg) {
 Status probe_database_once(mysql::SessionPool& pool) {
   try {
     auto lease = pool.checkout();
-    if (lease->ping()) return Status::Ok();
-    lease.discard();
-    return Status::Retryable("database does not answer");
+    if (!lease->ping()) {
+      lease.discard();
+      return Status::Retryable("database does not answer");
+    }
+    // A worker started before `migrate` waits here too, until the schema is there.
+    return mysql::check_schema(*lease);
   } catch (const DbError& e) {
     return Status::Retryable(e.what(), e.code());
   }

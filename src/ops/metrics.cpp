@@ -60,6 +60,7 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Gauge>* queue_oldest_age;
   prometheus::Family<prometheus::Counter>* redis_errors;
   prometheus::Family<prometheus::Gauge>* breaker_open;
+  prometheus::Family<prometheus::Counter>* breaker_opens;
   prometheus::Family<prometheus::Gauge>* last_commit;
   prometheus::Family<prometheus::Gauge>* build_info;
 
@@ -176,6 +177,10 @@ void PrometheusMetrics::register_pool_and_queue(prometheus::Registry& r) {
                           .Name("hm_worker_breaker_open")
                           .Help("1 while a dependency (database, redis) is known unreachable and only probed")
                           .Register(r);
+  f_->breaker_opens = &BuildCounter()
+                           .Name("hm_worker_breaker_opens_total")
+                           .Help("Times a worker thread found a dependency unreachable and paused its work")
+                           .Register(r);
   f_->last_commit = &BuildGauge()
                          .Name("hm_worker_last_commit_timestamp_seconds")
                          .Help("Unix time of the last commit to the database (0 before the first)")
@@ -254,6 +259,7 @@ void PrometheusMetrics::redis_error(const std::string& kind) {
 
 void PrometheusMetrics::breaker(const std::string& dependency, bool open) {
   f_->breaker_open->Add({{"role", role_}, {"dependency", dependency}}).Set(open ? 1 : 0);
+  if (open) f_->breaker_opens->Add({{"role", role_}, {"dependency", dependency}}).Increment();
 }
 
 void PrometheusMetrics::committed(long long wall_ms) {

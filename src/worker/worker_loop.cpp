@@ -99,6 +99,15 @@ void StreamWorker::run() {
   }
 }
 
+namespace {
+
+long long wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   const auto started = std::chrono::steady_clock::now();
   IngestCounts counts;
@@ -159,6 +168,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   if ((!acks.empty() || !jobs.empty()) && !queue_.ack(acks, jobs).ok()) {
     spdlog::warn("could not acknowledge {} stored entries; they will be delivered again (harmless)", acks.size());
   }
+  if (!acks.empty()) telemetry_.committed(wall_now_ms());
   for (const auto& d : doomed) {
     log_event(spdlog::level::warn, "dead-lettering",
               {{"entry", d.entry->id}, {"class", dead_letter_class(d.reason)}, {"attempts", d.attempts}, {"reason", d.reason}});
@@ -169,9 +179,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
       spdlog::error("could not dead-letter entry {}; it stays pending and will be delivered again", d.entry->id);
     }
   }
-  const auto now_wall = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+  const long long now_wall = wall_now_ms();
   std::vector<double> latencies;
   for (long long t : committed_enqueued)
     if (t > 0 && t <= now_wall) latencies.push_back(static_cast<double>(now_wall - t) / 1000.0);
