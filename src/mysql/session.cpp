@@ -24,6 +24,12 @@ std::string session_setup_sql(const DbOptions& o, ServerFlavor flavor) {
     // The server itself abandons a statement running longer than the client
     // would wait for it, releasing its locks.
     s += ", max_statement_time = " + std::to_string(o.query_timeout.count());
+    // A session left idle inside a transaction (its worker cut off by a
+    // partition or killed behind a proxy) is ended by the server, releasing
+    // its row locks, instead of holding them until wait_timeout (8 hours).
+    // hm-worker's own transactions never idle: their statements run back to
+    // back. MySQL 8 has no such bound.
+    s += ", idle_transaction_timeout = " + std::to_string(o.query_timeout.count());
   }
   return s;
 }

@@ -103,5 +103,33 @@ TEST(MysqlSessionTest, LockWaitIsBoundedOnTheServer) {
   holder->rollback();
 }
 
+TEST(MysqlSessionTest, ASessionLeftIdleInATransactionReleasesItsLocks) {
+  // A worker cut off mid-transaction (a partition, a kill behind a proxy)
+  // must not hold its row locks until wait_timeout.
+  test::TestDatabase db("session_idle");
+  db.execute("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB");
+  db.execute("INSERT INTO t VALUES (1)");
+  DbOptions o = db.options();
+  o.query_timeout = std::chrono::seconds(1);
+  o.lock_wait_timeout = std::chrono::seconds(1);
+  auto holder = Session::connect(test::driver(), o);
+  ASSERT_EQ(holder->query("SELECT @@SESSION.idle_transaction_timeout").at(0).at(0), "1");
+  holder->begin();
+  holder->execute("UPDATE t SET id = 1 WHERE id = 1");
+  // The holder goes quiet; within a few seconds the server ends its session.
+  auto waiter = db.connect();
+  bool released = false;
+  for (int i = 0; i < 10 && !released; ++i) {
+    try {
+      waiter->execute("UPDATE t SET id = 1 WHERE id = 1");
+      released = true;
+    } catch (const DbError& e) {
+      ASSERT_EQ(e.code(), 1205) << e.what();
+    }
+  }
+  EXPECT_TRUE(released);
+  EXPECT_THROW(holder->query("SELECT 1"), DbError);
+}
+
 }  // namespace
 }  // namespace hm::mysql
