@@ -243,15 +243,22 @@ std::vector<QueueEntry> RedisStreamQueue::read(std::size_t max) {
 
 Result<std::vector<Reply>> RedisStreamQueue::send(const std::vector<std::vector<std::string>>& tx) {
   using Sent = Result<std::vector<Reply>>;
+  // Bounded in time as well as in tries: the worker's liveness heartbeat does
+  // not beat meanwhile, and what is not acknowledged comes back anyway.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::max<std::chrono::milliseconds>(options_.visibility_timeout / 4, std::chrono::seconds(1));
   for (int attempt = 0;; ++attempt) {
-    if (!ensure_connected(kDeliverAttempts))
-      return Sent::Failed(Status::Retryable("redis " + options_.names.stream + ": not connected"));
+    const bool last = attempt >= kDeliverAttempts || std::chrono::steady_clock::now() >= deadline ||
+                      (stop_.requested() && attempt >= 2);
+    if (!ensure_connected(1)) {
+      if (last) return Sent::Failed(Status::Retryable("redis " + options_.names.stream + ": not connected"));
+      continue;
+    }
     try {
       return Sent::Of(conn_->pipeline(tx));  // error replies are returned, transport errors thrown
     } catch (const RedisError& e) {
       handle(e);
-      if (attempt >= kDeliverAttempts || (stop_.requested() && attempt >= 2))
-        return Sent::Failed(Status::Retryable(e.what()));
+      if (last) return Sent::Failed(Status::Retryable(e.what()));
     }
   }
 }
