@@ -294,15 +294,24 @@ Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vec
   return deliver("acknowledging " + std::to_string(ids.size()) + " entries", {xack});
 }
 
+// Written and acknowledged in one step, and only while the entry is still
+// pending: a retry after a lost reply, a worker killed in between or a Redis
+// restart never leaves a second copy (scripts run atomically; an error in the
+// XADD raises before the XACK, so nothing changes).
+constexpr const char* kDeadLetterScript = R"lua(
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #pending == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return 1
+)lua";
+
 Status RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
-  // The dead letter first, the XACK only once it is written.
-  Status written =
-      deliver("dead-lettering " + entry.id,
-              {{"XADD", options_.names.dead_stream, "*", "payload", entry.payload, "reason", reason, "attempts",
-                std::to_string(attempts), "time", std::to_string(now_ms()), "entry_id", entry.id, "stream",
-                options_.names.stream, "consumer", options_.consumer}});
-  if (!written.ok()) return written;
-  return deliver("acknowledging dead letter " + entry.id, {{"XACK", options_.names.stream, options_.names.group, entry.id}});
+  return deliver("dead-lettering " + entry.id,
+                 {{"EVAL", kDeadLetterScript, "2", options_.names.stream, options_.names.dead_stream,
+                   options_.names.group, entry.id, "payload", entry.payload, "reason", reason, "attempts",
+                   std::to_string(attempts), "time", std::to_string(now_ms()), "entry_id", entry.id, "stream",
+                   options_.names.stream, "consumer", options_.consumer}});
 }
 
 }  // namespace hm::redis

@@ -83,7 +83,8 @@ class Chaos {
 
   // The database user of worker `index`, so that the server can count its sessions.
   static std::string user(int index) { return "hm_chaos_" + std::to_string(::getpid()) + "_" + std::to_string(index); }
-  int metrics_port(int index) const { return 31000 + (::getpid() % 1000) * 10 + index; }
+  // A fresh port at each start: a fixed one can be taken by another test meanwhile.
+  int metrics_port(int index) const { return ports_.at(index); }
 
   ChildProcess* start(int index) {
     auto env = test::worker_env_map(db_.options());
@@ -104,6 +105,7 @@ class Chaos {
     env["DB_RETRY_MAX_TOTAL_MS"] = "20000";
     env["QUEUE_VISIBILITY_TIMEOUT"] = "30";
     env["QUEUE_MAX_DELIVERIES"] = "1000";
+    ports_[index] = test::free_port();
     env["METRICS_PORT"] = std::to_string(metrics_port(index));
     env["METRICS_BIND"] = "127.0.0.1";
     env["LOG_LEVEL"] = "warn";
@@ -136,6 +138,7 @@ class Chaos {
   redis::StreamNames names_;
   std::unique_ptr<redis::StreamAdmin> admin_;
   std::map<int, std::unique_ptr<ChildProcess>> workers_;
+  std::map<int, int> ports_;
 };
 
 // Polls the server's PROCESSLIST every 100 ms from a connection of its own:

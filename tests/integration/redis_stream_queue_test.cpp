@@ -189,6 +189,19 @@ TEST_F(StreamQueueTest, DeadLetterIsWrittenThenAcknowledged) {
   EXPECT_FALSE(dead[0].time_ms.empty());
 }
 
+TEST_F(StreamQueueTest, ADeadLetterRetriedAfterItWasWrittenIsNotWrittenTwice) {
+  // A reply lost after the dead letter was written (or a worker killed right
+  // after it) makes the caller try again: one copy only.
+  enqueue(1);
+  RedisStreamQueue q(options("c1"), stop_);
+  auto batch = q.read(10);
+  ASSERT_EQ(batch.size(), 1u);
+  ASSERT_TRUE(q.dead_letter(batch[0], "bad payload: x", 3).ok());
+  EXPECT_TRUE(q.dead_letter(batch[0], "bad payload: x", 3).ok());
+  EXPECT_EQ(admin_->dead_length(), 1);
+  EXPECT_EQ(admin_->pending(), 0);
+}
+
 TEST_F(StreamQueueTest, ReplayAndPurgeDeadLetters) {
   enqueue(2);
   RedisStreamQueue q(options("c1"), stop_);
