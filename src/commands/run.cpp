@@ -36,12 +36,18 @@ ReplyRules load_rules(const Config& cfg) {
   return rules;
 }
 
+// Start-up information only: Redis down at start is an outage like any other
+// (the workers wait for it), never a reason to exit into a restart loop.
 void log_queue(const Config& cfg) {
-  redis::StreamAdmin admin(redis_options(cfg),
-                           {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream, cfg.queue.prefix});
-  spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, reads of {}, batches of {}",
-               cfg.queue.stream, cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency,
-               cfg.ingest.read_count, cfg.ingest.per_transaction);
+  try {
+    redis::StreamAdmin admin(redis_options(cfg),
+                             {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream, cfg.queue.prefix});
+    spdlog::info("consuming {} as group {} ({} entries, {} pending), {} threads, reads of {}, batches of {}",
+                 cfg.queue.stream, cfg.queue.group, admin.length(), admin.pending(), cfg.worker.concurrency,
+                 cfg.ingest.read_count, cfg.ingest.per_transaction);
+  } catch (const std::exception& e) {
+    spdlog::warn("redis not reachable at start ({}); unready, waiting for it", e.what());
+  }
 }
 
 // The breaker's probe: one pooled connection that answers.
@@ -132,7 +138,10 @@ int run_stream(const Config& cfg) {
       [&metrics](Clock::duration waited, bool timed_out) {
         metrics.pool_checkout(std::chrono::duration<double>(waited).count(), timed_out);
       });
-  probe_database(pool, cfg);
+  if (const Status db_state = probe_database_once(pool); !db_state.ok())
+    spdlog::warn("database not ready at start: {}; unready and storing nothing until it is", db_state.message);
+  else
+    spdlog::info("database ready, pool size {} + overflow {}", cfg.pool.size, cfg.pool.max_overflow);
   log_queue(cfg);
   const auto role_handler = make_role_handler(cfg.role, {cfg, pool, clock, stop, metrics, rules});
   WorkerTotals totals;

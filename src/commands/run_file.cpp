@@ -18,6 +18,19 @@
 #include "worker/worker_loop.h"
 
 namespace hm::commands {
+namespace {
+
+// A file run is one-shot: the database must answer at start (DbError, exit 1).
+void probe_database(mysql::SessionPool& pool, const Config& cfg) {
+  auto probe = pool.checkout();
+  spdlog::info("connected to {} (connection {}), pool size {} + overflow {}", probe->server_version(),
+               probe->connection_id(), cfg.pool.size, cfg.pool.max_overflow);
+  if (const Status schema = mysql::check_schema(*probe); !schema.ok()) {
+    spdlog::warn("database not ready: {}; unready and storing nothing until it is", schema.message);
+  }
+}
+
+}  // namespace
 
 int run_file(const Config& cfg, const std::string& source_spec) {
   std::unique_ptr<std::ifstream> file;
@@ -53,15 +66,6 @@ int run_file(const Config& cfg, const std::string& source_spec) {
   if (counts.dead_lettered > 0) spdlog::warn("{} deliveries written to {}", counts.dead_lettered, dead_letters.path());
   std::cout << counts.summary() << std::endl;
   return kExitOk;
-}
-
-void probe_database(mysql::SessionPool& pool, const Config& cfg) {
-  auto probe = pool.checkout();
-  spdlog::info("connected to {} (connection {}), pool size {} + overflow {}", probe->server_version(),
-               probe->connection_id(), cfg.pool.size, cfg.pool.max_overflow);
-  if (const Status schema = mysql::check_schema(*probe); !schema.ok()) {
-    spdlog::warn("database not ready: {}; unready and storing nothing until it is", schema.message);
-  }
 }
 
 }  // namespace hm::commands

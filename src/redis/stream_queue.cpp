@@ -43,6 +43,12 @@ void RedisStreamQueue::report(const RedisError& e, const RedisErrorPolicy& polic
   ++errors_;
   ++failures_;
   telemetry_.redis_error(policy.kind);
+  // A second error in a row: Redis is known unwell, this thread only probes it
+  // (one attempt per backoff) until a command succeeds again.
+  if (failures_ >= 2 && !breaker_open_) {
+    breaker_open_ = true;
+    telemetry_.breaker("redis", true);
+  }
   if (failures_ == 1 || failures_ % 20 == 0) {
     const char* then = policy.reconnect ? "; reconnecting" : policy.recreate_group ? "; recreating the group" : "";
     spdlog::warn("redis {}: {} (error {} in a row){}", options_.names.stream, e.what(), failures_, then);
@@ -87,6 +93,10 @@ bool RedisStreamQueue::back_off() {
 }
 
 void RedisStreamQueue::recovered() {
+  if (breaker_open_) {
+    breaker_open_ = false;
+    telemetry_.breaker("redis", false);
+  }
   if (failures_ == 0) return;
   spdlog::info("redis {}: working again after {} failed attempts", options_.names.stream, failures_);
   failures_ = 0;

@@ -96,6 +96,7 @@ class RedisStreamQueue final : public DeliveryQueue {
   std::string reclaim_cursor_ = "0-0";
   std::chrono::steady_clock::time_point next_reclaim_{};
   Telemetry& telemetry_;
+  bool breaker_open_ = false;  // reported through Telemetry::breaker("redis", ...)
   int failures_ = 0;  // consecutive failures (connects, error replies), for backoff and the log
   long long reconnects_ = 0;
   long long reads_ = 0;

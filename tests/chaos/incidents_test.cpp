@@ -247,6 +247,36 @@ TEST(IncidentsTest, WorkerStartedBeforeMigrate) {
   std::printf("incidents: premigrate: case took %.1f s\n", elapsed_s(started));
 }
 
+// Both servers refuse connections while the workers start (a node reboot, the
+// database pod rescheduled): the workers stay up and unready, spend no CPU,
+// answer /healthz, and store everything once the servers come back.
+TEST(IncidentsTest, ServersDownAtStart) {
+  const auto started = Steady::now();
+  IncidentRig rig("downatstart");
+  rig.db_proxy().set_mode(FaultProxy::Mode::kReset);
+  rig.redis_proxy().set_mode(FaultProxy::Mode::kReset);
+  rig.start_workers(kWorkers);
+  rig.start_health_polls();
+  rig.send(1000);
+  const auto cpu_before = rig.cpu_seconds();
+  const auto t0 = Steady::now();
+  std::this_thread::sleep_for(6s);
+  expect_low_cpu(cpu_before, rig.cpu_seconds(), elapsed_s(t0), "downatstart");
+  for (std::size_t i = 0; i < rig.workers().size(); ++i) {
+    ASSERT_TRUE(rig.workers()[i]->running()) << "worker " << i << " exited with the servers down" << rig.logs();
+    EXPECT_EQ(test::http_get(rig.metrics_port(i), "/readyz").status, 503) << "worker " << i;
+  }
+  EXPECT_EQ(rig.stored(), 0);
+  rig.db_proxy().set_mode(FaultProxy::Mode::kPass);
+  rig.redis_proxy().set_mode(FaultProxy::Mode::kPass);
+  const auto back = Steady::now();
+  EXPECT_TRUE(rig.wait_stored(1, 15s)) << "no progress within 15 s of the servers coming back" << rig.logs();
+  std::printf("incidents: downatstart: first progress %.1f s after the servers came back\n", elapsed_s(back));
+  rig.send(500);
+  expect_clean_end(rig, "downatstart");
+  std::printf("incidents: downatstart: case took %.1f s\n", elapsed_s(started));
+}
+
 // SIGTERM while a server is unreachable: every worker exits within
 // SHUTDOWN_TIMEOUT; then new workers store everything, with no dead letter.
 void run_sigterm_during(const std::string& what, FaultProxy& (IncidentRig::*proxy)()) {

@@ -23,6 +23,14 @@ class RedisErrorKinds final : public Telemetry {
     std::lock_guard<std::mutex> lock(mutex_);
     kinds_.push_back(kind);
   }
+  void breaker(const std::string& dependency, bool open) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (dependency == "redis") breaker_states_.push_back(open);
+  }
+  std::vector<bool> breaker_states() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return breaker_states_;
+  }
   bool saw(const std::string& kind) const {
     std::lock_guard<std::mutex> lock(mutex_);
     return std::find(kinds_.begin(), kinds_.end(), kind) != kinds_.end();
@@ -31,6 +39,7 @@ class RedisErrorKinds final : public Telemetry {
  private:
   mutable std::mutex mutex_;
   std::vector<std::string> kinds_;
+  std::vector<bool> breaker_states_;
 };
 
 // Calls read() for about `d` (the length of an outage); returns what it read.
@@ -359,9 +368,11 @@ TEST_F(StreamQueueTest, ReadOnlyReplicaMeansReconnectWithBackoffUntilAPrimaryAns
   }
   EXPECT_TRUE(telemetry.saw("READONLY"));
   EXPECT_LE(q.reads() - reads_before, 20);
+  EXPECT_EQ(telemetry.breaker_states(), std::vector<bool>{true});  // open once, not per error
   enqueue(1, "promoted");
   const auto got = read_until(q, 1);
   ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(telemetry.breaker_states(), (std::vector<bool>{true, false}));
   EXPECT_GT(q.reconnects(), reconnects_before);  // READONLY dropped the connection
 }
 
