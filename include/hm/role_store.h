@@ -138,6 +138,10 @@ class RoleStore {
   // sending -> status (kSent, kFailed or kUnknown); a reply in another state is left as it is.
   virtual Status finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
                               const std::string& error) = 0;
+  // sending -> unknown for replies claimed more than `older_than` ago (their
+  // worker died mid-send: the message may or may not have gone out); the
+  // number of replies changed.
+  virtual Result<long long> expire_sending_replies(std::chrono::seconds older_than) = 0;
 };
 
 }  // namespace hm

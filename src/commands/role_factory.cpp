@@ -72,12 +72,18 @@ struct MediaRole final : RoleHandler {
 
 struct ReplyRole final : RoleHandler {
   explicit ReplyRole(const RoleContext& c)
-      : store(c.pool), graph(http, graph_options(c.cfg), c.clock, &c.stop), service(store, graph, c.rules, c.clock) {}
+      : store(c.pool),
+        graph(http, graph_options(c.cfg), c.clock, &c.stop),
+        service(store, graph, c.rules, c.clock, ReplyOptions{c.cfg.roles.reply_sending_timeout}),
+        period(std::chrono::duration_cast<std::chrono::milliseconds>(c.cfg.roles.reply_sending_timeout) / 2) {}
   const BatchHandler& handler() const override { return service; }
+  std::chrono::milliseconds housekeeping_period() const override { return period; }
+  void housekeeping() const override { service.expire_stale_sends(); }
   mysql::MysqlRoleStore store;
   CurlHttpClient http;
   GraphApi graph;
   ReplyService service;
+  std::chrono::milliseconds period;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 // the Graph API, media the role store and an HTTP client, reply the role
 // store, the Graph API and the rules. The composition root owns the result.
 
+#include <chrono>
 #include <memory>
 
 #include "config/config.h"
@@ -22,6 +23,11 @@ class RoleHandler {
  public:
   virtual ~RoleHandler() = default;
   virtual const BatchHandler& handler() const = 0;
+  // Work the role does besides its jobs, at start and then every period (off
+  // the worker threads, on the composition root's own thread); none when the
+  // period is 0.
+  virtual std::chrono::milliseconds housekeeping_period() const { return std::chrono::milliseconds(0); }
+  virtual void housekeeping() const {}
 };
 
 // What every role's parts may draw on; all outlive the RoleHandler.

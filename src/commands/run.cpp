@@ -16,6 +16,7 @@
 #include "mysql/schema.h"
 #include "mysql/session.h"
 #include "ops/metrics.h"
+#include "ops/periodic.h"
 #include "ops/probes.h"
 #include "commands/queue_options.h"
 #include "redis/stream_admin.h"
@@ -103,6 +104,15 @@ std::unique_ptr<HttpServer> serve_status(const Config& cfg, StatusEndpoints& end
   return http;
 }
 
+// The role's housekeeping (e.g. expiring replies left in `sending`), on a
+// thread of its own; none when the role has none.
+std::unique_ptr<PeriodicTask> start_housekeeping(const RoleHandler& role, mysql::Driver& driver) {
+  if (role.housekeeping_period().count() <= 0) return nullptr;
+  return std::make_unique<PeriodicTask>(
+      role.housekeeping_period(), [&role] { role.housekeeping(); },
+      [&driver] { return std::make_shared<mysql::Driver::ThreadScope>(driver); });
+}
+
 // The share of SHUTDOWN_TIMEOUT kept for stopping the helper threads (the HTTP
 // server, the background checks) once the workers are done: a quarter, at
 // most 2 s. The workers get the rest, so the whole stop fits in the timeout.
@@ -157,6 +167,7 @@ int run_stream(const Config& cfg) {
   StatusEndpoints endpoints(heartbeats, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.queue.visibility_timeout),
                             stop, std::move(background), [&checks] { return checks.metrics(); });
   auto http = serve_status(cfg, endpoints);
+  auto housekeeping = start_housekeeping(*role_handler, db.driver);
 
   const std::chrono::milliseconds shutdown_timeout = cfg.worker.shutdown_timeout;
   const std::chrono::milliseconds reserve = helper_reserve(shutdown_timeout);
@@ -180,7 +191,8 @@ int run_stream(const Config& cfg) {
                                                       helpers_deadline - std::chrono::steady_clock::now()));
   };
   const bool http_stopped = !http || http->stop(left());
-  if (!http_stopped || !endpoints.stop(left())) {
+  const bool housekeeping_stopped = !housekeeping || housekeeping->stop(left());
+  if (!http_stopped || !endpoints.stop(left()) || !housekeeping_stopped) {
     spdlog::warn("a status thread did not stop within {} ms; exiting without waiting for it", reserve.count());
     exit_now(totals, code);
   }

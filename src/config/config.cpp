@@ -225,6 +225,16 @@ RoleOptions parse_roles(const Values& v) {
   r.graph_timeout = v.seconds("GRAPH_TIMEOUT", 1, 300);
   r.graph_attempts = static_cast<int>(v.integer("GRAPH_RETRY_ATTEMPTS", 1, 100, ""));
   r.profile_ttl = v.seconds("PROFILE_TTL", 0, kMaxSeconds);
+  r.reply_sending_timeout = v.seconds("REPLY_SENDING_TIMEOUT", 1, kMaxSeconds);
+  // A send still retrying (rate limits, refused connections) must not be
+  // declared unknown under its worker: its calls and waits must fit.
+  const auto longest_send = r.graph_timeout * r.graph_attempts +
+                            std::chrono::duration_cast<std::chrono::seconds>(http_retry_defaults().max_total);
+  if (r.reply_sending_timeout <= longest_send)
+    throw ConfigError("REPLY_SENDING_TIMEOUT", std::to_string(r.reply_sending_timeout.count()) +
+                                                   " s is not longer than a send with its retries (GRAPH_TIMEOUT x "
+                                                   "GRAPH_RETRY_ATTEMPTS + 30 s = " +
+                                                   std::to_string(longest_send.count()) + " s)");
   r.media_dir = v.required("MEDIA_DIR");
   r.media_max_bytes = v.integer("MEDIA_MAX_BYTES", 1, 1LL << 40, " (bytes)");
   r.media_connect_timeout = v.seconds("MEDIA_CONNECT_TIMEOUT", 1, 600);

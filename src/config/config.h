@@ -83,6 +83,7 @@ struct RoleOptions {
   std::chrono::seconds graph_timeout{10};
   int graph_attempts = 4;
   std::chrono::seconds profile_ttl{86400};
+  std::chrono::seconds reply_sending_timeout{300};
   std::string media_dir = "/var/lib/hm-worker/media";
   long long media_max_bytes = 25LL * 1024 * 1024;
   std::chrono::seconds media_connect_timeout{5};

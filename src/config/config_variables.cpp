@@ -52,6 +52,7 @@ const std::vector<VariableSpec>& known_variables() {
       {"GRAPH_TIMEOUT", "10", "Graph API call timeout, seconds"},
       {"GRAPH_RETRY_ATTEMPTS", "4", "tries of a Graph API call on rate limits, server and network errors"},
       {"PROFILE_TTL", "86400", "seconds before a contact's profile is fetched again"},
+      {"REPLY_SENDING_TIMEOUT", "300", "seconds after which a reply still marked sending (its worker died mid-send) is recorded unknown; longer than a send with all its retries"},
       {"MEDIA_DIR", "/var/lib/hm-worker/media", "where media files are stored, content-addressed by SHA-256"},
       {"MEDIA_MAX_BYTES", "26214400", "largest attachment downloaded, bytes"},
       {"MEDIA_CONNECT_TIMEOUT", "5", "seconds to connect to the CDN"},

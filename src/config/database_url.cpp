@@ -84,7 +84,8 @@ DatabaseUrl parse_database_url(const std::string& url) {
     try {
       parts.port = static_cast<int>(parse_integer(name, port, 1, 65535, ""));
     } catch (const ConfigError&) {
-      throw ConfigError(name, "has a bad port '" + port + "', expected 1-65535");
+      // Not echoed: in a malformed URL it may be part of a password.
+      throw ConfigError(name, "has a bad port (" + std::to_string(port.size()) + " characters), expected 1-65535");
     }
   }
   parts.host = host;

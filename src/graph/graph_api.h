@@ -1,15 +1,17 @@
 #pragma once
 // The Instagram Graph API calls the enrich and reply roles make: the
 // customer's profile, and sending a text message. Rate limits (HTTP 429,
-// error codes 4, 17, 32, 613, 80001-80014), server errors (5xx, transient
-// codes) and network failures are retried with backoff; other errors are
-// permanent. A send whose outcome is unknown (no answer after the request left)
-// is never repeated: replies are sent at most once.
+// error codes 4, 17, 32, 613, 80001-80014), and failures before a request
+// left are retried with backoff; a profile read is also retried on server
+// errors (5xx, transient codes) and network failures. A send that may have
+// been processed (a 5xx, no answer after the request left) is never
+// repeated: its outcome is unknown, and replies are sent at most once.
 // Thread-safe when the HttpClient is (CurlHttpClient is).
 
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "hm/clock.h"
 #include "core/retry.h"
@@ -48,7 +50,14 @@ struct SendResult : GraphCall {
   std::string message_id;
 };
 
-// Classifies one answer (or failure). Pure; for tests.
+// Instagram-scoped ids and account ids: 1 to 32 decimal digits. Anything else
+// is never put into a Graph URL.
+bool is_graph_id(std::string_view id);
+
+// Classifies one answer (or failure). Pure; for tests. For a send, only an
+// answer that proves the request was refused (HTTP 429 or a Graph rate-limit
+// code: retry; another 4xx: permanent) or that it never left (connection,
+// DNS, TLS before sending: retry) is anything but kAmbiguous.
 enum class GraphAnswer { kOk, kRetryable, kPermanent, kAmbiguous };
 GraphAnswer classify_graph_answer(const HttpResult& r, bool is_send, std::string* error);
 

@@ -297,4 +297,16 @@ Status MysqlRoleStore::finish_reply(std::uint64_t message_id, ReplyStatus status
   }).status;
 }
 
+Result<long long> MysqlRoleStore::expire_sending_replies(std::chrono::seconds older_than) {
+  return run<long long>("expiring replies left in sending", [&](Session& s) {
+    auto& st = s.prepare(
+        "UPDATE reply SET status = 'unknown', error = CONCAT('left in sending for over ', ?, "
+        "' s: its worker stopped mid-send, the message may or may not have gone out') "
+        "WHERE status = 'sending' AND updated_at < NOW(3) - INTERVAL ? SECOND");
+    st.setInt64(1, older_than.count());
+    st.setInt64(2, older_than.count());
+    return static_cast<long long>(st.executeUpdate());
+  });
+}
+
 }  // namespace hm::mysql

@@ -31,6 +31,7 @@ class MysqlRoleStore final : public RoleStore {
                              const std::string& rule, const std::string& text) override;
   Result<std::optional<ReplyRecord>> reply(std::uint64_t message_id) override;
   Result<bool> claim_reply_send(std::uint64_t message_id) override;
+  Result<long long> expire_sending_replies(std::chrono::seconds older_than) override;
   Status finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
                       const std::string& error) override;
 

@@ -1,6 +1,7 @@
 #include "redis/redis_url.h"
 
 #include <charconv>
+#include <string>
 
 #include "hm/config_error.h"
 
@@ -11,7 +12,9 @@ int parse_port(const std::string& s) {
   int port = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), port);
   if (ec != std::errc() || p != s.data() + s.size() || port < 1 || port > 65535)
-    throw ConfigError("REDIS_URL", "has a bad port '" + s + "', expected 1-65535");
+    // The text is not echoed: in a malformed URL it may be part of a password.
+    throw ConfigError("REDIS_URL", "has a bad port (" + std::to_string(s.size()) +
+                                       " characters after the host's ':'), expected 1-65535");
   return port;
 }
 
@@ -19,7 +22,8 @@ int parse_db(const std::string& s) {
   int db = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), db);
   if (ec != std::errc() || p != s.data() + s.size() || db < 0 || db > 10000)
-    throw ConfigError("REDIS_URL", "has a bad database number '" + s + "'");
+    throw ConfigError("REDIS_URL", "has a bad database number after the '/' (" + std::to_string(s.size()) +
+                                       " characters), expected 0-10000");
   return db;
 }
 

@@ -60,4 +60,17 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
   }
 }
 
+long long ReplyService::expire_stale_sends() const {
+  const auto expired = store().expire_sending_replies(options_.sending_timeout);
+  if (!expired.ok()) {
+    log_event(spdlog::level::warn, "could not expire replies left in sending; trying again later",
+              {{"error", expired.status.message}});
+    return 0;
+  }
+  if (expired.value > 0)
+    log_event(spdlog::level::warn, "replies left in sending by a stopped worker recorded unknown, not sent again",
+              {{"count", expired.value}, {"older_than_s", static_cast<long long>(options_.sending_timeout.count())}});
+  return expired.value;
+}
+
 }  // namespace hm

@@ -284,13 +284,13 @@ TEST_F(ReplyTest, SendsOnceEvenWhenTheJobComesTwice) {
   EXPECT_EQ(row[2].value_or(""), "hours");
 }
 
-TEST_F(ReplyTest, AFailedSendIsRetriedThenRecorded) {
+TEST_F(ReplyTest, ARateLimitedSendIsRetriedARefusedOneRecorded) {
   std::atomic<int> posts{0};
   test::FakeHttpServer graph([&](const test::FakeRequest&) {
     test::FakeResponse resp;
     if (++posts == 1) {
-      resp.status = 500;
-      resp.body = R"({"error":{"message":"An unexpected error has occurred","code":2,"is_transient":true}})";
+      resp.status = 429;
+      resp.body = R"({"error":{"message":"Application request limit reached","code":4}})";
     } else {
       resp.body = R"({"message_id":"sent-after-retry"})";
     }
@@ -320,6 +320,27 @@ TEST_F(ReplyTest, AFailedSendIsRetriedThenRecorded) {
   EXPECT_EQ(refusing.count("POST", "/"), 1);  // permanent: not retried
 }
 
+// A gateway answering 502 after Graph got the request: the message may have
+// gone out. One POST, recorded unknown, never sent again.
+TEST_F(ReplyTest, ABadGatewayAnswerIsNeverRepeated) {
+  test::FakeHttpServer gateway([](const test::FakeRequest&) {
+    test::FakeResponse resp;
+    resp.status = 502;
+    resp.body = "<html><body>502 Bad Gateway</body></html>";
+    return resp;
+  });
+  stored("q502", "hours?", clock_.wall_ms());
+  GraphApi api(http_, graph_options(gateway.base()), clock_);
+  const auto r = rules();
+  ReplyService reply(roles_, api, r, clock_);
+  EXPECT_EQ(reply.handle({job("q502")})[0].verdict, Verdict::kDone);
+  EXPECT_EQ(reply.handle({job("q502")})[0].verdict, Verdict::kDone);
+  EXPECT_EQ(gateway.count("POST", "/"), 1);
+  const auto row = db_.query("SELECT status, error FROM reply").at(0);
+  EXPECT_EQ(row[0].value_or(""), "unknown");
+  EXPECT_NE(row[1].value_or("").find("HTTP 502"), std::string::npos) << row[1].value_or("");
+}
+
 TEST_F(ReplyTest, AnUnansweredSendIsNeverRepeated) {
   test::FakeHttpServer graph([](const test::FakeRequest&) {
     test::FakeResponse resp;
@@ -335,6 +356,38 @@ TEST_F(ReplyTest, AnUnansweredSendIsNeverRepeated) {
   reply.handle({job("q4")});
   EXPECT_EQ(graph.count("POST", "/"), 1);
   EXPECT_EQ(db_.query("SELECT status FROM reply").at(0).at(0).value_or(""), "unknown");
+}
+
+// A worker killed between the claim and the answer leaves its reply in
+// `sending`: after REPLY_SENDING_TIMEOUT it is recorded unknown (never sent
+// again); a send in progress and finished replies are left alone.
+TEST_F(ReplyTest, RepliesLeftInSendingByAStoppedWorkerBecomeUnknown) {
+  auto id_of = [&](const std::string& mid) {
+    return std::stoull(db_.query("SELECT id FROM message WHERE ig_message_id = '" + mid + "'").at(0).at(0).value_or("0"));
+  };
+  for (const char* mid : {"s-old", "s-new", "s-sent"}) {
+    stored(mid, "hours?", clock_.wall_ms());
+    ASSERT_TRUE(roles_.reserve_reply(id_of(mid), kAccount, kCustomer, "hours", "open").ok());
+    ASSERT_TRUE(roles_.claim_reply_send(id_of(mid)).value);
+  }
+  ASSERT_TRUE(roles_.finish_reply(id_of("s-sent"), ReplyStatus::kSent, "m1", "").ok());
+  db_.execute("UPDATE reply SET updated_at = NOW(3) - INTERVAL 400 SECOND");
+  db_.execute("UPDATE reply SET updated_at = NOW(3) - INTERVAL 10 SECOND WHERE message_id = " +
+              std::to_string(id_of("s-new")));
+  test::FakeHttpServer graph([](const test::FakeRequest&) { return test::FakeResponse{}; });
+  GraphApi api(http_, graph_options(graph.base()), clock_);
+  const auto r = rules();
+  ReplyService reply(roles_, api, r, clock_, ReplyOptions{300s});
+  EXPECT_EQ(reply.expire_stale_sends(), 1);
+  auto status_of = [&](const std::string& mid) {
+    return db_.query("SELECT status FROM reply WHERE message_id = " + std::to_string(id_of(mid))).at(0).at(0).value_or("");
+  };
+  EXPECT_EQ(status_of("s-old"), "unknown");
+  EXPECT_EQ(status_of("s-new"), "sending");
+  EXPECT_EQ(status_of("s-sent"), "sent");
+  EXPECT_EQ(reply.expire_stale_sends(), 0);
+  reply.handle({job("s-old")});  // the job comes back: nothing is sent
+  EXPECT_EQ(graph.count("POST", "/"), 0);
 }
 
 TEST_F(ReplyTest, NoReplyToEchoesDeletedMessagesOldMessagesOrWithoutARule) {

@@ -240,4 +240,18 @@ Status FakeRoleStore::finish_reply(std::uint64_t message_id, ReplyStatus status,
   return Status::Ok();
 }
 
+Result<long long> FakeRoleStore::expire_sending_replies(std::chrono::seconds older_than) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (Status s = enter("expire_sending_replies"); !s.ok()) return failed<long long>(std::move(s));
+  long long n = 0;
+  if (older_than.count() != 0) return Result<long long>::Of(0);
+  for (auto& [id, r] : replies_) {
+    if (r.record.status != ReplyStatus::kSending) continue;
+    r.record.status = ReplyStatus::kUnknown;
+    r.error = "left in sending";
+    ++n;
+  }
+  return Result<long long>::Of(n);
+}
+
 }  // namespace hm::test

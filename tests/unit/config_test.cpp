@@ -304,4 +304,15 @@ TEST_F(ConfigTest, FlagNames) {
 }
 
 }  // namespace
+TEST_F(ConfigTest, RepliesAreDeclaredUnknownOnlyAfterASendWithItsRetriesCouldHaveEnded) {
+  EXPECT_EQ(load().roles.reply_sending_timeout, std::chrono::seconds(300));
+  // GRAPH_TIMEOUT 10 s x 4 attempts + 30 s of waits = 70 s.
+  g_env["REPLY_SENDING_TIMEOUT"] = "60";
+  expect_rejected("REPLY_SENDING_TIMEOUT", "70 s");
+  g_env["REPLY_SENDING_TIMEOUT"] = "0";
+  expect_rejected("REPLY_SENDING_TIMEOUT", "");
+  g_env["REPLY_SENDING_TIMEOUT"] = "71";
+  EXPECT_EQ(load().roles.reply_sending_timeout, std::chrono::seconds(71));
+}
+
 }  // namespace hm

@@ -17,8 +17,8 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string kAccount = "acc";
-const std::string kCustomer = "cust";
+const std::string kAccount = "17841400000000001";
+const std::string kCustomer = "990000000000001";
 
 class EnrichLogicTest : public ::testing::Test {
  protected:
@@ -68,7 +68,7 @@ TEST_F(EnrichLogicTest, KeepsContactAndConversationAndFetchesTheProfileOncePerTt
     EXPECT_EQ(o.verdict, Verdict::kDone) << o.reason;
   ASSERT_EQ(http_.count("GET"), 1);
   const auto call = http_.calls().at(0);
-  EXPECT_EQ(call.url.rfind("https://graph.test/cust?fields=name,username,profile_pic,follower_count", 0), 0u);
+  EXPECT_EQ(call.url.rfind("https://graph.test/" + kCustomer + "?fields=name,username,profile_pic,follower_count", 0), 0u);
   EXPECT_EQ(call.url.find("token"), std::string::npos);  // never in the URL
   EXPECT_EQ(call.options.headers.at(0), "Authorization: Bearer test-token-not-logged");
   const auto c = store_.contact(kAccount, kCustomer);

@@ -17,8 +17,8 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string kAccount = "acc";
-const std::string kCustomer = "cust";
+const std::string kAccount = "17841400000000001";
+const std::string kCustomer = "990000000000001";
 
 class ReplyLogicTest : public ::testing::Test {
  protected:
@@ -26,7 +26,7 @@ class ReplyLogicTest : public ::testing::Test {
       : store_(clock_),
         http_([this](const test::FakeCall& c) { return answer(c); }),
         graph_(http_, graph_options(), clock_),
-        rules_(ReplyRules::parse(R"({"accounts": {"acc": {"rules": [
+        rules_(ReplyRules::parse(R"({"accounts": {"17841400000000001": {"rules": [
                    {"name": "hours", "keywords": ["saat", "hours"], "reply": "09:00-22:00"},
                    {"name": "price", "pattern": "fiyat|price", "reply": "hm.example/fiyat"}]}}})",
                                  "test")),
@@ -56,7 +56,7 @@ class ReplyLogicTest : public ::testing::Test {
   Verdict run(const std::string& mid) { return reply_.handle({job(mid)}).at(0).verdict; }
 
   std::function<HttpResult(const test::FakeCall&)> answer = [](const test::FakeCall&) {
-    return test::http_answer(200, R"({"recipient_id":"cust","message_id":"sent-1"})");
+    return test::http_answer(200, R"({"recipient_id":"990000000000001","message_id":"sent-1"})");
   };
   test::FakeClock clock_;
   test::FakeRoleStore store_;
@@ -76,7 +76,7 @@ TEST_F(ReplyLogicTest, SendsOnceEvenWhenTheJobComesTwice) {
   EXPECT_EQ(again[1].counts.applied, 0);
   ASSERT_EQ(http_.count("POST"), 1);
   const auto call = http_.calls().at(0);
-  EXPECT_EQ(call.url, "https://graph.test/acc/messages");
+  EXPECT_EQ(call.url, "https://graph.test/" + kAccount + "/messages");
   EXPECT_EQ(json::parse(call.body)["message"]["text"], "09:00-22:00");
   EXPECT_EQ(json::parse(call.body)["recipient"]["id"], kCustomer);
   const auto r = store_.stored_reply(id);
@@ -87,10 +87,10 @@ TEST_F(ReplyLogicTest, SendsOnceEvenWhenTheJobComesTwice) {
   EXPECT_EQ(r->rule, "hours");
 }
 
-TEST_F(ReplyLogicTest, ATransientErrorIsRetriedAPermanentOneRecorded) {
+TEST_F(ReplyLogicTest, ARateLimitIsRetriedAPermanentErrorRecorded) {
   int posts = 0;
   answer = [&](const test::FakeCall&) {
-    if (++posts == 1) return test::http_answer(500, R"({"error":{"message":"unexpected","code":2,"is_transient":true}})");
+    if (++posts == 1) return test::http_answer(429, R"({"error":{"message":"rate limited","code":4}})");
     return test::http_answer(200, R"({"message_id":"sent-after-retry"})");
   };
   const auto id = message("q2", "fiyat ne kadar?");
@@ -107,6 +107,23 @@ TEST_F(ReplyLogicTest, ATransientErrorIsRetriedAPermanentOneRecorded) {
   const auto r = store_.stored_reply(refused);
   EXPECT_EQ(r->record.status, ReplyStatus::kFailed);
   EXPECT_NE(r->error.find("551"), std::string::npos) << r->error;
+}
+
+// A gateway's 502/504 or a server's 500 come after the request arrived: Graph
+// may have delivered the message. Sent once, recorded unknown, never repeated.
+TEST_F(ReplyLogicTest, AServerErrorAnswerIsNeverRepeated) {
+  for (long status : {500L, 502L, 504L}) {
+    answer = [status](const test::FakeCall&) {
+      return test::http_answer(status, R"({"error":{"message":"unexpected","code":2,"is_transient":true}})");
+    };
+    const std::string mid = "gw" + std::to_string(status);
+    const auto id = message(mid, "hours?");
+    const int before = http_.count("POST");
+    EXPECT_EQ(run(mid), Verdict::kDone);
+    EXPECT_EQ(run(mid), Verdict::kDone);
+    EXPECT_EQ(http_.count("POST") - before, 1) << status;
+    EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kUnknown) << status;
+  }
 }
 
 TEST_F(ReplyLogicTest, AnUnansweredSendIsNeverRepeated) {

@@ -81,6 +81,47 @@ TEST(GraphApiTest, ClassifiesAnswers) {
   EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kTimeout, true), true, &e), GraphAnswer::kAmbiguous);
 }
 
+// A send answered by a gateway or a failing server may have been processed:
+// only a refusal (429, a rate-limit code, another 4xx) or a request that never
+// left may be retried or recorded as failed.
+TEST(GraphApiTest, ASendIsRepeatedOnlyWhenTheAnswerProvesItWasRefused) {
+  std::string e;
+  for (long status : {500L, 502L, 503L, 504L})
+    EXPECT_EQ(classify_graph_answer(answer(status, "<html>bad gateway</html>"), true, &e), GraphAnswer::kAmbiguous)
+        << status;
+  EXPECT_EQ(classify_graph_answer(answer(500, R"({"error":{"code":2,"is_transient":true}})"), true, &e),
+            GraphAnswer::kAmbiguous);
+  EXPECT_EQ(classify_graph_answer(answer(500, R"({"error":{"code":1}})"), true, &e), GraphAnswer::kAmbiguous);
+  EXPECT_EQ(classify_graph_answer(answer(302, ""), true, &e), GraphAnswer::kAmbiguous);
+  EXPECT_EQ(classify_graph_answer(answer(429, "{}"), true, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":613}})"), true, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":100}})"), true, &e), GraphAnswer::kPermanent);
+  // A profile read may be repeated on the same answers.
+  EXPECT_EQ(classify_graph_answer(answer(502, ""), false, &e), GraphAnswer::kRetryable);
+}
+
+TEST(GraphApiTest, FieldsOfUnexpectedTypesInAnAnswerNeverThrow) {
+  std::string e;
+  const char* bodies[] = {R"({"error":{"code":"190","message":42,"is_transient":"yes"}})", R"({"error":[1,2]})",
+                          R"({"error":"x"})", R"([1])", R"("s")", "null", "{"};
+  for (const char* b : bodies) {
+    EXPECT_NO_THROW(classify_graph_answer(answer(400, b), true, &e)) << b;
+    EXPECT_NO_THROW(classify_graph_answer(answer(400, b), false, &e)) << b;
+  }
+  // A cut message keeps whole characters.
+  const std::string long_message(299, 'x');
+  classify_graph_answer(answer(400, nlohmann::json{{"error", {{"code", 100}, {"message", long_message + "é"}}}}.dump()),
+                        true, &e);
+  EXPECT_EQ(e.substr(e.size() - 3), "xxx");
+}
+
+TEST(GraphApiTest, OnlyDecimalIdsAreGraphIds) {
+  EXPECT_TRUE(is_graph_id("17841400000000001"));
+  for (const char* bad : {"", "12a", "123/../../me/accounts", "1?fields=x", "1#", "..", "%2e",
+                          "123456789012345678901234567890123"})
+    EXPECT_FALSE(is_graph_id(bad)) << bad;
+}
+
 std::string delivery_with(const nlohmann::json& message, bool echo = false) {
   nlohmann::json m = message;
   if (echo) m["is_echo"] = true;
