@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hm/events.h"
 #include "hm/status.h"
@@ -96,6 +97,15 @@ struct ReplyRecord {
   std::string sent_message_id;
 };
 
+// A reply waiting for its next attempt (after a rate limit, a refused token,
+// the Graph API unreachable).
+struct DueReply {
+  std::uint64_t message_id = 0;
+  std::string mid;   // the inbound message's ig_message_id
+  std::string rule;  // the rule that chose it
+  std::string text;  // what to send
+};
+
 class RoleStore {
  public:
   virtual ~RoleStore() = default;
@@ -133,7 +143,8 @@ class RoleStore {
                                      const std::string& customer_id, const std::string& rule,
                                      const std::string& text) = 0;
   virtual Result<std::optional<ReplyRecord>> reply(std::uint64_t message_id) = 0;
-  // reserved -> sending (attempts + 1); false when not in `reserved`.
+  // reserved -> sending (attempts + 1); false when not in `reserved`, or when
+  // its next attempt is not due yet.
   virtual Result<bool> claim_reply_send(std::uint64_t message_id) = 0;
   // sending -> status (kSent, kFailed or kUnknown); a reply in another state is left as it is.
   virtual Status finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
@@ -142,6 +153,10 @@ class RoleStore {
   // worker died mid-send: the message may or may not have gone out); the
   // number of replies changed.
   virtual Result<long long> expire_sending_replies(std::chrono::seconds older_than) = 0;
+  // sending -> reserved, due again after `delay`; `error` says why it waits.
+  virtual Status defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) = 0;
+  // Deferred replies whose next attempt is due, longest waiting first.
+  virtual Result<std::vector<DueReply>> due_replies(int limit) = 0;
 };
 
 }  // namespace hm

@@ -36,6 +36,10 @@ class Telemetry {
   // the worker stops trying units and waits for one probe to succeed) or
   // reachable again (open = false).
   virtual void breaker(const std::string& /*dependency*/, bool /*open*/) {}
+  // Graph API calls for an account are held back (blocked = true) for a
+  // reason: "rate_limited", "auth" (its token was refused) or "no_token"; or
+  // are let through again (blocked = false).
+  virtual void graph_account(const std::string& /*account*/, const std::string& /*reason*/, bool /*blocked*/) {}
   // Work was committed to the database at this wall time (ms since epoch).
   virtual void committed(long long /*wall_ms*/) {}
 };

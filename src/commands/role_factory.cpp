@@ -18,7 +18,6 @@ namespace {
 GraphOptions graph_options(const Config& cfg) {
   GraphOptions o;
   o.base = cfg.roles.graph_base;
-  o.token = cfg.roles.graph_token;
   o.timeout = cfg.roles.graph_timeout;
   o.retry.max_attempts = cfg.roles.graph_attempts;
   return o;
@@ -32,6 +31,12 @@ MediaOptions media_options(const Config& cfg) {
   o.timeout = cfg.roles.media_timeout;
   o.max_redirects = cfg.roles.media_max_redirects;
   o.retry.max_attempts = cfg.roles.graph_attempts;
+  return o;
+}
+
+ReplyOptions reply_options(const Config& cfg) {
+  ReplyOptions o;
+  o.sending_timeout = cfg.roles.reply_sending_timeout;
   return o;
 }
 
@@ -49,10 +54,13 @@ struct IngestRole final : RoleHandler {
 struct EnrichRole final : RoleHandler {
   explicit EnrichRole(const RoleContext& c)
       : store(c.pool),
-        graph(c.cfg.roles.graph_token.empty() ? std::nullopt
-                                              : std::make_optional<GraphApi>(http, graph_options(c.cfg), c.clock, &c.stop)),
+        graph(c.tokens.empty() ? std::nullopt
+                               : std::make_optional<GraphApi>(http, c.tokens, graph_options(c.cfg), c.clock, &c.stop,
+                                                              c.telemetry)),
         service(store, graph ? &*graph : nullptr, EnrichOptions{c.cfg.roles.profile_ttl}) {
-    if (!graph) spdlog::warn("GRAPH_ACCESS_TOKEN is not set: contacts and conversations are kept, profiles are not fetched");
+    if (!graph)
+      spdlog::warn("no Graph token (GRAPH_ACCESS_TOKENS_FILE, GRAPH_ACCESS_TOKEN): contacts and conversations are kept, "
+                   "profiles are not fetched");
   }
   const BatchHandler& handler() const override { return service; }
   mysql::MysqlRoleStore store;
@@ -73,17 +81,19 @@ struct MediaRole final : RoleHandler {
 struct ReplyRole final : RoleHandler {
   explicit ReplyRole(const RoleContext& c)
       : store(c.pool),
-        graph(http, graph_options(c.cfg), c.clock, &c.stop),
-        service(store, graph, c.rules, c.clock, ReplyOptions{c.cfg.roles.reply_sending_timeout}),
-        period(std::chrono::duration_cast<std::chrono::milliseconds>(c.cfg.roles.reply_sending_timeout) / 2) {}
+        graph(http, c.tokens, graph_options(c.cfg), c.clock, &c.stop, c.telemetry),
+        service(store, graph, c.rules, c.clock, reply_options(c.cfg)) {}
   const BatchHandler& handler() const override { return service; }
-  std::chrono::milliseconds housekeeping_period() const override { return period; }
-  void housekeeping() const override { service.expire_stale_sends(); }
+  // Stale sends and deferred replies are found by index: a look every 10 s.
+  std::chrono::milliseconds housekeeping_period() const override { return std::chrono::seconds(10); }
+  void housekeeping() const override {
+    service.expire_stale_sends();
+    service.retry_due();
+  }
   mysql::MysqlRoleStore store;
   CurlHttpClient http;
   GraphApi graph;
   ReplyService service;
-  std::chrono::milliseconds period;
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "config/config.h"
+#include "graph/account_tokens.h"
 #include "hm/batch_handler.h"
 #include "hm/clock.h"
 #include "hm/role.h"
@@ -38,6 +39,7 @@ struct RoleContext {
   const StopSignal& stop;
   Telemetry& telemetry;
   const ReplyRules& rules;  // empty when REPLY_RULES_PATH is not set
+  AccountTokens& tokens;    // the accounts' Graph API tokens
 };
 
 // Call before the worker threads start (libcurl's global set-up is not thread-safe).

@@ -11,6 +11,7 @@
 #include "commands/role_factory.h"
 #include "commands/signal_watcher.h"
 #include "commands/worker_group.h"
+#include "graph/account_tokens.h"
 #include "hm/version.h"
 #include "http/server.h"
 #include "mysql/schema.h"
@@ -32,9 +33,15 @@ ReplyRules load_rules(const Config& cfg) {
   if (!cfg.roles.reply_rules_path.empty()) rules = ReplyRules::load(cfg.roles.reply_rules_path);
   if (cfg.role == Role::kReply && cfg.roles.reply_rules_path.empty())
     throw ConfigError("REPLY_RULES_PATH", "is empty: the reply role needs a rule file");
-  if (cfg.role == Role::kReply && cfg.roles.graph_token.empty())
-    throw ConfigError("GRAPH_ACCESS_TOKEN", "is empty: the reply role needs a token to send (or GRAPH_ACCESS_TOKEN_FILE)");
+  if (cfg.role == Role::kReply && cfg.roles.graph_token.empty() && cfg.roles.graph_tokens_file.empty())
+    throw ConfigError("GRAPH_ACCESS_TOKENS_FILE",
+                      "is empty and so is GRAPH_ACCESS_TOKEN: the reply role needs the accounts' tokens to send");
   return rules;
+}
+
+// The accounts' Graph tokens (ConfigError when the file is unreadable or bad).
+std::unique_ptr<AccountTokens> load_tokens(const Config& cfg, Clock& clock) {
+  return std::make_unique<AccountTokens>(AccountTokensOptions{cfg.roles.graph_tokens_file, cfg.roles.graph_token}, clock);
 }
 
 // Start-up information only: Redis down at start is an outage like any other
@@ -131,9 +138,12 @@ std::chrono::milliseconds helper_reserve(std::chrono::milliseconds shutdown_time
 }  // namespace
 
 int run_stream(const Config& cfg) {
+  SystemClock clock;
   ReplyRules rules;
+  std::unique_ptr<AccountTokens> tokens;
   try {
     rules = load_rules(cfg);
+    tokens = load_tokens(cfg, clock);
   } catch (const ConfigError& e) {
     std::cerr << "hm-worker: configuration error: " << e.what() << "\n";
     return kExitUsage;
@@ -141,7 +151,6 @@ int run_stream(const Config& cfg) {
   StopSignal stop;
   SignalWatcher signals(stop);
   Database db;
-  SystemClock clock;
   PrometheusMetrics metrics(to_string(cfg.role), kVersion);
   mysql::SessionPool pool(
       cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock,
@@ -153,7 +162,7 @@ int run_stream(const Config& cfg) {
   else
     spdlog::info("database ready, pool size {} + overflow {}", cfg.pool.size, cfg.pool.max_overflow);
   log_queue(cfg);
-  const auto role_handler = make_role_handler(cfg.role, {cfg, pool, clock, stop, metrics, rules});
+  const auto role_handler = make_role_handler(cfg.role, {cfg, pool, clock, stop, metrics, rules, *tokens});
   WorkerTotals totals;
   WorkerHeartbeats heartbeats(cfg.worker.concurrency, clock);
 

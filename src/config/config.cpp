@@ -222,6 +222,7 @@ RoleOptions parse_roles(const Values& v) {
     throw ConfigError("GRAPH_API_BASE", "'" + r.graph_base + "' must start with https:// (or http://)");
   if (v.is_set("GRAPH_ACCESS_TOKEN")) r.graph_token = v.str("GRAPH_ACCESS_TOKEN");
   if (auto token = v.secret_file("GRAPH_ACCESS_TOKEN_FILE")) r.graph_token = *token;
+  r.graph_tokens_file = trim(v.str("GRAPH_ACCESS_TOKENS_FILE"));
   r.graph_timeout = v.seconds("GRAPH_TIMEOUT", 1, 300);
   r.graph_attempts = static_cast<int>(v.integer("GRAPH_RETRY_ATTEMPTS", 1, 100, ""));
   r.profile_ttl = v.seconds("PROFILE_TTL", 0, kMaxSeconds);

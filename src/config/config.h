@@ -80,6 +80,7 @@ struct WorkerOptions {
 struct RoleOptions {
   std::string graph_base = "https://graph.facebook.com/v21.0";
   std::string graph_token;  // secret
+  std::string graph_tokens_file;  // GRAPH_ACCESS_TOKENS_FILE: account id -> token (JSON)
   std::chrono::seconds graph_timeout{10};
   int graph_attempts = 4;
   std::chrono::seconds profile_ttl{86400};

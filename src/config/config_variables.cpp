@@ -49,6 +49,7 @@ const std::vector<VariableSpec>& known_variables() {
       {"GRAPH_API_BASE", "https://graph.facebook.com/v21.0", "Graph API address with its version, no trailing slash"},
       {"GRAPH_ACCESS_TOKEN", "", "Graph API access token (enrich profiles, reply sends)", true},
       {"GRAPH_ACCESS_TOKEN_FILE", "", "file holding the access token (a mounted Kubernetes secret); wins over GRAPH_ACCESS_TOKEN"},
+      {"GRAPH_ACCESS_TOKENS_FILE", "", "JSON file {\"<account id>\": \"<token>\"} (a mounted Kubernetes secret, re-read when it changes): each account's Page or Instagram user token; GRAPH_ACCESS_TOKEN is the fallback for accounts not in it"},
       {"GRAPH_TIMEOUT", "10", "Graph API call timeout, seconds"},
       {"GRAPH_RETRY_ATTEMPTS", "4", "tries of a Graph API call on rate limits, server and network errors"},
       {"PROFILE_TTL", "86400", "seconds before a contact's profile is fetched again"},

@@ -86,4 +86,12 @@ std::string printable_utf8(const std::string& s) {
   return out;
 }
 
+std::string utf8_truncate(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  std::size_t n = max_bytes;
+  // Back over continuation bytes to the lead byte of the cut character.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n));
+}
+
 }  // namespace hm

@@ -1,21 +1,17 @@
 #include "graph/graph_api.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "core/retry.h"
+#include "core/text.h"
 
 namespace hm {
 namespace {
 
 using json = nlohmann::json;
-
-bool rate_limit_code(long long code) {
-  return code == 4 || code == 17 || code == 32 || code == 613 || (code >= 80001 && code <= 80014);
-}
 
 template <class T>
 std::optional<T> optional_field(const json& j, const char* key) {
@@ -26,14 +22,6 @@ std::optional<T> optional_field(const json& j, const char* key) {
   } catch (const json::exception&) {
     return std::nullopt;
   }
-}
-
-// The longest prefix of at most `max` bytes that ends on a character boundary.
-std::string utf8_prefix(const std::string& s, std::size_t max) {
-  if (s.size() <= max) return s;
-  std::size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n);
 }
 
 // Percent-encodes one URL path segment (RFC 3986 unreserved characters kept).
@@ -53,14 +41,11 @@ std::string path_segment(std::string_view s) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-
 // The Graph error object of an answer, read defensively: a field of an
 // unexpected type is ignored, never thrown.
 struct GraphError {
   long long code = 0;
+  long long subcode = 0;
   bool transient = false;
   std::string message;
 };
@@ -72,41 +57,71 @@ GraphError graph_error(const std::string& body) {
   const auto e = j.find("error");
   if (e == j.end() || !e->is_object()) return out;
   out.code = optional_field<long long>(*e, "code").value_or(0);
+  out.subcode = optional_field<long long>(*e, "error_subcode").value_or(0);
   out.transient = optional_field<bool>(*e, "is_transient").value_or(false);
   out.message = optional_field<std::string>(*e, "message").value_or("");
   return out;
 }
 
-// What an HTTP answer to a send proves. Only a refusal proves the message was
-// not sent (a rate limit, a 4xx validation error): a 5xx, even with a Graph
-// "transient" code, may come from a gateway after Graph processed the
-// request, so the message may have gone out and must never be sent again.
-GraphAnswer classify_send_answer(long status, const GraphError& e) {
-  if (status == 429 || rate_limit_code(e.code)) return GraphAnswer::kRetryable;
-  if (status >= 400 && status < 500) return GraphAnswer::kPermanent;
-  return GraphAnswer::kAmbiguous;
+bool rate_limit_code(long long code) {
+  return code == 4 || code == 17 || code == 32 || code == 613 || (code >= 80001 && code <= 80014) || code == 341 ||
+         code == 368 || code == 1200;
+}
+
+// Outside the 24-hour window, the user cannot receive messages, a bad parameter.
+bool refused_for_good(const GraphError& e) {
+  return (e.code == 10 && (e.subcode == 2534022 || e.subcode == 2018278)) || e.code == 551 || e.code == 100;
+}
+
+bool auth_code(long long code) {
+  return code == 190 || code == 102 || code == 3 || code == 10 || (code >= 200 && code <= 299);
+}
+
+GraphOutcome classify_error(long status, const GraphError& e, bool is_send) {
+  if (status == 429 || rate_limit_code(e.code)) return GraphOutcome::kRateLimited;
+  if (refused_for_good(e)) return GraphOutcome::kPermanent;
+  if (auth_code(e.code)) return GraphOutcome::kAuth;
+  if (is_send) {
+    // Only a refusal proves the message was not sent: a 5xx (even with a
+    // "transient" code) may come from a gateway after Graph processed it.
+    if (e.code == 1 || status < 400 || status >= 500) return GraphOutcome::kUnknown;
+    return GraphOutcome::kPermanent;
+  }
+  if (status >= 500 || e.transient || e.code == 1 || e.code == 2) return GraphOutcome::kRetryable;
+  return GraphOutcome::kPermanent;
 }
 
 }  // namespace
 
-GraphAnswer classify_graph_answer(const HttpResult& r, bool is_send, std::string* error) {
+const char* to_string(GraphOutcome o) {
+  switch (o) {
+    case GraphOutcome::kOk: return "ok";
+    case GraphOutcome::kRetryable: return "retryable";
+    case GraphOutcome::kRateLimited: return "rate_limited";
+    case GraphOutcome::kAuth: return "auth";
+    case GraphOutcome::kNoToken: return "no_token";
+    case GraphOutcome::kPermanent: return "permanent";
+    case GraphOutcome::kUnknown: return "unknown";
+  }
+  return "unknown";
+}
+
+GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::string* error) {
   if (r.failure == HttpFailure::kNotSent) {
     *error = "not sent: " + r.error;
-    return GraphAnswer::kRetryable;
+    return GraphOutcome::kRetryable;
   }
   if (r.failure != HttpFailure::kNone) {
     *error = (r.failure == HttpFailure::kTimeout ? "no answer in time: " : "transfer failed: ") + r.error;
     // A read can be repeated; a send that may have arrived cannot.
-    return is_send && r.request_sent ? GraphAnswer::kAmbiguous : GraphAnswer::kRetryable;
+    return is_send && r.request_sent ? GraphOutcome::kUnknown : GraphOutcome::kRetryable;
   }
-  if (r.status >= 200 && r.status < 300) return GraphAnswer::kOk;
+  if (r.status >= 200 && r.status < 300) return GraphOutcome::kOk;
   const GraphError e = graph_error(r.body);
   *error = "HTTP " + std::to_string(r.status) + (e.code ? ", Graph error " + std::to_string(e.code) : "") +
-           (e.message.empty() ? "" : ": " + utf8_prefix(e.message, 300));
-  if (is_send) return classify_send_answer(r.status, e);
-  if (r.status == 429 || rate_limit_code(e.code) || e.transient || e.code == 1 || e.code == 2 || r.status >= 500)
-    return GraphAnswer::kRetryable;
-  return GraphAnswer::kPermanent;
+           (e.subcode ? "/" + std::to_string(e.subcode) : "") +
+           (e.message.empty() ? "" : ": " + utf8_truncate(e.message, 300));
+  return classify_error(r.status, e, is_send);
 }
 
 bool is_graph_id(std::string_view id) {
@@ -114,37 +129,71 @@ bool is_graph_id(std::string_view id) {
          std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-GraphApi::GraphApi(HttpClient& http, GraphOptions options, Clock& clock, const StopSignal* stop)
-    : http_(http), options_(std::move(options)), clock_(clock), stop_(stop) {}
+GraphApi::GraphApi(HttpClient& http, AccountTokens& tokens, GraphOptions options, Clock& clock,
+                   const StopSignal* stop, Telemetry& telemetry)
+    : http_(http), tokens_(tokens), options_(std::move(options)), clock_(clock), stop_(stop), telemetry_(telemetry) {}
 
-HttpCallOptions GraphApi::call_options() const {
+HttpCallOptions GraphApi::call_options(const std::string& token) const {
   HttpCallOptions o;
   o.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(5000));
   o.total_timeout = options_.timeout;
   o.max_bytes = 1024LL * 1024;
-  o.headers = {"Authorization: Bearer " + options_.token, "Accept: application/json"};
+  o.headers = {"Authorization: Bearer " + token, "Accept: application/json"};
   return o;
 }
 
-ProfileResult GraphApi::fetch_profile(const std::string& igsid) {
+std::optional<std::string> GraphApi::admit(const std::string& account_id, GraphCall& out) {
+  const auto token = tokens_.token_for(account_id);
+  if (!token) {
+    out.outcome = GraphOutcome::kNoToken;
+    out.error = "no access token for account " + account_id + " (GRAPH_ACCESS_TOKENS_FILE or GRAPH_ACCESS_TOKEN)";
+    telemetry_.graph_account(account_id, to_string(out.outcome), true);
+    return std::nullopt;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = paused_.find(account_id);
+  if (it == paused_.end()) return token;
+  // A new token may cure a refused one: try it at once.
+  if (clock_.now() >= it->second.until || tokens_.generation() != it->second.token_generation) {
+    telemetry_.graph_account(account_id, to_string(it->second.outcome), false);
+    paused_.erase(it);
+    return token;
+  }
+  out.outcome = it->second.outcome;
+  out.error = "account paused after: " + it->second.error;
+  out.attempts = 0;
+  return std::nullopt;
+}
+
+void GraphApi::note(const std::string& account_id, const GraphCall& call) {
+  if (call.outcome != GraphOutcome::kRateLimited && call.outcome != GraphOutcome::kAuth) return;
+  const auto pause = call.outcome == GraphOutcome::kAuth ? options_.auth_pause : options_.rate_limit_pause;
+  std::lock_guard<std::mutex> lock(mutex_);
+  paused_[account_id] = {clock_.now() + pause, call.outcome, call.error, tokens_.generation()};
+  telemetry_.graph_account(account_id, to_string(call.outcome), true);
+}
+
+ProfileResult GraphApi::fetch_profile(const std::string& account_id, const std::string& igsid) {
   ProfileResult out;
-  if (!is_graph_id(igsid)) {
-    out.outcome = ErrorCategory::kPermanent;
-    out.error = "not a Graph id (decimal digits): " + path_segment(utf8_prefix(igsid, 64));
+  if (!is_graph_id(igsid) || !is_graph_id(account_id)) {
+    out.outcome = GraphOutcome::kPermanent;
+    out.error = "not a Graph id (decimal digits): " + path_segment(utf8_truncate(igsid, 64));
     return out;
   }
+  const auto token = admit(account_id, out);
+  if (!token) return out;
   const std::string url = options_.base + "/" + path_segment(igsid) +
                           "?fields=name,username,profile_pic,follower_count,is_verified_user,"
                           "is_user_follow_business,is_business_follow_user";
   Backoff backoff(options_.retry, clock_, {}, stop_);
   for (;;) {
-    const HttpResult r = http_.get(url, call_options());
-    const GraphAnswer a = classify_graph_answer(r, false, &out.error);
+    const HttpResult r = http_.get(url, call_options(*token));
+    out.outcome = classify_graph_answer(r, false, &out.error);
     out.attempts = backoff.attempts();
-    if (a == GraphAnswer::kOk) {
+    if (out.outcome == GraphOutcome::kOk) {
       const json j = json::parse(r.body, nullptr, false);
       if (!j.is_object()) {
-        out.outcome = ErrorCategory::kPermanent;
+        out.outcome = GraphOutcome::kPermanent;
         out.error = "profile answer is not a JSON object";
         return out;
       }
@@ -155,16 +204,11 @@ ProfileResult GraphApi::fetch_profile(const std::string& igsid) {
       out.profile.is_verified_user = optional_field<bool>(j, "is_verified_user");
       out.profile.is_user_follow_business = optional_field<bool>(j, "is_user_follow_business");
       out.profile.is_business_follow_user = optional_field<bool>(j, "is_business_follow_user");
-      out.outcome = ErrorCategory::kNone;
       out.error.clear();
       return out;
     }
-    if (a == GraphAnswer::kPermanent) {
-      out.outcome = ErrorCategory::kPermanent;
-      return out;
-    }
-    if (!backoff.wait_before_retry()) {
-      out.outcome = ErrorCategory::kRetryable;
+    if (out.outcome != GraphOutcome::kRetryable || !backoff.wait_before_retry()) {
+      note(account_id, out);
       return out;
     }
   }
@@ -174,37 +218,31 @@ SendResult GraphApi::send_text(const std::string& account_id, const std::string&
   SendResult out;
   for (const std::string* id : {&account_id, &recipient_id}) {
     if (is_graph_id(*id)) continue;
-    out.outcome = ErrorCategory::kPermanent;
-    out.error = "not a Graph id (decimal digits): " + path_segment(utf8_prefix(*id, 64));
+    out.outcome = GraphOutcome::kPermanent;
+    out.error = "not a Graph id (decimal digits): " + path_segment(utf8_truncate(*id, 64));
     return out;
   }
-  const std::string url = options_.base + "/" + path_segment(account_id) + "/messages";
+  const auto token = admit(account_id, out);
+  if (!token) return out;
+  // /me is the account the token speaks for: the Page (Facebook Login) or the
+  // Instagram professional account (Instagram Login).
+  const std::string url = options_.base + "/me/messages";
   const std::string body = json{{"recipient", {{"id", recipient_id}}}, {"message", {{"text", text}}}}.dump();
   Backoff backoff(options_.retry, clock_, {}, stop_);
   for (;;) {
-    const HttpResult r = http_.post_json(url, body, call_options());
-    const GraphAnswer a = classify_graph_answer(r, true, &out.error);
+    const HttpResult r = http_.post_json(url, body, call_options(*token));
+    out.outcome = classify_graph_answer(r, true, &out.error);
     out.attempts = backoff.attempts();
-    switch (a) {
-      case GraphAnswer::kOk: {
-        const json j = json::parse(r.body, nullptr, false);
-        out.message_id = j.is_object() ? optional_field<std::string>(j, "message_id").value_or("") : "";
-        out.outcome = ErrorCategory::kNone;
-        out.error.clear();
-        return out;
-      }
-      case GraphAnswer::kPermanent:
-        out.outcome = ErrorCategory::kPermanent;
-        return out;
-      case GraphAnswer::kAmbiguous:
-        out.outcome = ErrorCategory::kUnknown;
-        return out;
-      case GraphAnswer::kRetryable:
-        if (!backoff.wait_before_retry()) {
-          out.outcome = ErrorCategory::kRetryable;
-          return out;
-        }
-        break;
+    if (out.outcome == GraphOutcome::kOk) {
+      const json j = json::parse(r.body, nullptr, false);
+      out.message_id = j.is_object() ? optional_field<std::string>(j, "message_id").value_or("") : "";
+      out.error.clear();
+      return out;
+    }
+    // Only a request that never left is tried again here.
+    if (out.outcome != GraphOutcome::kRetryable || !backoff.wait_before_retry()) {
+      note(account_id, out);
+      return out;
     }
   }
 }

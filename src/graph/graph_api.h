@@ -1,44 +1,67 @@
 #pragma once
 // The Instagram Graph API calls the enrich and reply roles make: the
-// customer's profile, and sending a text message. Rate limits (HTTP 429,
-// error codes 4, 17, 32, 613, 80001-80014), and failures before a request
-// left are retried with backoff; a profile read is also retried on server
-// errors (5xx, transient codes) and network failures. A send that may have
-// been processed (a 5xx, no answer after the request left) is never
-// repeated: its outcome is unknown, and replies are sent at most once.
+// customer's profile, and sending a text message, each with the token of the
+// delivery's account (AccountTokens). Sends go to {base}/me/messages, which
+// both login types accept: "Instagram API with Facebook Login" (base
+// https://graph.facebook.com/vXX.X, a Page token) and "Instagram API with
+// Instagram Login" (base https://graph.instagram.com/vXX.X, an Instagram user
+// token).
+//
+// Answers by what they mean (error.code, error_subcode):
+//   rate limits (HTTP 429, 4, 17, 32, 613, 80001-80014, 341, 368, 1200): wait
+//     and try later; the account's calls pause for a while, no retry storm;
+//   token and permission errors (190, 102, 3, 10, 200-299): configuration; the
+//     account's calls pause until its token changes or the pause ends;
+//   outside the 24-hour window (10 with subcode 2534022 or 2018278), user
+//     unavailable (551), invalid parameter (100), other 4xx: permanent;
+//   a send answered with code 1 or a 5xx, or unanswered after the request
+//     left: unknown, never repeated (replies are sent at most once);
+//   a request that never left (refused connection, DNS, TLS): retried with
+//     backoff; a profile read also on 5xx and transient codes.
 // Thread-safe when the HttpClient is (CurlHttpClient is).
 
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "hm/clock.h"
 #include "core/retry.h"
+#include "graph/account_tokens.h"
+#include "hm/clock.h"
 #include "hm/http_client.h"
 #include "hm/role_store.h"  // Profile
-#include "hm/status.h"
 #include "hm/stop_signal.h"
+#include "hm/telemetry.h"
 
 namespace hm {
 
 struct GraphOptions {
   std::string base = "https://graph.facebook.com/v21.0";  // API root, no trailing slash
-  std::string token;                                       // access token; secret, sent only in a header
   std::chrono::milliseconds timeout{10000};                // total time per HTTP call (connect: at most 5 s)
-  // Retries of rate limits, 5xx and network failures: GRAPH_RETRY_ATTEMPTS
-  // tries, waits from 200 ms doubling, at most 5 s each, 30 s in all.
+  // Retries of requests that never left (and, for reads, 5xx and transient
+  // errors): GRAPH_RETRY_ATTEMPTS tries, waits from 200 ms doubling, at most
+  // 5 s each, 30 s in all.
   RetryOptions retry = http_retry_defaults();
+  std::chrono::milliseconds rate_limit_pause{60000};  // an account's calls wait this long after a rate limit
+  std::chrono::milliseconds auth_pause{300000};       // ... after its token was refused (or until it changes)
 };
 
-// How a call ended:
-//   kNone       answered with success
-//   kRetryable  rate limited, server or network trouble, retries used up: try again later
-//   kPermanent  the API said no (bad id, permissions, token): record it
-//   kUnknown    a send may or may not have happened: never repeat it
+enum class GraphOutcome {
+  kOk,
+  kRetryable,    // network or server trouble, retries used up: try again later
+  kRateLimited,  // the account is rate limited: try again later
+  kAuth,         // the account's token or permissions were refused: configuration
+  kNoToken,      // no token is configured for the account
+  kPermanent,    // the API refused this request for good: record it
+  kUnknown,      // a send may or may not have happened: never repeat it
+};
+const char* to_string(GraphOutcome o);
+
 struct GraphCall {
-  ErrorCategory outcome = ErrorCategory::kNone;
-  std::string error;  // for failures: status, Graph error code and message
+  GraphOutcome outcome = GraphOutcome::kOk;
+  std::string error;  // for failures: status, Graph error code and message (never a token)
   int attempts = 1;
 };
 
@@ -54,25 +77,37 @@ struct SendResult : GraphCall {
 // is never put into a Graph URL.
 bool is_graph_id(std::string_view id);
 
-// Classifies one answer (or failure). Pure; for tests. For a send, only an
-// answer that proves the request was refused (HTTP 429 or a Graph rate-limit
-// code: retry; another 4xx: permanent) or that it never left (connection,
-// DNS, TLS before sending: retry) is anything but kAmbiguous.
-enum class GraphAnswer { kOk, kRetryable, kPermanent, kAmbiguous };
-GraphAnswer classify_graph_answer(const HttpResult& r, bool is_send, std::string* error);
+// Classifies one answer (or failure) as above. Pure; for tests.
+GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::string* error);
 
 class GraphApi {
  public:
-  GraphApi(HttpClient& http, GraphOptions options, Clock& clock, const StopSignal* stop = nullptr);
-  ProfileResult fetch_profile(const std::string& igsid);
+  GraphApi(HttpClient& http, AccountTokens& tokens, GraphOptions options, Clock& clock,
+           const StopSignal* stop = nullptr, Telemetry& telemetry = no_telemetry());
+  ProfileResult fetch_profile(const std::string& account_id, const std::string& igsid);
   SendResult send_text(const std::string& account_id, const std::string& recipient_id, const std::string& text);
 
  private:
-  HttpCallOptions call_options() const;
+  struct Pause {
+    Clock::time_point until;
+    GraphOutcome outcome;
+    std::string error;
+    std::uint64_t token_generation;
+  };
+  // The account's token, or why the call must not be made now.
+  std::optional<std::string> admit(const std::string& account_id, GraphCall& out);
+  // Pauses the account after a rate limit or a refused token.
+  void note(const std::string& account_id, const GraphCall& call);
+  HttpCallOptions call_options(const std::string& token) const;
+
   HttpClient& http_;
+  AccountTokens& tokens_;
   GraphOptions options_;
   Clock& clock_;
   const StopSignal* stop_;
+  Telemetry& telemetry_;
+  std::mutex mutex_;
+  std::map<std::string, Pause> paused_;  // by account, guarded by mutex_
 };
 
 }  // namespace hm

@@ -2,6 +2,7 @@
 
 #include <cppconn/datatype.h>
 
+#include "core/text.h"
 #include "mysql/guarded.h"
 #include "mysql/statements.h"
 
@@ -278,7 +279,8 @@ Result<std::optional<ReplyRecord>> MysqlRoleStore::reply(std::uint64_t message_i
 Result<bool> MysqlRoleStore::claim_reply_send(std::uint64_t message_id) {
   return run<bool>("claiming the reply", [&](Session& s) {
     auto& st = s.prepare(
-        "UPDATE reply SET status = 'sending', attempts = attempts + 1 WHERE message_id = ? AND status = 'reserved'");
+        "UPDATE reply SET status = 'sending', attempts = attempts + 1, next_attempt_at = NULL "
+        "WHERE message_id = ? AND status = 'reserved' AND (next_attempt_at IS NULL OR next_attempt_at <= NOW(3))");
     st.setUInt64(1, message_id);
     return st.executeUpdate() == 1;
   });
@@ -306,6 +308,31 @@ Result<long long> MysqlRoleStore::expire_sending_replies(std::chrono::seconds ol
     st.setInt64(1, older_than.count());
     st.setInt64(2, older_than.count());
     return static_cast<long long>(st.executeUpdate());
+  });
+}
+
+Status MysqlRoleStore::defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) {
+  return run<int>("deferring the reply", [&](Session& s) {
+    auto& st = s.prepare(
+        "UPDATE reply SET status = 'reserved', next_attempt_at = NOW(3) + INTERVAL ? SECOND, error = ? "
+        "WHERE message_id = ? AND status = 'sending'");
+    st.setInt64(1, delay.count());
+    st.setString(2, utf8_truncate(error, 2000));
+    st.setUInt64(3, message_id);
+    return st.executeUpdate();
+  }).status;
+}
+
+Result<std::vector<DueReply>> MysqlRoleStore::due_replies(int limit) {
+  return run<std::vector<DueReply>>("reading due replies", [&](Session& s) {
+    auto& st = s.prepare(
+        "SELECT r.message_id, m.ig_message_id, r.rule, r.text FROM reply r JOIN message m ON m.id = r.message_id "
+        "WHERE r.status = 'reserved' AND r.next_attempt_at <= NOW(3) ORDER BY r.next_attempt_at LIMIT ?");
+    st.setInt(1, limit);
+    std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
+    std::vector<DueReply> out;
+    while (rs->next()) out.push_back({rs->getUInt64(1), rs->getString(2), rs->getString(3), rs->getString(4)});
+    return out;
   });
 }
 

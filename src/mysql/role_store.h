@@ -32,6 +32,8 @@ class MysqlRoleStore final : public RoleStore {
   Result<std::optional<ReplyRecord>> reply(std::uint64_t message_id) override;
   Result<bool> claim_reply_send(std::uint64_t message_id) override;
   Result<long long> expire_sending_replies(std::chrono::seconds older_than) override;
+  Status defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) override;
+  Result<std::vector<DueReply>> due_replies(int limit) override;
   Status finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
                       const std::string& error) override;
 

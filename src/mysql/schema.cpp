@@ -157,8 +157,20 @@ Migration migration_2() {
   return m;
 }
 
+// Deferred replies (rate limits, refused tokens) and the housekeeping that
+// finds them and the stale sends without scanning the table.
+Migration migration_3() {
+  Migration m{3, "reply retries: next_attempt_at", {}};
+  m.statements = {
+      "ALTER TABLE reply ADD COLUMN next_attempt_at DATETIME(3) NULL AFTER attempts",
+      "ALTER TABLE reply ADD KEY ix_reply_due (status, next_attempt_at)",
+      "ALTER TABLE reply ADD KEY ix_reply_stale (status, updated_at)",
+  };
+  return m;
+}
+
 const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> all = {migration_1(), migration_2()};
+  static const std::vector<Migration> all = {migration_1(), migration_2(), migration_3()};
   return all;
 }
 
@@ -185,6 +197,17 @@ class NamedLock {
   std::string name_;
 };
 
+// One statement of a migration. A column or key that exists already (1060,
+// 1061: a run stopped between a statement and the record of its migration)
+// counts as done: MySQL 8 has no ADD COLUMN IF NOT EXISTS.
+void apply(Session& s, const char* statement) {
+  try {
+    s.execute(statement);
+  } catch (const DbError& e) {
+    if (e.code() != 1060 && e.code() != 1061) throw;
+  }
+}
+
 }  // namespace
 
 MigrateResult migrate(Session& s) {
@@ -201,7 +224,7 @@ MigrateResult migrate(Session& s) {
   MigrateResult result;
   for (const auto& m : migrations()) {
     if (done.count(m.version)) continue;
-    for (const char* stmt : m.statements) s.execute(stmt);
+    for (const char* stmt : m.statements) apply(s, stmt);
     auto& rec = s.prepare("INSERT IGNORE INTO schema_migration (version, description) VALUES (?, ?)");
     rec.setInt(1, m.version);
     rec.setString(2, m.description);

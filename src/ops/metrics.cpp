@@ -61,6 +61,8 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Counter>* redis_errors;
   prometheus::Family<prometheus::Gauge>* breaker_open;
   prometheus::Family<prometheus::Counter>* breaker_opens;
+  prometheus::Family<prometheus::Gauge>* graph_blocked;
+  prometheus::Family<prometheus::Counter>* graph_blocks;
   prometheus::Family<prometheus::Gauge>* last_commit;
   prometheus::Family<prometheus::Gauge>* build_info;
 
@@ -177,6 +179,15 @@ void PrometheusMetrics::register_pool_and_queue(prometheus::Registry& r) {
                           .Name("hm_worker_breaker_open")
                           .Help("1 while a dependency (database, redis) is known unreachable and only probed")
                           .Register(r);
+  f_->graph_blocked = &BuildGauge()
+                           .Name("hm_worker_graph_account_blocked")
+                           .Help("1 while Graph API calls for an account are held back: rate_limited, auth (its token "
+                                 "was refused: fix the token), no_token (none configured)")
+                           .Register(r);
+  f_->graph_blocks = &BuildCounter()
+                          .Name("hm_worker_graph_account_blocks_total")
+                          .Help("Times Graph API calls for an account were held back, by reason")
+                          .Register(r);
   f_->breaker_opens = &BuildCounter()
                            .Name("hm_worker_breaker_opens_total")
                            .Help("Times a worker thread found a dependency unreachable and paused its work")
@@ -260,6 +271,11 @@ void PrometheusMetrics::redis_error(const std::string& kind) {
 void PrometheusMetrics::breaker(const std::string& dependency, bool open) {
   f_->breaker_open->Add({{"role", role_}, {"dependency", dependency}}).Set(open ? 1 : 0);
   if (open) f_->breaker_opens->Add({{"role", role_}, {"dependency", dependency}}).Increment();
+}
+
+void PrometheusMetrics::graph_account(const std::string& account, const std::string& reason, bool blocked) {
+  f_->graph_blocked->Add({{"role", role_}, {"account", account}, {"reason", reason}}).Set(blocked ? 1 : 0);
+  if (blocked) f_->graph_blocks->Add({{"role", role_}, {"account", account}, {"reason", reason}}).Increment();
 }
 
 void PrometheusMetrics::committed(long long wall_ms) {

@@ -41,6 +41,7 @@ class PrometheusMetrics final : public Telemetry {
   void pool_checkout(double wait_s, bool timed_out) override;
   void redis_error(const std::string& kind) override;
   void breaker(const std::string& dependency, bool open) override;
+  void graph_account(const std::string& account, const std::string& reason, bool blocked) override;
   void committed(long long wall_ms) override;
 
   void set_pool(const PoolStats& stats);

@@ -42,22 +42,69 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
   const SendResult r = graph_.send_text(m.account_id, m.customer_id, decision.text);
   Status s;
   switch (r.outcome) {
-    case ErrorCategory::kNone:
+    case GraphOutcome::kOk:
       s = store().finish_reply(m.id, ReplyStatus::kSent, r.message_id, "");
       if (!s.ok()) return store_failed(s);
       log_event(spdlog::level::info, "reply sent", {{"mid", m.mid}, {"rule", decision.rule}, {"attempts", r.attempts}});
       return done();
-    case ErrorCategory::kUnknown:
+    case GraphOutcome::kUnknown:
       s = store().finish_reply(m.id, ReplyStatus::kUnknown, "", r.error);
       if (!s.ok()) return store_failed(s);
       log_event(spdlog::level::warn, "reply outcome unknown; not sent again", {{"mid", m.mid}, {"error", r.error}});
       return done(0);
-    default:
-      s = store().finish_reply(m.id, ReplyStatus::kFailed, "", r.error);
+    case GraphOutcome::kRateLimited:
+    case GraphOutcome::kAuth:
+    case GraphOutcome::kRetryable: {
+      // Not sent, and provably so: back to `reserved`, tried again by the
+      // housekeeping once due (the 24-hour window leaves hours).
+      const auto delay = r.outcome == GraphOutcome::kAuth          ? options_.auth_delay
+                         : r.outcome == GraphOutcome::kRateLimited ? options_.rate_limit_delay
+                                                                    : options_.retry_delay;
+      s = store().defer_reply(m.id, delay, std::string(to_string(r.outcome)) + ": " + r.error);
       if (!s.ok()) return store_failed(s);
-      log_event(spdlog::level::warn, "reply failed", {{"mid", m.mid}, {"attempts", r.attempts}, {"error", r.error}});
+      log_event(spdlog::level::warn, "reply deferred",
+                {{"mid", m.mid}, {"reason", to_string(r.outcome)}, {"retry_in_s", static_cast<long long>(delay.count())},
+                 {"error", r.error}});
       return done(0);
+    }
+    case GraphOutcome::kPermanent:
+    case GraphOutcome::kNoToken:
+      break;
   }
+  s = store().finish_reply(m.id, ReplyStatus::kFailed, "", r.error);
+  if (!s.ok()) return store_failed(s);
+  log_event(spdlog::level::warn, "reply failed", {{"mid", m.mid}, {"attempts", r.attempts}, {"error", r.error}});
+  return done(0);
+}
+
+long long ReplyService::retry_due() const {
+  const auto due = store().due_replies(options_.due_batch);
+  if (!due.ok()) {
+    log_event(spdlog::level::warn, "could not read deferred replies; trying again later", {{"error", due.status.message}});
+    return 0;
+  }
+  long long sent = 0;
+  for (const DueReply& d : due.value) {
+    const auto claimed = store().claim_reply_send(d.message_id);
+    if (!claimed.ok() || !claimed.value) continue;  // another worker has it
+    const auto m = store().find_message(d.mid);
+    if (!m.ok()) {  // not sent: give it back
+      store().defer_reply(d.message_id, options_.retry_delay, "reading the message: " + m.status.message);
+      continue;
+    }
+    std::string why_not;
+    if (!m.value || m.value->is_deleted) why_not = "message deleted before the reply could be sent";
+    const auto last = m.value ? store().last_inbound_ms(m.value->account_id, m.value->customer_id)
+                              : Result<std::optional<long long>>::Of(std::nullopt);
+    if (why_not.empty() && (!last.ok() || !last.value || clock_.wall_ms() - *last.value > kReplyWindowMs))
+      why_not = "the 24-hour window closed before the reply could be sent";
+    if (!why_not.empty()) {
+      store().finish_reply(d.message_id, ReplyStatus::kFailed, "", why_not);
+      continue;
+    }
+    if (send(*m.value, ReplyDecision{d.rule, d.text}).verdict == Verdict::kDone) ++sent;
+  }
+  return sent;
 }
 
 long long ReplyService::expire_stale_sends() const {

@@ -20,6 +20,12 @@ struct ReplyOptions {
   // mid-send (REPLY_SENDING_TIMEOUT): expire_stale_sends() records it
   // `unknown`. Longer than a send with all its retries.
   std::chrono::seconds sending_timeout{300};
+  // A reply not sent because of a rate limit, a refused token or the Graph
+  // API unreachable waits this long in `reserved` before retry_due() tries it again.
+  std::chrono::seconds rate_limit_delay{60};
+  std::chrono::seconds auth_delay{300};
+  std::chrono::seconds retry_delay{30};
+  int due_batch = 50;  // deferred replies tried per retry_due() call
 };
 
 class ReplyService final : public JobHandler {
@@ -31,6 +37,10 @@ class ReplyService final : public JobHandler {
   // replies left in `sending` past the timeout become `unknown`, never sent
   // again. Returns how many; errors are logged and left to the next turn.
   long long expire_stale_sends() const;
+  // Housekeeping too: deferred replies that are due are claimed and sent
+  // (unless the message was deleted or the 24-hour window closed meanwhile:
+  // then `failed`). Returns how many were handled.
+  long long retry_due() const;
 
  private:
   DeliveryOutcome handle_message(const StoredMessage& m) const override;

@@ -58,11 +58,11 @@ class RolesTest : public ::testing::Test {
   GraphOptions graph_options(const std::string& base) {
     GraphOptions g;
     g.base = base;
-    g.token = "test-token-not-logged";
     g.timeout = 1500ms;
     g.retry.max_attempts = 3;
     g.retry.base_delay = 1ms;
     g.retry.max_delay = 5ms;
+    g.rate_limit_pause = 0ms;  // the tests move next_attempt_at themselves
     return g;
   }
 
@@ -72,6 +72,7 @@ class RolesTest : public ::testing::Test {
   mysql::MysqlMessageStore messages_;
   mysql::MysqlRoleStore roles_;
   CurlHttpClient http_;
+  AccountTokens tokens_{{"", "test-token-not-logged"}, clock_};
   std::string media_dir_;
 };
 
@@ -90,7 +91,7 @@ TEST_F(RolesTest, EnrichKeepsContactConversationAndFetchesTheProfileOncePerTtl) 
   stored("e1", "Merhaba", now - 60000);
   stored("e2", "Yanıt", now - 50000, /*echo=*/true);
   stored("e3", "Tekrar", now - 40000);
-  GraphApi api(http_, graph_options(graph.base()), clock_);
+  GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
   EnrichService enrich(roles_, &api, EnrichOptions{3600s});
   const auto out = enrich.handle({job("e1"), job("e2"), job("e3"), job("e1")});
   for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone) << o.reason;
@@ -116,7 +117,7 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   std::atomic<int> calls{0};
   test::FakeHttpServer graph([&](const test::FakeRequest& r) {
     test::FakeResponse resp;
-    if (r.path == "/bad-user") {
+    if (r.path == "/9999999999") {
       resp.status = 400;
       resp.body = R"({"error":{"message":"Invalid user id","type":"OAuthException","code":100}})";
     } else if (++calls == 1) {
@@ -130,28 +131,34 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   const long long now = clock_.wall_ms();
   stored("r1", "hi", now);
   NewMessage bad = stored("r2", "hi", now);
-  db_.execute("UPDATE message SET customer_id = 'bad-user', sender_id = 'bad-user' WHERE ig_message_id = 'r2'");
-  GraphApi api(http_, graph_options(graph.base()), clock_);
+  db_.execute("UPDATE message SET customer_id = '9999999999', sender_id = '9999999999' WHERE ig_message_id = 'r2'");
+  GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
   EnrichService enrich(roles_, &api, EnrichOptions{3600s});
+  // Rate limited: the profile is not marked fetched, the job is done.
+  EXPECT_EQ(enrich.handle({job("r1")})[0].verdict, Verdict::kDone);
+  EXPECT_EQ(calls.load(), 1);
+  auto contact = db_.query("SELECT profile_fetched_at IS NULL, profile_error FROM contact WHERE igsid = '" + kCustomer + "'");
+  EXPECT_EQ(contact.at(0).at(0).value_or(""), "1");
+  EXPECT_NE(contact.at(0).at(1).value_or("").find("Graph error 4"), std::string::npos);
   const auto out = enrich.handle({job("r1"), job("r2")});
   EXPECT_EQ(out[0].verdict, Verdict::kDone) << out[0].reason;
   EXPECT_EQ(out[1].verdict, Verdict::kDone) << out[1].reason;  // recorded, never a crash
   EXPECT_EQ(calls.load(), 2);
   EXPECT_EQ(db_.query("SELECT name FROM contact WHERE igsid = '" + kCustomer + "'").at(0).at(0).value_or(""), "Karim");
-  const auto err = db_.query("SELECT profile_error FROM contact WHERE igsid = 'bad-user'").at(0).at(0).value_or("");
+  const auto err = db_.query("SELECT profile_error FROM contact WHERE igsid = '9999999999'").at(0).at(0).value_or("");
   EXPECT_NE(err.find("Graph error 100"), std::string::npos) << err;
-  // Rate limited every time: the job is left for a later delivery.
-  test::FakeHttpServer limited([](const test::FakeRequest&) {
+  // A server failing every time: retried in the call, then left for a later delivery.
+  test::FakeHttpServer failing([](const test::FakeRequest&) {
     test::FakeResponse resp;
-    resp.status = 429;
+    resp.status = 503;
     resp.body = "{}";
     return resp;
   });
   db_.execute("UPDATE contact SET profile_fetched_at = NULL");
-  GraphApi api2(http_, graph_options(limited.base()), clock_);
+  GraphApi api2(http_, tokens_, graph_options(failing.base()), clock_);
   EnrichService enrich2(roles_, &api2, EnrichOptions{3600s});
   EXPECT_EQ(enrich2.handle({job("r1")})[0].verdict, Verdict::kRetryLater);
-  EXPECT_EQ(limited.count("GET", "/"), 3);
+  EXPECT_EQ(failing.count("GET", "/"), 3);
 }
 
 TEST_F(RolesTest, EnrichWithoutATokenKeepsContactsAndSkipsProfiles) {
@@ -269,12 +276,12 @@ TEST_F(ReplyTest, SendsOnceEvenWhenTheJobComesTwice) {
     return resp;
   });
   stored("q1", "Çalışma saatleriniz nedir?", clock_.wall_ms() - 1000);
-  GraphApi api(http_, graph_options(graph.base()), clock_);
+  GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
   const auto r = rules();
   ReplyService reply(roles_, api, r, clock_);
   EXPECT_EQ(reply.handle({job("q1")})[0].verdict, Verdict::kDone);
   EXPECT_EQ(reply.handle({job("q1"), job("q1")})[1].verdict, Verdict::kDone);
-  ASSERT_EQ(graph.count("POST", "/" + kAccount + "/messages"), 1);
+  ASSERT_EQ(graph.count("POST", "/me/messages"), 1);
   const auto body = json::parse(graph.requests().at(0).body);
   EXPECT_EQ(body["recipient"]["id"], kCustomer);
   EXPECT_EQ(body["message"]["text"], "09:00-22:00 arası açığız 🕘");
@@ -284,7 +291,9 @@ TEST_F(ReplyTest, SendsOnceEvenWhenTheJobComesTwice) {
   EXPECT_EQ(row[2].value_or(""), "hours");
 }
 
-TEST_F(ReplyTest, ARateLimitedSendIsRetriedARefusedOneRecorded) {
+// A rate-limited send is deferred in `reserved` (next_attempt_at), not
+// claimed again before it is due, and sent by retry_due() once due.
+TEST_F(ReplyTest, ARateLimitedSendIsDeferredThenSentARefusedOneRecorded) {
   std::atomic<int> posts{0};
   test::FakeHttpServer graph([&](const test::FakeRequest&) {
     test::FakeResponse resp;
@@ -297,12 +306,25 @@ TEST_F(ReplyTest, ARateLimitedSendIsRetriedARefusedOneRecorded) {
     return resp;
   });
   stored("q2", "fiyat ne kadar?", clock_.wall_ms());
-  GraphApi api(http_, graph_options(graph.base()), clock_);
+  GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
   const auto r = rules();
   ReplyService reply(roles_, api, r, clock_);
   EXPECT_EQ(reply.handle({job("q2")})[0].verdict, Verdict::kDone);
+  EXPECT_EQ(posts.load(), 1);
+  auto row = db_.query("SELECT status, next_attempt_at > NOW(3), error FROM reply").at(0);
+  EXPECT_EQ(row[0].value_or(""), "reserved");
+  EXPECT_EQ(row[1].value_or(""), "1");
+  EXPECT_NE(row[2].value_or("").find("rate_limited"), std::string::npos) << row[2].value_or("");
+  EXPECT_EQ(reply.handle({job("q2")})[0].verdict, Verdict::kDone);  // redelivered: not due, not sent
+  EXPECT_EQ(reply.retry_due(), 0);
+  EXPECT_EQ(posts.load(), 1);
+  db_.execute("UPDATE reply SET next_attempt_at = NOW(3) - INTERVAL 1 SECOND");
+  EXPECT_EQ(reply.retry_due(), 1);
   EXPECT_EQ(posts.load(), 2);
-  EXPECT_EQ(db_.query("SELECT status FROM reply").at(0).at(0).value_or(""), "sent");
+  row = db_.query("SELECT status, sent_message_id, attempts FROM reply").at(0);
+  EXPECT_EQ(row[0].value_or(""), "sent");
+  EXPECT_EQ(row[1].value_or(""), "sent-after-retry");
+  EXPECT_EQ(row[2].value_or(""), "2");
 
   test::FakeHttpServer refusing([](const test::FakeRequest&) {
     test::FakeResponse resp;
@@ -311,10 +333,10 @@ TEST_F(ReplyTest, ARateLimitedSendIsRetriedARefusedOneRecorded) {
     return resp;
   });
   stored("q3", "price?", clock_.wall_ms());
-  GraphApi api2(http_, graph_options(refusing.base()), clock_);
+  GraphApi api2(http_, tokens_, graph_options(refusing.base()), clock_);
   ReplyService reply2(roles_, api2, r, clock_);
   reply2.handle({job("q3")});
-  const auto row = db_.query("SELECT status, error FROM reply WHERE message_id = (SELECT id FROM message WHERE ig_message_id = 'q3')").at(0);
+  row = db_.query("SELECT status, error FROM reply WHERE message_id = (SELECT id FROM message WHERE ig_message_id = 'q3')").at(0);
   EXPECT_EQ(row[0].value_or(""), "failed");
   EXPECT_NE(row[1].value_or("").find("551"), std::string::npos);
   EXPECT_EQ(refusing.count("POST", "/"), 1);  // permanent: not retried
@@ -330,7 +352,7 @@ TEST_F(ReplyTest, ABadGatewayAnswerIsNeverRepeated) {
     return resp;
   });
   stored("q502", "hours?", clock_.wall_ms());
-  GraphApi api(http_, graph_options(gateway.base()), clock_);
+  GraphApi api(http_, tokens_, graph_options(gateway.base()), clock_);
   const auto r = rules();
   ReplyService reply(roles_, api, r, clock_);
   EXPECT_EQ(reply.handle({job("q502")})[0].verdict, Verdict::kDone);
@@ -349,7 +371,7 @@ TEST_F(ReplyTest, AnUnansweredSendIsNeverRepeated) {
     return resp;
   });
   stored("q4", "hours?", clock_.wall_ms());
-  GraphApi api(http_, graph_options(graph.base()), clock_);
+  GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
   const auto r = rules();
   ReplyService reply(roles_, api, r, clock_);
   reply.handle({job("q4")});
@@ -375,7 +397,7 @@ TEST_F(ReplyTest, RepliesLeftInSendingByAStoppedWorkerBecomeUnknown) {
   db_.execute("UPDATE reply SET updated_at = NOW(3) - INTERVAL 10 SECOND WHERE message_id = " +
               std::to_string(id_of("s-new")));
   test::FakeHttpServer graph([](const test::FakeRequest&) { return test::FakeResponse{}; });
-  GraphApi api(http_, graph_options(graph.base()), clock_);
+  GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
   const auto r = rules();
   ReplyService reply(roles_, api, r, clock_, ReplyOptions{300s});
   EXPECT_EQ(reply.expire_stale_sends(), 1);
@@ -397,7 +419,7 @@ TEST_F(ReplyTest, NoReplyToEchoesDeletedMessagesOldMessagesOrWithoutARule) {
   stored("x-deleted", "hours", now);
   messages_.store(MessageDeletion{"x-deleted", kAccount, kCustomer, now});
   stored("x-nomatch", "teşekkürler", now);
-  GraphApi api(http_, graph_options(graph.base()), clock_);
+  GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
   const auto r = rules();
   ReplyService reply(roles_, api, r, clock_);
   reply.handle({job("x-echo"), job("x-deleted"), job("x-nomatch")});

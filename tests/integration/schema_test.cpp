@@ -11,10 +11,11 @@ TEST(SchemaTest, MigrateIsIdempotentAndVerifies) {
   test::TestDatabase db("schema", false);
   auto s = db.connect();
   const auto first = migrate(*s);
-  EXPECT_EQ(first.applied, (std::vector<int>{1, 2}));
+  EXPECT_EQ(first.applied, (std::vector<int>{1, 2, 3}));
   const auto second = migrate(*s);
   EXPECT_TRUE(second.applied.empty());
-  EXPECT_EQ(second.current_version, 2);
+  EXPECT_EQ(second.current_version, 3);
+  EXPECT_EQ(second.current_version, required_schema_version());
   const auto check = verify_message_index(*s);
   EXPECT_TRUE(check.ok);
   EXPECT_EQ(check.index_name, "uq_message_ig_message_id");

@@ -456,7 +456,7 @@ TEST_F(WorkerProcessTest, FourRolesTogetherEndToEnd) {
   EXPECT_EQ(m[0][0].value_or(""), "stored");
   const std::string sha = m[0][1].value_or("");
   EXPECT_TRUE(std::filesystem::exists(media + "/" + sha.substr(0, 2) + "/" + sha));
-  EXPECT_EQ(graph.count("POST", "/17841405309211844/messages"), 1);  // the question came twice: one reply
+  EXPECT_EQ(graph.count("POST", "/me/messages"), 1);  // the question came twice: one reply
   EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM reply"), 1);
   for (auto& w : workers_) {
     w->signal(SIGTERM);

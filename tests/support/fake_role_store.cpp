@@ -223,6 +223,9 @@ Result<bool> FakeRoleStore::claim_reply_send(std::uint64_t message_id) {
   if (Status s = enter("claim_reply_send"); !s.ok()) return failed<bool>(std::move(s));
   auto it = replies_.find(message_id);
   if (it == replies_.end() || it->second.record.status != ReplyStatus::kReserved) return Result<bool>::Of(false);
+  if (it->second.next_attempt_ms > clock_.wall_ms()) return Result<bool>::Of(false);
+  it->second.next_attempt_ms = 0;
+  it->second.claimed_ms = clock_.wall_ms();
   it->second.record.status = ReplyStatus::kSending;
   ++it->second.record.attempts;
   return Result<bool>::Of(true);
@@ -244,14 +247,39 @@ Result<long long> FakeRoleStore::expire_sending_replies(std::chrono::seconds old
   std::lock_guard<std::mutex> lock(mutex_);
   if (Status s = enter("expire_sending_replies"); !s.ok()) return failed<long long>(std::move(s));
   long long n = 0;
-  if (older_than.count() != 0) return Result<long long>::Of(0);
+  const long long now = clock_.wall_ms();
   for (auto& [id, r] : replies_) {
-    if (r.record.status != ReplyStatus::kSending) continue;
+    if (r.record.status != ReplyStatus::kSending || now - r.claimed_ms <= older_than.count() * 1000) continue;
     r.record.status = ReplyStatus::kUnknown;
     r.error = "left in sending";
     ++n;
   }
   return Result<long long>::Of(n);
+}
+
+Status FakeRoleStore::defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (Status s = enter("defer_reply"); !s.ok()) return s;
+  auto it = replies_.find(message_id);
+  if (it == replies_.end() || it->second.record.status != ReplyStatus::kSending) return Status::Ok();
+  it->second.record.status = ReplyStatus::kReserved;
+  it->second.next_attempt_ms = clock_.wall_ms() + delay.count() * 1000;
+  it->second.error = error;
+  return Status::Ok();
+}
+
+Result<std::vector<DueReply>> FakeRoleStore::due_replies(int limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (Status s = enter("due_replies"); !s.ok()) return failed<std::vector<DueReply>>(std::move(s));
+  std::vector<DueReply> out;
+  for (const auto& [id, r] : replies_) {
+    if (static_cast<int>(out.size()) >= limit) break;
+    if (r.record.status != ReplyStatus::kReserved || r.next_attempt_ms == 0 || r.next_attempt_ms > clock_.wall_ms())
+      continue;
+    for (const auto& m : messages_)
+      if (m.id == id) out.push_back({id, m.mid, r.rule, r.text});
+  }
+  return Result<std::vector<DueReply>>::Of(std::move(out));
 }
 
 }  // namespace hm::test

@@ -38,6 +38,8 @@ class FakeRoleStore final : public RoleStore {
   struct Reply {
     ReplyRecord record;
     std::string account_id, customer_id, rule, text, error;
+    long long next_attempt_ms = 0;  // wall ms; 0: none
+    long long claimed_ms = 0;       // wall ms of the last claim
   };
   struct Media {
     MediaRecord record;
@@ -76,8 +78,9 @@ class FakeRoleStore final : public RoleStore {
                              const std::string& rule, const std::string& text) override;
   Result<std::optional<ReplyRecord>> reply(std::uint64_t message_id) override;
   Result<bool> claim_reply_send(std::uint64_t message_id) override;
-  // Every reply in `sending` counts as older than older_than when that is 0, none otherwise.
   Result<long long> expire_sending_replies(std::chrono::seconds older_than) override;
+  Status defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) override;
+  Result<std::vector<DueReply>> due_replies(int limit) override;
   Status finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
                       const std::string& error) override;
 

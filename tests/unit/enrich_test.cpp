@@ -25,13 +25,13 @@ class EnrichLogicTest : public ::testing::Test {
   EnrichLogicTest()
       : store_(clock_),
         http_([this](const test::FakeCall& c) { return answer(c); }),
-        graph_(http_, graph_options(), clock_),
+        tokens_({"", "test-token-not-logged"}, clock_),
+        graph_(http_, tokens_, graph_options(), clock_),
         enrich_(store_, &graph_, EnrichOptions{3600s}) {}
 
   static GraphOptions graph_options() {
     GraphOptions g;
     g.base = "https://graph.test";
-    g.token = "test-token-not-logged";
     g.retry.max_attempts = 3;
     return g;
   }
@@ -56,6 +56,7 @@ class EnrichLogicTest : public ::testing::Test {
   test::FakeClock clock_;
   test::FakeRoleStore store_;
   test::FakeHttpClient http_;
+  AccountTokens tokens_;
   GraphApi graph_;
   EnrichService enrich_;
 };
@@ -88,19 +89,31 @@ TEST_F(EnrichLogicTest, KeepsContactAndConversationAndFetchesTheProfileOncePerTt
   EXPECT_EQ(http_.count("GET"), 2);
 }
 
-TEST_F(EnrichLogicTest, RateLimitsAreRetriedThenLeftForLater) {
-  answer = [](const test::FakeCall&) { return test::http_answer(429, R"({"error":{"code":4}})"); };
-  message("r1", 1000);
-  const auto out = enrich_.handle({job("r1")}).at(0);
-  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
-  EXPECT_EQ(out.reason.rfind("profile fetch: HTTP 429, Graph error 4", 0), 0u) << out.reason;
-  EXPECT_EQ(http_.count("GET"), 3);
-  // The claim is released: the next delivery may fetch at once.
-  const auto c = store_.contact(kAccount, kCustomer);
-  EXPECT_FALSE(c->profile_claimed_ms.has_value());
-  EXPECT_FALSE(c->profile_fetched_ms.has_value());
+// A rate limit or a refused token is the account's problem: the profile is
+// not marked fetched (today's profile_fetched_at would keep it dead for
+// PROFILE_TTL), the job is not repeated, and the account's calls pause.
+TEST_F(EnrichLogicTest, RateLimitsAndRefusedTokensLeaveTheProfileUnfetchedWithoutARetryStorm) {
+  for (const char* error : {R"({"error":{"code":4}})", R"({"error":{"code":190,"message":"expired"}})"}) {
+    clock_.advance(std::chrono::hours(1));  // past any pause
+    answer = [error](const test::FakeCall&) { return test::http_answer(400, error); };
+    const std::string mid = std::string("r-") + error;
+    message(mid, 1000);
+    const int before = http_.count("GET");
+    const auto out = enrich_.handle({job(mid)}).at(0);
+    EXPECT_EQ(out.verdict, Verdict::kDone) << error;
+    EXPECT_EQ(http_.count("GET") - before, 1) << error;  // no retries in the call
+    const auto c = store_.contact(kAccount, kCustomer);
+    EXPECT_FALSE(c->profile_claimed_ms.has_value());
+    EXPECT_FALSE(c->profile_fetched_ms.has_value()) << error;
+    // Paused: the next message of the account makes no call.
+    message(mid + "-2", 500);
+    EXPECT_EQ(enrich_.handle({job(mid + "-2")}).at(0).verdict, Verdict::kDone);
+    EXPECT_EQ(http_.count("GET") - before, 1) << error;
+  }
+  clock_.advance(std::chrono::hours(1));
   answer = [](const test::FakeCall&) { return test::http_answer(200, R"({"name":"Karim"})"); };
-  EXPECT_EQ(enrich_.handle({job("r1")}).at(0).verdict, Verdict::kDone);
+  message("r-ok", 100);
+  EXPECT_EQ(enrich_.handle({job("r-ok")}).at(0).verdict, Verdict::kDone);
   EXPECT_EQ(store_.contact(kAccount, kCustomer)->profile->name.value_or(""), "Karim");
 }
 

@@ -25,7 +25,8 @@ class ReplyLogicTest : public ::testing::Test {
   ReplyLogicTest()
       : store_(clock_),
         http_([this](const test::FakeCall& c) { return answer(c); }),
-        graph_(http_, graph_options(), clock_),
+        tokens_({"", "token"}, clock_),
+        graph_(http_, tokens_, graph_options(), clock_),
         rules_(ReplyRules::parse(R"({"accounts": {"17841400000000001": {"rules": [
                    {"name": "hours", "keywords": ["saat", "hours"], "reply": "09:00-22:00"},
                    {"name": "price", "pattern": "fiyat|price", "reply": "hm.example/fiyat"}]}}})",
@@ -35,7 +36,6 @@ class ReplyLogicTest : public ::testing::Test {
   static GraphOptions graph_options() {
     GraphOptions g;
     g.base = "https://graph.test";
-    g.token = "token";
     g.retry.max_attempts = 3;
     return g;
   }
@@ -61,6 +61,7 @@ class ReplyLogicTest : public ::testing::Test {
   test::FakeClock clock_;
   test::FakeRoleStore store_;
   test::FakeHttpClient http_;
+  AccountTokens tokens_;
   GraphApi graph_;
   ReplyRules rules_;
   ReplyService reply_;
@@ -76,7 +77,8 @@ TEST_F(ReplyLogicTest, SendsOnceEvenWhenTheJobComesTwice) {
   EXPECT_EQ(again[1].counts.applied, 0);
   ASSERT_EQ(http_.count("POST"), 1);
   const auto call = http_.calls().at(0);
-  EXPECT_EQ(call.url, "https://graph.test/" + kAccount + "/messages");
+  // /me/messages: both login types accept it, the account is the token's.
+  EXPECT_EQ(call.url, "https://graph.test/me/messages");
   EXPECT_EQ(json::parse(call.body)["message"]["text"], "09:00-22:00");
   EXPECT_EQ(json::parse(call.body)["recipient"]["id"], kCustomer);
   const auto r = store_.stored_reply(id);
@@ -87,26 +89,53 @@ TEST_F(ReplyLogicTest, SendsOnceEvenWhenTheJobComesTwice) {
   EXPECT_EQ(r->rule, "hours");
 }
 
-TEST_F(ReplyLogicTest, ARateLimitIsRetriedAPermanentErrorRecorded) {
+// A rate limit proves the message was not sent: the reply goes back to
+// `reserved` and is sent by the housekeeping once due, not failed after a
+// 30 s budget; the account's calls pause meanwhile (no retry storm).
+TEST_F(ReplyLogicTest, ARateLimitedReplyIsDeferredThenSent) {
   int posts = 0;
   answer = [&](const test::FakeCall&) {
-    if (++posts == 1) return test::http_answer(429, R"({"error":{"message":"rate limited","code":4}})");
-    return test::http_answer(200, R"({"message_id":"sent-after-retry"})");
+    if (++posts == 1) return test::http_answer(400, R"({"error":{"message":"limit","code":613}})");
+    return test::http_answer(200, R"({"message_id":"sent-after-wait"})");
   };
   const auto id = message("q2", "fiyat ne kadar?");
   EXPECT_EQ(run("q2"), Verdict::kDone);
-  EXPECT_EQ(posts, 2);
+  EXPECT_EQ(posts, 1);
+  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kReserved);
+  const auto other = message("q2b", "fiyat?");  // same account, paused: no call
+  EXPECT_EQ(run("q2b"), Verdict::kDone);
+  EXPECT_EQ(posts, 1);
+  EXPECT_EQ(reply_.retry_due(), 0);  // not due yet
+  EXPECT_EQ(run("q2"), Verdict::kDone);  // the job again: not due, not sent
+  EXPECT_EQ(posts, 1);
+  clock_.advance(std::chrono::seconds(61));
+  EXPECT_EQ(reply_.retry_due(), 2);
+  EXPECT_EQ(posts, 3);
   EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kSent);
+  EXPECT_EQ(store_.stored_reply(other)->record.status, ReplyStatus::kSent);
+}
 
+TEST_F(ReplyLogicTest, ARefusedReplyIsFailedAndADeferredOneFailsWhenTheWindowCloses) {
   answer = [](const test::FakeCall&) {
     return test::http_answer(400, R"({"error":{"message":"User cannot receive messages","code":551}})");
   };
   const auto refused = message("q3", "price?");
   EXPECT_EQ(run("q3"), Verdict::kDone);
-  EXPECT_EQ(http_.count("POST"), 3);  // permanent: not retried
+  EXPECT_EQ(http_.count("POST"), 1);  // permanent: not retried
   const auto r = store_.stored_reply(refused);
   EXPECT_EQ(r->record.status, ReplyStatus::kFailed);
   EXPECT_NE(r->error.find("551"), std::string::npos) << r->error;
+
+  answer = [](const test::FakeCall&) { return test::http_answer(400, R"({"error":{"code":190,"message":"expired"}})"); };
+  const auto waiting = message("q3b", "price?");
+  EXPECT_EQ(run("q3b"), Verdict::kDone);
+  EXPECT_EQ(store_.stored_reply(waiting)->record.status, ReplyStatus::kReserved);
+  clock_.advance(std::chrono::hours(25));
+  EXPECT_EQ(reply_.retry_due(), 0);
+  EXPECT_EQ(http_.count("POST"), 2);
+  const auto closed = store_.stored_reply(waiting);
+  EXPECT_EQ(closed->record.status, ReplyStatus::kFailed);
+  EXPECT_NE(closed->error.find("window closed"), std::string::npos) << closed->error;
 }
 
 // A gateway's 502/504 or a server's 500 come after the request arrived: Graph
@@ -135,13 +164,13 @@ TEST_F(ReplyLogicTest, AnUnansweredSendIsNeverRepeated) {
   EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kUnknown);
 }
 
-TEST_F(ReplyLogicTest, ARequestThatNeverLeftIsRetriedThenRecordedAsFailed) {
+TEST_F(ReplyLogicTest, ARequestThatNeverLeftIsRetriedThenDeferred) {
   answer = [](const test::FakeCall&) { return test::http_failure(HttpFailure::kNotSent, /*request_sent=*/false); };
   const auto id = message("q5", "hours?");
   EXPECT_EQ(run("q5"), Verdict::kDone);
   EXPECT_EQ(http_.count("POST"), 3);  // GraphOptions::retry.max_attempts
   EXPECT_EQ(clock_.sleeps().size(), 2u);
-  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kFailed);
+  EXPECT_EQ(store_.stored_reply(id)->record.status, ReplyStatus::kReserved);  // tried again later
 }
 
 TEST_F(ReplyLogicTest, NoReplyToEchoesDeletedOldOrUnmatchedMessages) {

@@ -67,18 +67,18 @@ HttpResult answer(long status, const std::string& body, HttpFailure failure = Ht
 
 TEST(GraphApiTest, ClassifiesAnswers) {
   std::string e;
-  EXPECT_EQ(classify_graph_answer(answer(200, "{}"), false, &e), GraphAnswer::kOk);
-  EXPECT_EQ(classify_graph_answer(answer(429, "{}"), false, &e), GraphAnswer::kRetryable);
-  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":4}})"), false, &e), GraphAnswer::kRetryable);
-  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":80002}})"), false, &e), GraphAnswer::kRetryable);
-  EXPECT_EQ(classify_graph_answer(answer(503, "oops"), false, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(200, "{}"), false, &e), GraphOutcome::kOk);
+  EXPECT_EQ(classify_graph_answer(answer(429, "{}"), false, &e), GraphOutcome::kRateLimited);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":4}})"), false, &e), GraphOutcome::kRateLimited);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":80002}})"), false, &e), GraphOutcome::kRateLimited);
+  EXPECT_EQ(classify_graph_answer(answer(503, "oops"), false, &e), GraphOutcome::kRetryable);
   EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":100,"message":"bad id"}})"), false, &e),
-            GraphAnswer::kPermanent);
+            GraphOutcome::kPermanent);
   EXPECT_NE(e.find("Graph error 100: bad id"), std::string::npos);
-  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kNotSent, false), true, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kNotSent, false), true, &e), GraphOutcome::kRetryable);
   // No answer after the request went out: a read is repeated, a send is not.
-  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kTimeout, true), false, &e), GraphAnswer::kRetryable);
-  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kTimeout, true), true, &e), GraphAnswer::kAmbiguous);
+  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kTimeout, true), false, &e), GraphOutcome::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(0, "", HttpFailure::kTimeout, true), true, &e), GraphOutcome::kUnknown);
 }
 
 // A send answered by a gateway or a failing server may have been processed:
@@ -87,17 +87,17 @@ TEST(GraphApiTest, ClassifiesAnswers) {
 TEST(GraphApiTest, ASendIsRepeatedOnlyWhenTheAnswerProvesItWasRefused) {
   std::string e;
   for (long status : {500L, 502L, 503L, 504L})
-    EXPECT_EQ(classify_graph_answer(answer(status, "<html>bad gateway</html>"), true, &e), GraphAnswer::kAmbiguous)
+    EXPECT_EQ(classify_graph_answer(answer(status, "<html>bad gateway</html>"), true, &e), GraphOutcome::kUnknown)
         << status;
   EXPECT_EQ(classify_graph_answer(answer(500, R"({"error":{"code":2,"is_transient":true}})"), true, &e),
-            GraphAnswer::kAmbiguous);
-  EXPECT_EQ(classify_graph_answer(answer(500, R"({"error":{"code":1}})"), true, &e), GraphAnswer::kAmbiguous);
-  EXPECT_EQ(classify_graph_answer(answer(302, ""), true, &e), GraphAnswer::kAmbiguous);
-  EXPECT_EQ(classify_graph_answer(answer(429, "{}"), true, &e), GraphAnswer::kRetryable);
-  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":613}})"), true, &e), GraphAnswer::kRetryable);
-  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":100}})"), true, &e), GraphAnswer::kPermanent);
+            GraphOutcome::kUnknown);
+  EXPECT_EQ(classify_graph_answer(answer(500, R"({"error":{"code":1}})"), true, &e), GraphOutcome::kUnknown);
+  EXPECT_EQ(classify_graph_answer(answer(302, ""), true, &e), GraphOutcome::kUnknown);
+  EXPECT_EQ(classify_graph_answer(answer(429, "{}"), true, &e), GraphOutcome::kRateLimited);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":613}})"), true, &e), GraphOutcome::kRateLimited);
+  EXPECT_EQ(classify_graph_answer(answer(400, R"({"error":{"code":100}})"), true, &e), GraphOutcome::kPermanent);
   // A profile read may be repeated on the same answers.
-  EXPECT_EQ(classify_graph_answer(answer(502, ""), false, &e), GraphAnswer::kRetryable);
+  EXPECT_EQ(classify_graph_answer(answer(502, ""), false, &e), GraphOutcome::kRetryable);
 }
 
 TEST(GraphApiTest, FieldsOfUnexpectedTypesInAnAnswerNeverThrow) {
@@ -113,6 +113,29 @@ TEST(GraphApiTest, FieldsOfUnexpectedTypesInAnAnswerNeverThrow) {
   classify_graph_answer(answer(400, nlohmann::json{{"error", {{"code", 100}, {"message", long_message + "é"}}}}.dump()),
                         true, &e);
   EXPECT_EQ(e.substr(e.size() - 3), "xxx");
+}
+
+// Graph error codes by what they mean (Meta's Graph API error handling and
+// Instagram messaging docs).
+TEST(GraphApiTest, ErrorsAreClassifiedByWhatTheyMean) {
+  std::string e;
+  auto classify = [&](long status, const std::string& error, bool send) {
+    return classify_graph_answer(answer(status, R"({"error":)" + error + "}"), send, &e);
+  };
+  for (const char* rate : {R"({"code":4})", R"({"code":17})", R"({"code":32})", R"({"code":613})",
+                           R"({"code":80006})", R"({"code":341})", R"({"code":368})", R"({"code":1200})"})
+    for (bool send : {true, false}) EXPECT_EQ(classify(400, rate, send), GraphOutcome::kRateLimited) << rate;
+  for (const char* auth : {R"({"code":190,"error_subcode":463})", R"({"code":102})", R"({"code":3})",
+                           R"({"code":10})", R"({"code":200})", R"({"code":299})"})
+    for (bool send : {true, false}) EXPECT_EQ(classify(400, auth, send), GraphOutcome::kAuth) << auth;
+  for (const char* refused : {R"({"code":10,"error_subcode":2534022})", R"({"code":10,"error_subcode":2018278})",
+                              R"({"code":551})", R"({"code":100})"})
+    for (bool send : {true, false}) EXPECT_EQ(classify(400, refused, send), GraphOutcome::kPermanent) << refused;
+  EXPECT_EQ(classify(400, R"({"code":1})", true), GraphOutcome::kUnknown);
+  EXPECT_EQ(classify(500, R"({"code":1})", false), GraphOutcome::kRetryable);
+  EXPECT_EQ(classify(400, R"({"code":10,"error_subcode":2534022,"message":"outside of allowed window"})", true),
+            GraphOutcome::kPermanent);
+  EXPECT_NE(e.find("Graph error 10/2534022"), std::string::npos) << e;
 }
 
 TEST(GraphApiTest, OnlyDecimalIdsAreGraphIds) {
