@@ -1,6 +1,7 @@
 // hm-worker run --role ingest --source file:PATH|-: ingests JSONL deliveries
 // to the end of the input, dead letters to DEAD_LETTER_PATH, then prints the
-// summary line.
+// summary line. A dead letter the file refuses does not stop the run (the good
+// deliveries after it are still stored) but makes it exit 1.
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -58,13 +59,21 @@ int run_file(const Config& cfg, const std::string& source_spec) {
   IngestService service(store, clock, {cfg.retry, cfg.ingest.per_transaction, {}});
   FileDeadLetterSink dead_letters(cfg.ingest.dead_letter_path);
   LineSource source(*in, "file:" + name, cfg.ingest.max_delivery_bytes);
-  const IngestCounts counts =
+  const DrainResult drained =
       drain_source(source, service, dead_letters, clock, cfg.ingest.max_delivery_bytes, cfg.ingest.read_count);
+  const IngestCounts& counts = drained.counts;
   const PoolStats ps = pool.stats();
   spdlog::info("done: applied={} retries={} pool peak_open={} connects={}", counts.applied, counts.retries,
                ps.peak_open, ps.connects);
   if (counts.dead_lettered > 0) spdlog::warn("{} deliveries written to {}", counts.dead_lettered, dead_letters.path());
   std::cout << counts.summary() << std::endl;
+  if (drained.refused > 0) {
+    // The good deliveries are stored; the bad ones are recorded nowhere: a runtime failure.
+    std::cerr << "hm-worker: " << drained.first_refusal.message << "; " << drained.refused
+              << " bad deliveries were neither stored nor dead-lettered (each logged above with its origin); "
+                 "fix DEAD_LETTER_PATH and run the input again (stored deliveries count as duplicates)\n";
+    return kExitFailure;
+  }
   return kExitOk;
 }
 

@@ -13,12 +13,19 @@ namespace hm::mysql {
 namespace {
 
 // Batch path: the rows of the multi-row insert, read back by their mids (the
-// batch knows them; the UNIQUE key makes it one indexed read). Ids are not
-// assumed consecutive: with auto_increment_increment > 1 (Galera, multi-primary
-// group replication) they are not. A row of another transaction with one of
-// these mids (committed meanwhile, so our INSERT IGNORE skipped it) is read
-// too: `m.id >= LAST_INSERT_ID()` leaves out the older ones, and the count
-// check in store_batch() rolls back on any other. The third column says
+// batch knows them; the UNIQUE key makes it one indexed read). A row of
+// another transaction with one of these mids (committed while our INSERT
+// IGNORE waited for its lock, so ours skipped it) must not be taken for ours.
+// With innodb_autoinc_lock_mode 0 or 1 (MariaDB's default) a multi-row INSERT
+// reserves one block of ids for itself, `n` values `auto_increment_increment`
+// apart from LAST_INSERT_ID(), so the id range tells ours exactly. With mode 2
+// (interleaved: MySQL 8's default, Galera) only `m.id >= LAST_INSERT_ID()`
+// holds, and a newer row of another transaction makes the count check in
+// store_batch() roll back and retry. That rollback is what concurrent batches
+// must avoid: the locks other batches wait for on the rolled-back rows turn
+// into gap locks, and two batches inserting into the same gap deadlock (1213)
+// even with sorted keys (tests/integration/mysql_batch_locks_test.cpp).
+// Placeholders: n (the rows of the insert), then the mids. The third column says
 // whether the row owes a deletion or edit recorded before it (as kOwesChanges
 // in message_path.cpp; joins cost the server less than a hundred EXISTS
 // subqueries). A row owing several edits comes back once per edit.
@@ -28,7 +35,9 @@ constexpr const char* kBatchInsertedSql =
     "AND m.is_deleted = 0 "
     "LEFT JOIN message_edit e ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
     "AND e.num_edit > m.edit_count "
-    "WHERE m.id >= LAST_INSERT_ID() AND m.ig_message_id IN ";
+    "WHERE m.id >= LAST_INSERT_ID() "
+    "AND (@@innodb_autoinc_lock_mode = 2 OR m.id < LAST_INSERT_ID() + ? * @@auto_increment_increment) "
+    "AND m.ig_message_id IN ";
 constexpr const char* kBatchApplyPendingDeletionSql =
     "UPDATE message m JOIN message_deletion d "
     "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
@@ -97,7 +106,8 @@ int insert_rows(Session& s, const Batch& b, const std::vector<std::size_t>& abse
 // message_path.cpp): each one found becomes kInserted with its id.
 NewRows read_new_rows(Session& s, Batch& b, const std::vector<std::size_t>& absent) {
   auto& q = s.prepare(kBatchInsertedSql + placeholders(absent.size()));
-  for (std::size_t k = 0; k < absent.size(); ++k) q.setString(static_cast<unsigned>(k + 1), b.ms[absent[k]].mid);
+  q.setUInt64(1, absent.size());
+  for (std::size_t k = 0; k < absent.size(); ++k) q.setString(static_cast<unsigned>(k + 2), b.ms[absent[k]].mid);
   std::unique_ptr<sql::ResultSet> rs(guarded(s, "reading the new rows", [&] { return q.executeQuery(); }));
   NewRows rows;
   guarded(s, "reading the new rows", [&] {

@@ -2,14 +2,42 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "ops/logging.h"
 
 namespace hm {
+namespace {
 
-IngestCounts drain_source(DeliverySource& source, const BatchHandler& service, DeadLetterSink& dead_letters,
-                          const Clock& clock, std::size_t max_delivery_bytes, std::size_t read_count,
-                          Telemetry& telemetry) {
-  IngestCounts total;
+// The dead letter for a delivery of a file source that was not done, or
+// nullopt when it was (its counts added to `total`).
+std::optional<DeadLetter> letter_for(SourcedDelivery& d, const DeliveryOutcome* out, std::size_t max_delivery_bytes,
+                                     IngestCounts& total) {
+  DeadLetter letter;
+  if (d.oversized) {
+    letter.reason = "delivery is " + std::to_string(d.size) + " bytes, over MAX_DELIVERY_BYTES=" +
+                    std::to_string(max_delivery_bytes) + " (the first " + std::to_string(d.payload.size()) +
+                    " bytes are kept)";
+    letter.truncated = true;
+  } else {
+    total += out->counts;
+    if (out->verdict == Verdict::kDone) return std::nullopt;
+    letter.reason = out->verdict == Verdict::kRetryLater ? "retries exhausted: " + out->reason : out->reason;
+    letter.attempts = out->attempts;
+  }
+  letter.payload = std::move(d.payload);
+  letter.size = d.size;
+  letter.origin = d.origin;
+  return letter;
+}
+
+}  // namespace
+
+DrainResult drain_source(DeliverySource& source, const BatchHandler& service, DeadLetterSink& dead_letters,
+                         const Clock& clock, std::size_t max_delivery_bytes, std::size_t read_count,
+                         Telemetry& telemetry) {
+  DrainResult result;
+  IngestCounts& total = result.counts;
   bool more = true;
   while (more) {
     std::vector<SourcedDelivery> batch;
@@ -37,32 +65,22 @@ IngestCounts drain_source(DeliverySource& source, const BatchHandler& service, D
     std::vector<const DeliveryOutcome*> by_index(batch.size(), nullptr);
     for (std::size_t k = 0; k < where.size(); ++k) by_index[where[k]] = &outcomes[k];
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      SourcedDelivery& d = batch[i];
       ++total.deliveries;
-      DeadLetter letter;
-      if (d.oversized) {
-        letter.reason = "delivery is " + std::to_string(d.size) + " bytes, over MAX_DELIVERY_BYTES=" +
-                        std::to_string(max_delivery_bytes) + " (the first " + std::to_string(d.payload.size()) +
-                        " bytes are kept)";
-        letter.truncated = true;
-      } else {
-        const DeliveryOutcome& out = *by_index[i];
-        total += out.counts;
-        if (out.verdict == Verdict::kDone) continue;
-        letter.reason = out.verdict == Verdict::kRetryLater ? "retries exhausted: " + out.reason : out.reason;
-        letter.attempts = out.attempts;
+      auto letter = letter_for(batch[i], by_index[i], max_delivery_bytes, total);
+      if (!letter) continue;
+      letter->time_ms = clock.wall_ms();
+      spdlog::warn("dead-lettering {}: {}", letter->origin, letter->reason);
+      if (const Status st = dead_letters.put(*letter); !st.ok()) {
+        // Stopping here would leave the good deliveries after this one unstored.
+        spdlog::error("{} was neither stored nor dead-lettered: {}", letter->origin, st.message);
+        if (result.refused++ == 0) result.first_refusal = st;
+        continue;
       }
-      letter.payload = std::move(d.payload);
-      letter.size = d.size;
-      letter.origin = d.origin;
-      letter.time_ms = clock.wall_ms();
-      spdlog::warn("dead-lettering {}: {}", letter.origin, letter.reason);
-      if (const Status st = dead_letters.put(letter); !st.ok()) throw std::runtime_error(st.message);
-      telemetry.dead_lettered(dead_letter_class(letter.reason));
+      telemetry.dead_lettered(dead_letter_class(letter->reason));
       ++total.dead_lettered;
     }
   }
-  return total;
+  return result;
 }
 
 void WorkerTotals::add(const IngestCounts& c) {

@@ -25,10 +25,19 @@
 
 namespace hm {
 
-// Runs until the source ends, `read_count` deliveries at a time. Throws
-// std::runtime_error when the dead-letter sink cannot be written (continuing
-// would lose deliveries).
-IngestCounts drain_source(DeliverySource& source, const BatchHandler& service, DeadLetterSink& dead_letters,
+// What drain_source did: the counts, and the dead letters the sink refused.
+// A refused delivery was neither stored nor recorded: each is logged (error
+// level) with its origin and reason, and the run goes on so that the good
+// deliveries after it are still stored; the caller must then fail (exit 1).
+struct DrainResult {
+  IngestCounts counts;
+  long long refused = 0;  // dead letters the sink could not take
+  Status first_refusal;   // why the first one was refused (names DEAD_LETTER_PATH for the file sink)
+};
+
+// Runs until the source ends, `read_count` deliveries at a time, whatever the
+// dead-letter sink answers (see DrainResult).
+DrainResult drain_source(DeliverySource& source, const BatchHandler& service, DeadLetterSink& dead_letters,
                           const Clock& clock, std::size_t max_delivery_bytes, std::size_t read_count = 1,
                           Telemetry& telemetry = no_telemetry());
 

@@ -1,12 +1,12 @@
 // The hm-worker binary as an operator runs it.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "redis/stream_admin.h"
-#include "redis/stream_queue.h"
 #include "support/fakes.h"
 #include "support/process.h"
 #include "support/test_db.h"
@@ -68,48 +68,88 @@ std::vector<nlohmann::json> json_lines(const std::string& text) {
   return out;
 }
 
-TEST(CliTest, DeadLettersListReplayAndPurgeEndToEnd) {
-  const std::string stream = "hm:test:cli-dead:" + std::to_string(::getpid());
+// The operator's round trip, all through the binary: `enqueue` (a file and
+// stdin) puts deliveries on the stream; a daemon stores the good ones and
+// dead-letters the bad one; `dead-letters list` shows it with its reason;
+// `replay` puts it back (the daemon dead-letters it again); `purge` removes it.
+TEST(CliTest, EnqueueRunAndDeadLettersEndToEnd) {
+  using namespace std::chrono_literals;
+  test::TestDatabase db("cli_queue");
+  const std::string stream = "hm:test:cli-queue:" + std::to_string(::getpid());
   redis::StreamNames names{stream, "hm-worker", stream + ":dead"};
-  const auto redis = redis::parse_redis_url(test::stack_redis_url());
-  redis::StreamAdmin admin(redis, names);
-  admin.enqueue_one(test::text_delivery("mid.dead.1", "one"), 1);
-  admin.enqueue_one("{\"not\": \"a delivery\"}", 1);
-  {
-    StopSignal stop;
-    redis::StreamQueueOptions o;
-    o.redis = redis;
-    o.names = names;
-    o.consumer = "cli-test";
-    o.block = std::chrono::milliseconds(100);
-    redis::RedisStreamQueue queue(o, stop);
-    const auto batch = queue.read(10);
-    ASSERT_EQ(batch.size(), 2u);
-    for (const auto& e : batch) ASSERT_TRUE(queue.dead_letter(e, "test reason " + e.id, 3).ok());
-  }
-  const std::string env = "env REDIS_URL='" + test::stack_redis_url() + "' QUEUE_STREAM='" + stream + "' ";
-  const auto list = test::run_command(env + kBin + " dead-letters list");
-  ASSERT_EQ(list.exit_code, 0) << list.err;
-  const auto letters = json_lines(list.out);
-  ASSERT_EQ(letters.size(), 2u) << list.out;
-  for (const auto& l : letters) {
-    // The same shape as the dead-letter file's lines, plus the two ids.
-    for (const char* key : {"id", "time", "reason", "origin", "entry_id", "attempts", "size", "truncated", "delivery"})
-      EXPECT_TRUE(l.contains(key)) << key << " missing in " << l.dump();
-    EXPECT_EQ(l["attempts"], 3);
-    EXPECT_EQ(l["reason"], "test reason " + l["entry_id"].get<std::string>());
-  }
-  EXPECT_NE(letters[0]["delivery"].get<std::string>().find("mid.dead.1"), std::string::npos);
-  const std::string first = letters[0]["id"];
-  const auto replay = test::run_command(env + kBin + " dead-letters replay --id " + first);
+  redis::StreamAdmin admin(redis::parse_redis_url(test::stack_redis_url()), names);
+  auto env = test::worker_env_map(db.options());
+  env["QUEUE_STREAM"] = stream;
+  env["QUEUE_STREAM_PREFIX"] = stream + ":";  // the jobs for the other roles, deleted below
+  env["QUEUE_BLOCK_MS"] = "200";
+  env["METRICS_PORT"] = "0";
+  env["CONSUMER_NAME"] = "cli-queue";
+  const std::string shell_env = "env REDIS_URL='" + test::stack_redis_url() + "' QUEUE_STREAM='" + stream + "' ";
+  const std::string file = temp_path("enqueue-file"), piped = temp_path("enqueue-stdin");
+  std::ofstream(file) << test::text_delivery("q-good-1", "bir") << "\n{broken\n" << test::text_delivery("q-good-2", "iki") << "\n";
+  std::ofstream(piped) << test::text_delivery("q-good-3", "üç 🙏") << "\n";
+  const auto from_file = test::run_command(shell_env + kBin + " enqueue --role ingest " + file);
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_NE(from_file.out.find("enqueued=3 stream=" + stream), std::string::npos) << from_file.out;
+  const auto from_stdin = test::run_command(shell_env + kBin + " enqueue --role ingest - < " + piped);
+  ASSERT_EQ(from_stdin.exit_code, 0) << from_stdin.err;
+  EXPECT_NE(from_stdin.out.find("enqueued=1 stream=" + stream), std::string::npos) << from_stdin.out;
+  std::remove(file.c_str());
+  std::remove(piped.c_str());
+  EXPECT_EQ(admin.length(), 4);
+
+  // A daemon until the stream is drained and the bad one dead-lettered.
+  auto run_until_drained = [&] {
+    test::ChildProcess daemon(kBin, {"run", "--role", "ingest"}, env, "cli-queue");
+    const bool drained = test::eventually(
+        [&] { return admin.lag() == 0 && admin.pending() == 0 && admin.dead_length() == 1; }, 30s);
+    daemon.signal(SIGTERM);
+    EXPECT_EQ(daemon.wait(20s), 0) << daemon.err();
+    ASSERT_TRUE(drained) << "lag=" << admin.lag() << " pending=" << admin.pending()
+                         << " dead=" << admin.dead_length() << "\n" << daemon.err();
+  };
+  const test::Rows stored = {{"q-good-1", "bir"}, {"q-good-2", "iki"}, {"q-good-3", "üç 🙏"}};
+  const std::string rows_sql = "SELECT ig_message_id, text FROM message ORDER BY ig_message_id";
+  run_until_drained();
+  EXPECT_EQ(db.query(rows_sql), stored);
+
+  auto list = [&] {
+    const auto r = test::run_command(shell_env + kBin + " dead-letters list");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json_lines(r.out);
+  };
+  const auto letters = list();
+  ASSERT_EQ(letters.size(), 1u);
+  const auto& letter = letters[0];
+  // The same shape as the dead-letter file's lines, plus the two ids.
+  for (const char* key : {"id", "time", "reason", "origin", "entry_id", "attempts", "size", "truncated", "delivery"})
+    EXPECT_TRUE(letter.contains(key)) << key << " missing in " << letter.dump();
+  EXPECT_NE(letter["reason"].get<std::string>().find("invalid JSON"), std::string::npos) << letter.dump();
+  EXPECT_EQ(letter["delivery"], "{broken");
+  EXPECT_EQ(letter["origin"], stream);
+  EXPECT_EQ(letter["attempts"], 1);
+
+  const auto replay = test::run_command(shell_env + kBin + " dead-letters replay --id " + letter["id"].get<std::string>());
   EXPECT_EQ(replay.exit_code, 0) << replay.err;
   EXPECT_NE(replay.out.find("replayed=1"), std::string::npos) << replay.out;
-  EXPECT_EQ(admin.dead_length(), 1);
-  EXPECT_EQ(admin.length(), 3);  // the two originals and the replayed one
-  const auto purge = test::run_command(env + kBin + " dead-letters purge");
+  EXPECT_EQ(admin.dead_length(), 0);
+  EXPECT_EQ(admin.length(), 5);  // the four originals and the replayed one
+  run_until_drained();           // delivered again, dead-lettered again
+  EXPECT_EQ(db.query(rows_sql), stored);
+  const auto again = list();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0]["id"], letter["id"]);
+  EXPECT_NE(again[0]["entry_id"], letter["entry_id"]);
+  EXPECT_EQ(again[0]["delivery"], "{broken");
+  EXPECT_EQ(again[0]["reason"], letter["reason"]);
+
+  const auto purge = test::run_command(shell_env + kBin + " dead-letters purge");
+  EXPECT_EQ(purge.exit_code, 0) << purge.err;
   EXPECT_NE(purge.out.find("purged=1"), std::string::npos) << purge.out;
   EXPECT_EQ(admin.dead_length(), 0);
-  admin.connection().command({"DEL", names.stream, names.dead_stream});
+  EXPECT_TRUE(list().empty());
+  for (const char* role : {"", ":enrich", ":media", ":reply"})
+    admin.connection().command({"DEL", stream + role, stream + role + ":dead"});
 }
 
 TEST(CliTest, UsageErrorsExitTwo) {

@@ -24,7 +24,7 @@ TEST(WorkerLoopTest, BadDeliveryIsDeadLetteredAndTheNextIsStored) {
   IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   test::VectorSource source({delivery("{broken", "t:1"), delivery(fixture_line("text.json"), "t:2")});
   test::RecordingSink sink;
-  const auto counts = drain_source(source, svc, sink, clock, 1 << 20);
+  const auto counts = drain_source(source, svc, sink, clock, 1 << 20).counts;
   EXPECT_EQ(counts.summary(), "deliveries=2 inserted=1 duplicates=0 skipped=0 dead_lettered=1");
   ASSERT_EQ(sink.letters.size(), 1u);
   EXPECT_EQ(sink.letters[0].payload, "{broken");
@@ -42,7 +42,7 @@ TEST(WorkerLoopTest, OversizedDeliveryIsDeadLetteredUnparsed) {
   big.oversized = true;
   test::VectorSource source({big});
   test::RecordingSink sink;
-  const auto counts = drain_source(source, svc, sink, clock, 64);
+  const auto counts = drain_source(source, svc, sink, clock, 64).counts;
   EXPECT_EQ(counts.dead_lettered, 1);
   ASSERT_EQ(sink.letters.size(), 1u);
   EXPECT_TRUE(sink.letters[0].truncated);
@@ -66,14 +66,21 @@ TEST(WorkerLoopTest, ExhaustedRetriesAreDeadLetteredForAFileSource) {
   EXPECT_EQ(sink.letters[0].attempts, 2);
 }
 
-TEST(WorkerLoopTest, AFailingDeadLetterSinkStopsTheRun) {
+// A refused dead letter does not stop the run: the good deliveries after it
+// are stored, the refusal is reported for the caller to fail (exit 1).
+TEST(WorkerLoopTest, AFailingDeadLetterSinkIsReportedAndTheGoodDeliveriesAreStillStored) {
   test::FakeStore store;
   test::FakeClock clock;
   IngestService svc(store, clock, {RetryOptions{}, 0, {}});
-  test::VectorSource source({delivery("{broken", "t:1")});
+  test::VectorSource source({delivery("{broken", "t:1"), delivery(fixture_line("text.json"), "t:2"),
+                             delivery("{broken too", "t:3"), delivery(fixture_line("echo.json"), "t:4")});
   test::RecordingSink sink;
   sink.fail = true;
-  EXPECT_THROW(drain_source(source, svc, sink, clock, 1 << 20), std::runtime_error);
+  const DrainResult r = drain_source(source, svc, sink, clock, 1 << 20);
+  EXPECT_EQ(r.refused, 2);
+  EXPECT_FALSE(r.first_refusal.ok());
+  EXPECT_EQ(r.counts.summary(), "deliveries=4 inserted=2 duplicates=0 skipped=0 dead_lettered=0");
+  EXPECT_EQ(store.calls(), 2);
 }
 
 }  // namespace
