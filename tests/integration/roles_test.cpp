@@ -116,7 +116,7 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   std::atomic<int> calls{0};
   test::FakeHttpServer graph([&](const test::FakeRequest& r) {
     test::FakeResponse resp;
-    if (r.path == "/bad-user") {
+    if (r.path == "/9999999999") {
       resp.status = 400;
       resp.body = R"({"error":{"message":"Invalid user id","type":"OAuthException","code":100}})";
     } else if (++calls == 1) {
@@ -130,7 +130,7 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   const long long now = clock_.wall_ms();
   stored("r1", "hi", now);
   NewMessage bad = stored("r2", "hi", now);
-  db_.execute("UPDATE message SET customer_id = 'bad-user', sender_id = 'bad-user' WHERE ig_message_id = 'r2'");
+  db_.execute("UPDATE message SET customer_id = '9999999999', sender_id = '9999999999' WHERE ig_message_id = 'r2'");
   GraphApi api(http_, graph_options(graph.base()), clock_);
   EnrichService enrich(roles_, &api, EnrichOptions{3600s});
   const auto out = enrich.handle({job("r1"), job("r2")});
@@ -138,7 +138,7 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   EXPECT_EQ(out[1].verdict, Verdict::kDone) << out[1].reason;  // recorded, never a crash
   EXPECT_EQ(calls.load(), 2);
   EXPECT_EQ(db_.query("SELECT name FROM contact WHERE igsid = '" + kCustomer + "'").at(0).at(0).value_or(""), "Karim");
-  const auto err = db_.query("SELECT profile_error FROM contact WHERE igsid = 'bad-user'").at(0).at(0).value_or("");
+  const auto err = db_.query("SELECT profile_error FROM contact WHERE igsid = '9999999999'").at(0).at(0).value_or("");
   EXPECT_NE(err.find("Graph error 100"), std::string::npos) << err;
   // Rate limited every time: the job is left for a later delivery.
   test::FakeHttpServer limited([](const test::FakeRequest&) {

@@ -17,8 +17,8 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-const std::string kAccount = "acc";
-const std::string kCustomer = "cust";
+const std::string kAccount = "17841405309211844";
+const std::string kCustomer = "1284930675412097";
 
 class ReplyLogicTest : public ::testing::Test {
  protected:
@@ -26,7 +26,7 @@ class ReplyLogicTest : public ::testing::Test {
       : store_(clock_),
         http_([this](const test::FakeCall& c) { return answer(c); }),
         graph_(http_, graph_options(), clock_),
-        rules_(ReplyRules::parse(R"({"accounts": {"acc": {"rules": [
+        rules_(ReplyRules::parse(R"({"accounts": {"17841405309211844": {"rules": [
                    {"name": "hours", "keywords": ["saat", "hours"], "reply": "09:00-22:00"},
                    {"name": "price", "pattern": "fiyat|price", "reply": "hm.example/fiyat"}]}}})",
                                  "test")),
@@ -56,7 +56,7 @@ class ReplyLogicTest : public ::testing::Test {
   Verdict run(const std::string& mid) { return reply_.handle({job(mid)}).at(0).verdict; }
 
   std::function<HttpResult(const test::FakeCall&)> answer = [](const test::FakeCall&) {
-    return test::http_answer(200, R"({"recipient_id":"cust","message_id":"sent-1"})");
+    return test::http_answer(200, R"({"recipient_id":"1284930675412097","message_id":"sent-1"})");
   };
   test::FakeClock clock_;
   test::FakeRoleStore store_;
@@ -76,7 +76,7 @@ TEST_F(ReplyLogicTest, SendsOnceEvenWhenTheJobComesTwice) {
   EXPECT_EQ(again[1].counts.applied, 0);
   ASSERT_EQ(http_.count("POST"), 1);
   const auto call = http_.calls().at(0);
-  EXPECT_EQ(call.url, "https://graph.test/acc/messages");
+  EXPECT_EQ(call.url, "https://graph.test/17841405309211844/messages");
   EXPECT_EQ(json::parse(call.body)["message"]["text"], "09:00-22:00");
   EXPECT_EQ(json::parse(call.body)["recipient"]["id"], kCustomer);
   const auto r = store_.stored_reply(id);
