@@ -9,6 +9,12 @@
 namespace hm::mysql {
 namespace {
 
+// An error column's value: assembled from outside text (Graph messages, curl
+// errors, HTTP answers) that may already hold a broken or cut sequence, so
+// made printable UTF-8 first, then cut to 2000 bytes on a character boundary.
+// Strict mode would refuse an invalid sequence anywhere in it (1366).
+std::string error_text(const std::string& error) { return utf8_truncate(printable_utf8(error), 2000); }
+
 void set_optional_string(sql::PreparedStatement& st, unsigned i, const std::optional<std::string>& v) {
   if (v) {
     st.setString(i, *v);
@@ -192,7 +198,7 @@ Status MysqlRoleStore::save_profile_error(const std::string& account_id, const s
                                      "profile_claimed_at = NULL WHERE account_id = ? AND igsid = ?"
                                    : "UPDATE contact SET profile_error = ?, profile_claimed_at = NULL "
                                      "WHERE account_id = ? AND igsid = ?");
-    st.setString(1, utf8_truncate(error, 2000));
+    st.setString(1, error_text(error));
     st.setString(2, account_id);
     st.setString(3, igsid);
     return st.executeUpdate();
@@ -226,7 +232,7 @@ Status MysqlRoleStore::save_media(const MediaRecord& m) {
     set_optional_int(st, 6, m.status == MediaStatus::kStored ? std::optional<long long>(m.size) : std::nullopt);
     set_optional_string(st, 7, m.content_type.empty() ? std::nullopt : std::optional<std::string>(utf8_truncate(m.content_type, 255)));
     st.setString(8, to_string(m.status));
-    set_optional_string(st, 9, m.error.empty() ? std::nullopt : std::optional<std::string>(utf8_truncate(m.error, 2000)));
+    set_optional_string(st, 9, m.error.empty() ? std::nullopt : std::optional<std::string>(error_text(m.error)));
     return st.executeUpdate();
   }).status;
 }
@@ -293,7 +299,7 @@ Status MysqlRoleStore::finish_reply(std::uint64_t message_id, ReplyStatus status
         "UPDATE reply SET status = ?, sent_message_id = ?, error = ? WHERE message_id = ? AND status = 'sending'");
     st.setString(1, to_string(status));
     set_optional_string(st, 2, sent_message_id.empty() ? std::nullopt : std::optional<std::string>(sent_message_id));
-    set_optional_string(st, 3, error.empty() ? std::nullopt : std::optional<std::string>(utf8_truncate(error, 2000)));
+    set_optional_string(st, 3, error.empty() ? std::nullopt : std::optional<std::string>(error_text(error)));
     st.setUInt64(4, message_id);
     return st.executeUpdate();
   }).status;
