@@ -6,7 +6,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config \
       libmysqlcppconn-dev libspdlog-dev nlohmann-json3-dev libcxxopts-dev \
-      libhiredis-dev prometheus-cpp-dev libcpp-httplib-dev \
+      libhiredis-dev prometheus-cpp-dev libcpp-httplib-dev libre2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -20,7 +20,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHM_BUILD_TESTS=OFF \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libmysqlcppconn7v5 libspdlog1.10 libfmt9 libhiredis0.14 libprometheus-cpp-core1.0 libcpp-httplib0.11 ca-certificates \
+      libmysqlcppconn7v5 libspdlog1.10 libfmt9 libhiredis0.14 libprometheus-cpp-core1.0 libcpp-httplib0.11 libre2-9 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 hm \
  && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin hm

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -14,6 +15,14 @@ namespace hm {
 inline constexpr std::size_t kMaxMidLength = 255;
 // Length of the account, sender and recipient id columns.
 inline constexpr std::size_t kMaxIgIdLength = 64;
+// Instagram-scoped ids (sender, recipient) and account ids (entry[].id) are
+// decimal digits, at most this many: anything else is refused where it enters
+// (the payload parser, the role jobs), since an id becomes a Graph API path.
+inline constexpr std::size_t kMaxIgIdDigits = 32;
+// Empty when id is a valid Instagram id; otherwise the problem, phrased to
+// follow a field name ("is empty", "is not decimal digits", "is 40 digits,
+// longer than the limit of 32"). Never quotes the id.
+std::string instagram_id_problem(std::string_view id);
 
 enum class Direction { kInbound, kEcho };
 enum class MessageKind { kMessage, kPostback };

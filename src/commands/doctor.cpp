@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/command.h"
+#include "core/text.h"
 #include "mysql/doctor.h"
 #include "mysql/session.h"
 
@@ -53,16 +54,16 @@ void print_text(const mysql::DoctorReport& r) {
   if (!r.lock_waits.empty()) {
     std::cout << "\nlock waits (" << r.lock_wait_source << "):\n";
     for (const auto& w : r.lock_waits) {
-      std::cout << "  thread " << w.waiting_thread << " waits " << w.wait_seconds << " s: " << w.waiting_query.substr(0, 120)
+      std::cout << "  thread " << w.waiting_thread << " waits " << w.wait_seconds << " s: " << utf8_truncate(w.waiting_query, 120)
                 << "\n    blocked by thread " << w.blocking_thread << ": "
-                << (w.blocking_query.empty() ? "(idle in transaction)" : w.blocking_query.substr(0, 120)) << "\n";
+                << (w.blocking_query.empty() ? "(idle in transaction)" : utf8_truncate(w.blocking_query, 120)) << "\n";
     }
   }
   if (!r.long_queries.empty()) {
     std::cout << "\nlong statements:\n";
     for (const auto& q : r.long_queries) {
       std::cout << "  thread " << q.id << " " << q.user << "@" << q.db << " " << q.seconds << " s " << q.command << " "
-                << q.state << ": " << q.info.substr(0, 120) << "\n";
+                << q.state << ": " << utf8_truncate(q.info, 120) << "\n";
     }
   }
 }

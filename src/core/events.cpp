@@ -16,6 +16,16 @@ struct Describe {
 };
 }  // namespace
 
+std::string instagram_id_problem(std::string_view id) {
+  if (id.empty()) return "is empty";
+  for (const char c : id) {
+    if (c < '0' || c > '9') return "is not decimal digits (an Instagram id)";
+  }
+  if (id.size() > kMaxIgIdDigits)
+    return "is " + std::to_string(id.size()) + " digits, longer than the limit of " + std::to_string(kMaxIgIdDigits);
+  return "";
+}
+
 std::string describe(const Event& e) { return std::visit(Describe{}, e); }
 
 const std::string& event_mid(const Event& e) {

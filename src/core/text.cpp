@@ -1,6 +1,29 @@
 #include "core/text.h"
 
 namespace hm {
+namespace {
+
+// The length of the well-formed UTF-8 sequence starting at s[i], or 1 when
+// none starts there (ASCII, or a byte that begins no well-formed sequence).
+std::size_t sequence_length(std::string_view s, std::size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+  if (len == 1 || i + len > s.size()) return 1;
+  return is_valid_utf8(s.substr(i, len)) ? len : 1;
+}
+
+}  // namespace
+
+std::string utf8_truncate(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  std::size_t end = 0;
+  while (end < max_bytes) {
+    const std::size_t len = sequence_length(s, end);
+    if (end + len > max_bytes) break;
+    end += len;
+  }
+  return std::string(s.substr(0, end));
+}
 
 std::string base64_encode(const std::string& in) {
   static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -27,7 +50,7 @@ std::string base64_encode(const std::string& in) {
   return out;
 }
 
-bool is_valid_utf8(const std::string& s) {
+bool is_valid_utf8(std::string_view s) {
   std::size_t i = 0;
   const std::size_t n = s.size();
   while (i < n) {
@@ -84,14 +107,6 @@ std::string printable_utf8(const std::string& s) {
     i += len;
   }
   return out;
-}
-
-std::string utf8_truncate(std::string_view s, std::size_t max_bytes) {
-  if (s.size() <= max_bytes) return std::string(s);
-  std::size_t n = max_bytes;
-  // Back over continuation bytes to the lead byte of the cut character.
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return std::string(s.substr(0, n));
 }
 
 }  // namespace hm

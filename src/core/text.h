@@ -1,19 +1,24 @@
 #pragma once
 // Text helpers for bytes that come from outside: UTF-8 validity, a printable
-// form for messages that quote input, and base64 for bytes that are not text.
+// form for messages that quote input, a cut that respects characters, and
+// base64 for bytes that are not text.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace hm {
 
-bool is_valid_utf8(const std::string& s);
+bool is_valid_utf8(std::string_view s);
 // s with every invalid UTF-8 sequence and control character (but tab) replaced
 // by '?', for messages that quote input (a reason must always be printable).
 std::string printable_utf8(const std::string& s);
-
-// The longest prefix of s of at most max_bytes that does not end inside a
-// UTF-8 sequence (a column limit never cuts a character in two).
+// The longest prefix of s that is at most max_bytes long and does not end
+// inside a character: a multi-byte UTF-8 sequence is kept whole or dropped
+// whole, never split (a column in strict mode refuses a split one, error 1366).
+// Invalid input is cut by the same rule, each byte that does not begin a
+// well-formed sequence counting as one character: the result is always a
+// prefix of s, at most max_bytes long, and valid UTF-8 whenever s is.
 std::string utf8_truncate(std::string_view s, std::size_t max_bytes);
 std::string base64_encode(const std::string& bytes);
 

@@ -70,15 +70,19 @@ std::string mid_field(const json& obj, const std::string& path) {
   return mid;
 }
 
-// Account, sender and recipient ids: digits in practice; any printable ASCII accepted.
+// A decimal Instagram id at obj.key (a string): anything else would become a
+// Graph API path later.
+std::string decimal_id(const json& obj, const char* key, const std::string& path) {
+  std::string id = string_field(obj, key, path, kMaxIgIdLength);
+  if (const std::string problem = instagram_id_problem(id); !problem.empty()) fail(path + "." + key, problem);
+  return id;
+}
+
+// Sender and recipient: {"id": "<decimal digits>"}.
 std::string id_field(const json& obj, const char* key, const std::string& path) {
   const json& holder = member(obj, key, path);
   if (!holder.is_object()) fail(path + "." + key, std::string("is ") + type_name(holder) + ", expected an object");
-  std::string id = string_field(holder, "id", path + "." + key, kMaxIgIdLength);
-  for (unsigned char c : id) {
-    if (c <= 0x20 || c >= 0x7f) fail(path + "." + key + ".id", "holds a character that is not printable ASCII");
-  }
-  return id;
+  return decimal_id(holder, "id", path + "." + key);
 }
 
 std::int64_t timestamp_field(const json& obj, const char* key, const std::string& path) {
@@ -202,7 +206,7 @@ void parse_reaction(const EventContext& c, Delivery& out) {
   re.account_id = c.account_id;
   re.sender_id = id_field(c.ev, "sender", c.path);
   re.action = optional_string(r, "action", rpath).value_or("react");
-  if (re.action != "react" && re.action != "unreact") fail(rpath + ".action", "is '" + re.action.substr(0, 32) + "', expected react or unreact");
+  if (re.action != "react" && re.action != "unreact") fail(rpath + ".action", "is '" + utf8_truncate(re.action, 32) + "', expected react or unreact");
   re.reaction = optional_string(r, "reaction", rpath).value_or("");
   re.emoji = optional_string(r, "emoji", rpath).value_or("");
   if (re.reaction.size() > 64) fail(rpath + ".reaction", "is longer than 64 bytes");
@@ -227,7 +231,7 @@ void skip_event(const EventContext& c, Delivery& out) {
   std::string kind = "unknown";
   for (const auto& [key, value] : c.ev.items()) {
     if (key != "sender" && key != "recipient" && key != "timestamp") {
-      kind = key.substr(0, 40);
+      kind = utf8_truncate(key, 40);
       break;
     }
   }
@@ -262,7 +266,7 @@ Delivery parse_or_throw(std::string_view text) {
   const json& object = member(root, "object", "delivery");
   if (!object.is_string()) fail("delivery.object", std::string("is ") + type_name(object) + ", expected \"instagram\"");
   if (object.get<std::string>() != "instagram")
-    fail("delivery.object", "is '" + object.get<std::string>().substr(0, 40) + "', expected \"instagram\"");
+    fail("delivery.object", "is '" + utf8_truncate(object.get_ref<const std::string&>(), 40) + "', expected \"instagram\"");
   const json& entries = member(root, "entry", "delivery");
   if (!entries.is_array()) fail("delivery.entry", std::string("is ") + type_name(entries) + ", expected an array");
   if (entries.empty()) fail("delivery.entry", "is empty");
@@ -274,7 +278,7 @@ Delivery parse_or_throw(std::string_view text) {
     const json& id = member(entry, "id", epath);
     std::string account_id;
     if (id.is_string()) {
-      account_id = string_field(entry, "id", epath, kMaxIgIdLength);
+      account_id = decimal_id(entry, "id", epath);
     } else {
       fail(epath + ".id", std::string("is ") + type_name(id) + ", expected a string");
     }
@@ -292,7 +296,7 @@ Delivery parse_or_throw(std::string_view text) {
       for (std::size_t j = 0; j < c->size(); ++j) {
         std::string field = "changes";
         if ((*c)[j].is_object()) {
-          if (auto f = (*c)[j].find("field"); f != (*c)[j].end() && f->is_string()) field = "changes:" + f->get<std::string>().substr(0, 40);
+          if (auto f = (*c)[j].find("field"); f != (*c)[j].end() && f->is_string()) field = "changes:" + utf8_truncate(f->get_ref<const std::string&>(), 40);
         }
         out.events.push_back(SkippedEvent{field});
         any = true;

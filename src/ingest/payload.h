@@ -9,7 +9,9 @@
 // - entry[].changes[] and any other messaging kind are SkippedEvent.
 // - Unknown fields are ignored. A known field of the wrong type, a missing mid,
 //   a mid longer than kMaxMidLength or not printable ASCII, a missing sender,
-//   recipient or timestamp make the whole delivery invalid: nothing of it is stored.
+//   recipient or timestamp, an account, sender or recipient id that is not
+//   1 to kMaxIgIdDigits decimal digits make the whole delivery invalid:
+//   nothing of it is stored.
 
 #include <string>
 #include <string_view>

@@ -9,6 +9,12 @@
 namespace hm::mysql {
 namespace {
 
+// An error column's value: assembled from outside text (Graph messages, curl
+// errors, HTTP answers) that may already hold a broken or cut sequence, so
+// made printable UTF-8 first, then cut to 2000 bytes on a character boundary.
+// Strict mode would refuse an invalid sequence anywhere in it (1366).
+std::string error_text(const std::string& error) { return utf8_truncate(printable_utf8(error), 2000); }
+
 void set_optional_string(sql::PreparedStatement& st, unsigned i, const std::optional<std::string>& v) {
   if (v) {
     st.setString(i, *v);
@@ -171,8 +177,9 @@ Status MysqlRoleStore::save_profile(const std::string& account_id, const std::st
         "UPDATE contact SET name = ?, username = ?, profile_pic = ?, follower_count = ?, is_verified_user = ?, "
         "is_user_follow_business = ?, is_business_follow_user = ?, profile_fetched_at = NOW(3), "
         "profile_claimed_at = NULL, profile_error = NULL WHERE account_id = ? AND igsid = ?");
-    set_optional_string(st, 1, p.name);
-    set_optional_string(st, 2, p.username);
+    // From the Graph API: cut to the columns (VARCHAR(255)) on a character boundary.
+    set_optional_string(st, 1, p.name ? std::optional<std::string>(utf8_truncate(*p.name, 255)) : std::nullopt);
+    set_optional_string(st, 2, p.username ? std::optional<std::string>(utf8_truncate(*p.username, 255)) : std::nullopt);
     set_optional_string(st, 3, p.profile_pic);
     set_optional_int(st, 4, p.follower_count);
     set_optional_bool(st, 5, p.is_verified_user);
@@ -191,7 +198,7 @@ Status MysqlRoleStore::save_profile_error(const std::string& account_id, const s
                                      "profile_claimed_at = NULL WHERE account_id = ? AND igsid = ?"
                                    : "UPDATE contact SET profile_error = ?, profile_claimed_at = NULL "
                                      "WHERE account_id = ? AND igsid = ?");
-    st.setString(1, error.substr(0, 2000));
+    st.setString(1, error_text(error));
     st.setString(2, account_id);
     st.setString(3, igsid);
     return st.executeUpdate();
@@ -219,13 +226,13 @@ Status MysqlRoleStore::save_media(const MediaRecord& m) {
         "status = VALUES(status), error = VALUES(error), attempts = attempts + 1");
     st.setUInt64(1, m.message_id);
     st.setInt(2, m.idx);
-    st.setString(3, m.type.substr(0, 32));
+    st.setString(3, utf8_truncate(m.type, 32));
     st.setString(4, m.source_url);
     set_optional_string(st, 5, m.sha256.empty() ? std::nullopt : std::optional<std::string>(m.sha256));
     set_optional_int(st, 6, m.status == MediaStatus::kStored ? std::optional<long long>(m.size) : std::nullopt);
-    set_optional_string(st, 7, m.content_type.empty() ? std::nullopt : std::optional<std::string>(m.content_type.substr(0, 255)));
+    set_optional_string(st, 7, m.content_type.empty() ? std::nullopt : std::optional<std::string>(utf8_truncate(m.content_type, 255)));
     st.setString(8, to_string(m.status));
-    set_optional_string(st, 9, m.error.empty() ? std::nullopt : std::optional<std::string>(m.error.substr(0, 2000)));
+    set_optional_string(st, 9, m.error.empty() ? std::nullopt : std::optional<std::string>(error_text(m.error)));
     return st.executeUpdate();
   }).status;
 }
@@ -254,7 +261,7 @@ Result<bool> MysqlRoleStore::reserve_reply(std::uint64_t message_id, const std::
     st.setUInt64(1, message_id);
     st.setString(2, account_id);
     st.setString(3, customer_id);
-    st.setString(4, rule.substr(0, 255));
+    st.setString(4, utf8_truncate(rule, 255));
     st.setString(5, text);
     return insert_ignore(s, st, "reserving the reply") == 1;
   });
@@ -293,7 +300,7 @@ Status MysqlRoleStore::finish_reply(std::uint64_t message_id, ReplyStatus status
         "UPDATE reply SET status = ?, sent_message_id = ?, error = ? WHERE message_id = ? AND status = 'sending'");
     st.setString(1, to_string(status));
     set_optional_string(st, 2, sent_message_id.empty() ? std::nullopt : std::optional<std::string>(sent_message_id));
-    set_optional_string(st, 3, error.empty() ? std::nullopt : std::optional<std::string>(error.substr(0, 2000)));
+    set_optional_string(st, 3, error.empty() ? std::nullopt : std::optional<std::string>(error_text(error)));
     st.setUInt64(4, message_id);
     return st.executeUpdate();
   }).status;

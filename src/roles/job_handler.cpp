@@ -12,7 +12,25 @@ bool parse_job(std::string_view payload, std::string* mid, std::string* error) {
     return false;
   }
   *mid = j["mid"].get<std::string>();
+  // The parser's rule for mids: printable ASCII, at most kMaxMidLength bytes.
+  if (mid->size() > kMaxMidLength) {
+    *error = "bad job: mid is " + std::to_string(mid->size()) + " bytes, longer than the limit of " +
+             std::to_string(kMaxMidLength);
+    return false;
+  }
+  for (const unsigned char c : *mid) {
+    if (c <= 0x20 || c >= 0x7f) {
+      *error = "bad job: mid holds a character that is not printable ASCII";
+      return false;
+    }
+  }
   return true;
+}
+
+std::string stored_ids_problem(const StoredMessage& m) {
+  if (std::string p = instagram_id_problem(m.account_id); !p.empty()) return "account_id " + p;
+  if (std::string p = instagram_id_problem(m.customer_id); !p.empty()) return "customer_id " + p;
+  return "";
 }
 
 DeliveryOutcome JobHandler::done(long long applied) {
@@ -62,6 +80,8 @@ DeliveryOutcome JobHandler::handle_job(std::string_view payload) const {
   const auto m = store_.find_message(mid);
   if (!m.ok()) return store_failed(m.status);
   if (!m.value) return dead("message " + mid + " is not stored");
+  // Stored before ids were checked at ingest? Never let one reach a Graph path.
+  if (std::string p = stored_ids_problem(*m.value); !p.empty()) return dead("message " + mid + ": " + p);
   return handle_message(*m.value);
 }
 

@@ -2,8 +2,9 @@
 // The base of the enrich, media and reply roles: a BatchHandler fed by jobs
 // that ingest publishes ({"mid": "...", "message_id": N}). handle() takes each
 // job on its own: it parses the job, reads the message it names and runs the
-// role's step on that message. A job that is not {"mid": "..."} or names no
-// stored message is dead-lettered; a failing store call is left for a later
+// role's step on that message. A job that is not {"mid": "..."}, names no
+// stored message, or names one whose account or customer id is not decimal
+// digits (it would become a Graph API path) is dead-lettered; a failing store call is left for a later
 // delivery when retryable and dead-lettered otherwise. Every step is
 // idempotent, so a job seen twice does no harm.
 // Thread-safe when the role's step is (each role's is): handle() keeps no state.
@@ -18,8 +19,12 @@
 
 namespace hm {
 
-// Parses a job payload; returns the mid, or an error.
+// Parses a job payload; returns the mid (printable ASCII, at most
+// kMaxMidLength bytes, as the parser accepts), or an error.
 bool parse_job(std::string_view payload, std::string* mid, std::string* error);
+// Empty when the stored message's account and customer ids are Instagram ids
+// (decimal digits); otherwise which one is not, and why.
+std::string stored_ids_problem(const StoredMessage& m);
 
 class JobHandler : public BatchHandler {
  public:

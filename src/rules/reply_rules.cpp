@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <re2/re2.h>
 
 #include "hm/config_error.h"
 
@@ -47,6 +48,26 @@ int parse_hhmm(const std::string& s, const std::string& where) {
   return h * 60 + m;
 }
 
+// RE2 with the rules' semantics: case-insensitive, UTF-8, bounded memory,
+// errors reported by us rather than logged to stderr.
+std::shared_ptr<const re2::RE2> compile_pattern(const std::string& pattern, const std::string& rule,
+                                                const std::string& where) {
+  re2::RE2::Options options;
+  options.set_case_sensitive(false);
+  options.set_encoding(re2::RE2::Options::EncodingUTF8);
+  options.set_max_mem(kPatternMaxMem);
+  options.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(pattern, options);
+  if (!re->ok())
+    throw Problem{where, "rule '" + rule + "': '" + pattern + "' is not a valid regular expression (RE2 syntax): " +
+                             re->error()};
+  if (re->ProgramSize() > kPatternMaxProgramSize)
+    throw Problem{where, "rule '" + rule + "': '" + pattern + "' is too large (" + std::to_string(re->ProgramSize()) +
+                             " RE2 instructions, the limit is " + std::to_string(kPatternMaxProgramSize) +
+                             "): make it simpler"};
+  return re;
+}
+
 }  // namespace
 
 ReplyRules ReplyRules::parse(const std::string& text, const std::string& source) {
@@ -79,11 +100,7 @@ ReplyRules ReplyRules::parse(const std::string& text, const std::string& source)
           }
           if (auto p = rule.find("pattern"); p != rule.end()) {
             if (!p->is_string()) throw Problem{rw + ".pattern", "must be a string"};
-            try {
-              parsed.pattern.emplace(p->get<std::string>(), std::regex::ECMAScript | std::regex::icase);
-            } catch (const std::regex_error& e) {
-              throw Problem{rw + ".pattern", std::string("is not a valid regular expression: ") + e.what()};
-            }
+            parsed.pattern = compile_pattern(p->get<std::string>(), parsed.name, rw + ".pattern");
           }
           if (parsed.keywords.empty() && !parsed.pattern) throw Problem{rw, "needs \"keywords\" or \"pattern\""};
           acc.rules.push_back(std::move(parsed));
@@ -130,7 +147,7 @@ std::optional<ReplyDecision> ReplyRules::match(const std::string& account_id, co
   for (const Rule& r : a.rules) {
     for (const auto& kw : r.keywords)
       if (lowered.find(kw) != std::string::npos) return ReplyDecision{r.name, r.reply};
-    if (r.pattern && std::regex_search(text, *r.pattern)) return ReplyDecision{r.name, r.reply};
+    if (r.pattern && re2::RE2::PartialMatch(text, *r.pattern)) return ReplyDecision{r.name, r.reply};
   }
   if (a.away) {
     const long long local_minutes = ((now_ms / 60000 + a.away->utc_offset_minutes) % 1440 + 1440) % 1440;

@@ -7,17 +7,38 @@
 //      "away":  {"utc_offset_minutes": 180, "from": "22:00", "to": "08:00", "reply": "..."}}}}
 //
 // The first rule whose keyword occurs in the text (case-insensitive for ASCII
-// letters) or whose pattern (ECMAScript regex, case-insensitive) matches wins;
-// otherwise, inside the away hours (local time of the offset; may wrap
-// midnight), the away message. Immutable after loading; thread-safe.
+// letters) or whose pattern matches anywhere in the text wins; otherwise,
+// inside the away hours (local time of the offset; may wrap midnight), the
+// away message. Immutable after loading; thread-safe.
+//
+// Patterns are RE2 syntax (https://github.com/google/re2/wiki/Syntax),
+// case-insensitive, over UTF-8: matching takes time linear in the text and
+// never recurses, so customer text (up to 64 KB) cannot crash or stall the
+// worker whatever the pattern. A pattern RE2 cannot compile (backreferences
+// `\1`, lookaround `(?=x)`, `\uXXXX` escapes: RE2 writes `\x{XXXX}`) or that
+// exceeds kPatternMaxMem or kPatternMaxProgramSize is refused at load.
 
+#include <cstdint>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+namespace re2 {
+class RE2;
+}
+
 namespace hm {
+
+// The memory one compiled pattern may use (its programs and DFA caches), bytes.
+inline constexpr std::int64_t kPatternMaxMem = 2 << 20;
+// The largest compiled pattern accepted, in RE2 program instructions. Search
+// time is linear in the text, but when the DFA cache fills it falls back to an
+// NFA whose cost per byte grows with the program: `.{1000}x` (8005
+// instructions) takes seconds on 64 KB; at this limit, tens of milliseconds.
+// Real rules (`fiyat|price|ücret`) are tens of instructions.
+inline constexpr int kPatternMaxProgramSize = 2000;
 
 struct ReplyDecision {
   std::string rule;  // the rule's name, or "away"
@@ -38,7 +59,7 @@ class ReplyRules {
   struct Rule {
     std::string name;
     std::vector<std::string> keywords;  // lower-cased
-    std::optional<std::regex> pattern;
+    std::shared_ptr<const re2::RE2> pattern;  // null: keywords only
     std::string reply;
   };
   struct Away {

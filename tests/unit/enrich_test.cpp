@@ -135,7 +135,7 @@ TEST_F(EnrichLogicTest, WithoutAGraphClientOrForEchoesNoProfileIsFetched) {
   EnrichService no_token(store_, nullptr, EnrichOptions{3600s});
   EXPECT_EQ(no_token.handle({job("n1")}).at(0).verdict, Verdict::kDone);
   EXPECT_TRUE(store_.contact(kAccount, kCustomer).has_value());
-  message("n2", 1000, Direction::kEcho, "other");
+  message("n2", 1000, Direction::kEcho, "7459812036650348");
   EXPECT_EQ(enrich_.handle({job("n2")}).at(0).verdict, Verdict::kDone);
   EXPECT_EQ(http_.count("GET"), 0);
   EXPECT_EQ(store_.calls("claim_profile_fetch"), 0);
@@ -160,6 +160,42 @@ TEST_F(EnrichLogicTest, StoreFailuresAreRetriedOrDeadLetteredByCategory) {
   EXPECT_EQ(enrich_.handle({job("s1")}).at(0).verdict, Verdict::kDone);
   EXPECT_EQ(http_.count("GET"), 2);
   EXPECT_TRUE(store_.contact(kAccount, kCustomer)->profile.has_value());
+}
+
+// Ids come from the stored message; one that is not decimal digits (stored
+// before ingest checked them) would become the Graph path /<igsid>. The job
+// is a dead letter naming the field, and nothing is called or written.
+TEST_F(EnrichLogicTest, AStoredIdThatIsNotDecimalDigitsIsADeadLetterNotAGraphCall) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"123/../../me/accounts", "customer_id is not decimal digits (an Instagram id)"},
+      {"12a", "customer_id is not decimal digits (an Instagram id)"},
+      {"", "customer_id is empty"},
+      {std::string(40, '1'), "customer_id is 40 digits, longer than the limit of 32"},
+  };
+  int i = 0;
+  for (const auto& [customer, reason] : cases) {
+    const std::string mid = "bad-" + std::to_string(i++);
+    message(mid, 1000, Direction::kInbound, customer);
+    const auto out = enrich_.handle({job(mid)}).at(0);
+    EXPECT_EQ(out.verdict, Verdict::kDeadLetter) << customer;
+    EXPECT_EQ(out.reason, "message " + mid + ": " + reason);
+    EXPECT_FALSE(store_.contact(kAccount, customer).has_value());
+  }
+  EXPECT_EQ(http_.count("GET"), 0);
+}
+
+// Jobs come from Redis: a mid that the parser would never have produced is
+// refused before the store is asked.
+TEST(ParseJobTest, AMidMustBePrintableAsciiWithinTheLimit) {
+  std::string mid, error;
+  EXPECT_TRUE(parse_job(R"({"mid":"aWdfZAG1-ok_=="})", &mid, &error)) << error;
+  EXPECT_EQ(mid, "aWdfZAG1-ok_==");
+  EXPECT_FALSE(parse_job(R"({"mid":"a b"})", &mid, &error));
+  EXPECT_EQ(error, "bad job: mid holds a character that is not printable ASCII");
+  EXPECT_FALSE(parse_job(json{{"mid", std::string(256, 'm')}}.dump(), &mid, &error));
+  EXPECT_EQ(error, "bad job: mid is 256 bytes, longer than the limit of 255");
+  EXPECT_FALSE(parse_job(R"({"mid":""})", &mid, &error));
+  EXPECT_FALSE(parse_job("[]", &mid, &error));
 }
 
 }  // namespace

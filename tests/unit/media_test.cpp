@@ -46,8 +46,8 @@ class MediaLogicTest : public ::testing::Test {
     }
     StoredMessage m;
     m.mid = mid;
-    m.account_id = "acc";
-    m.customer_id = "cust";
+    m.account_id = "17841405309211844";
+    m.customer_id = "1284930675412097";
     m.attachments_json = a.dump();
     m.event_time_ms = clock_.wall_ms();
     return store_.add_message(m);
@@ -138,8 +138,10 @@ TEST_F(MediaLogicTest, StoreFailuresAreRetriedOrDeadLetteredByCategory) {
 TEST_F(MediaLogicTest, MessagesWithoutAttachmentsOrWithBadOnes) {
   StoredMessage plain;
   plain.mid = "t1";
+  plain.account_id = "17841405309211844";
+  plain.customer_id = "1284930675412097";
   store_.add_message(plain);
-  StoredMessage bad;
+  StoredMessage bad = plain;
   bad.mid = "t2";
   bad.attachments_json = R"({"not": "an array"})";
   store_.add_message(bad);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "support/fakes.h"
@@ -141,6 +142,45 @@ TEST(PayloadTest, RejectsBadDeliveriesWithAClearReason) {
     EXPECT_FALSE(r.error.empty()) << c.name;
     EXPECT_NE(r.error.find(c.expected), std::string::npos) << c.name << ": " << r.error;
   }
+}
+
+// Ids become Graph API paths (/<igsid>, /<account>/messages): only decimal
+// digits pass. Before, any printable ASCII did, `/../../me/accounts` included.
+TEST(PayloadTest, IdsThatAreNotDecimalDigitsMakeADeadLetterNamingTheField) {
+  auto sender = [](std::string id) { return with([id](auto& j) { j["entry"][0]["messaging"][0]["sender"]["id"] = id; }); };
+  const std::vector<BadCase> cases = {
+      {"path in sender", sender("123/../../me/accounts"), "entry[0].messaging[0].sender.id: is not decimal digits"},
+      {"letter in sender", sender("12a"), "entry[0].messaging[0].sender.id: is not decimal digits"},
+      {"query in sender", sender("123?fields=access_token"), "sender.id: is not decimal digits"},
+      {"sign in sender", sender("-123"), "sender.id: is not decimal digits"},
+      {"empty sender", sender(""), "entry[0].messaging[0].sender.id: is empty"},
+      {"40 digits", sender(std::string(40, '7')), "sender.id: is 40 digits, longer than the limit of 32"},
+      {"path in recipient",
+       with([](auto& j) { j["entry"][0]["messaging"][0]["recipient"]["id"] = "17841405309211844/messages"; }),
+       "entry[0].messaging[0].recipient.id: is not decimal digits"},
+      {"path in account", with([](auto& j) { j["entry"][0]["id"] = "../me/accounts"; }),
+       "entry[0].id: is not decimal digits"},
+      {"unicode digits in account", with([](auto& j) { j["entry"][0]["id"] = "١٢٣"; }), "entry[0].id: is not decimal digits"},
+  };
+  for (const auto& c : cases) {
+    const auto r = parse_delivery(c.payload);
+    EXPECT_FALSE(r.ok) << c.name;
+    EXPECT_NE(r.error.find(c.expected), std::string::npos) << c.name << ": " << r.error;
+  }
+  // 32 digits is the longest id accepted.
+  EXPECT_TRUE(parse_delivery(sender(std::string(32, '9'))).ok);
+}
+
+// Every real delivery shape (tests/fixtures/payloads = /work/shared/payloads)
+// still parses with the stricter ids.
+TEST(PayloadTest, EveryRealPayloadShapeStillParses) {
+  int n = 0;
+  for (const auto& f : std::filesystem::directory_iterator(std::string(HM_FIXTURES_DIR) + "/payloads")) {
+    const auto r = parse_delivery(fixture(f.path().filename().string()));
+    EXPECT_TRUE(r.ok) << f.path() << ": " << r.error;
+    ++n;
+  }
+  EXPECT_GE(n, 10);
 }
 
 TEST(PayloadTest, DeepNestingInsideAValidDeliveryIsRefused) {

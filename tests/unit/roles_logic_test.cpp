@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
@@ -12,25 +14,28 @@
 namespace hm {
 namespace {
 
-const char* kRules = R"({"accounts": {"acc": {
+const char* kRules = R"({"accounts": {"17841405309211844": {
   "rules": [{"name": "hours", "keywords": ["Saat", "hours"], "reply": "R-hours"},
             {"name": "price", "pattern": "fiyat|pr[i1]ce", "reply": "R-price"}],
   "away": {"utc_offset_minutes": 180, "from": "22:00", "to": "08:00", "reply": "R-away"}}}})";
+
+const char* const kAcc = "17841405309211844";
+const char* const kCust = "1284930675412097";
 
 // 2026-01-14 12:00 UTC = 15:00 local (+3), inside working hours.
 constexpr long long kNoonUtc = 1768392000000LL;
 
 TEST(ReplyRulesTest, KeywordsPatternsAndAwayHours) {
   const auto r = ReplyRules::parse(kRules, "rules.json");
-  EXPECT_EQ(r.match("acc", "Çalışma SAATLERİ?", kNoonUtc)->rule, "hours");  // ASCII letters case-insensitive
-  EXPECT_EQ(r.match("acc", "PRICE please", kNoonUtc)->text, "R-price");
-  EXPECT_FALSE(r.match("acc", "merhaba", kNoonUtc).has_value());
+  EXPECT_EQ(r.match(kAcc, "Çalışma SAATLERİ?", kNoonUtc)->rule, "hours");  // ASCII letters case-insensitive
+  EXPECT_EQ(r.match(kAcc, "PRICE please", kNoonUtc)->text, "R-price");
+  EXPECT_FALSE(r.match(kAcc, "merhaba", kNoonUtc).has_value());
   EXPECT_FALSE(r.match("other", "hours", kNoonUtc).has_value());
   // 20:00 UTC = 23:00 local: away; 04:00 UTC = 07:00 local: away (wraps midnight); 05:00 UTC = 08:00: not.
-  EXPECT_EQ(r.match("acc", "merhaba", kNoonUtc + 8 * 3600000LL)->rule, "away");
-  EXPECT_EQ(r.match("acc", "merhaba", kNoonUtc - 8 * 3600000LL)->rule, "away");
-  EXPECT_FALSE(r.match("acc", "merhaba", kNoonUtc - 7 * 3600000LL).has_value());
-  EXPECT_EQ(r.match("acc", "hours", kNoonUtc + 8 * 3600000LL)->rule, "hours");  // rules win over away
+  EXPECT_EQ(r.match(kAcc, "merhaba", kNoonUtc + 8 * 3600000LL)->rule, "away");
+  EXPECT_EQ(r.match(kAcc, "merhaba", kNoonUtc - 8 * 3600000LL)->rule, "away");
+  EXPECT_FALSE(r.match(kAcc, "merhaba", kNoonUtc - 7 * 3600000LL).has_value());
+  EXPECT_EQ(r.match(kAcc, "hours", kNoonUtc + 8 * 3600000LL)->rule, "hours");  // rules win over away
 }
 
 TEST(ReplyRulesTest, BadRuleFilesNameTheProblem) {
@@ -39,7 +44,7 @@ TEST(ReplyRulesTest, BadRuleFilesNameTheProblem) {
       {R"({"accounts": []})", "accounts: must be an object"},
       {R"({"accounts": {"a": {"rules": [{"name": "x", "reply": "r"}]}}})", "rules[0]: needs \"keywords\" or \"pattern\""},
       {R"({"accounts": {"a": {"rules": [{"keywords": ["k"]}]}}})", "rules[0]: needs \"reply\""},
-      {R"({"accounts": {"a": {"rules": [{"pattern": "(", "reply": "r"}]}}})", "pattern: is not a valid regular expression"},
+      {R"({"accounts": {"a": {"rules": [{"pattern": "(", "reply": "r"}]}}})", "rules[0].pattern: rule 'rule 0': '(' is not a valid regular expression"},
       {R"({"accounts": {"a": {"away": {"from": "25:00", "to": "08:00", "reply": "r"}}}})", "away.from: '25:00' is not a time of day"},
       {R"({"accounts": {"a": {"rules": [{"keywords": [], "reply": "r"}]}}})", "keywords: must be a non-empty array"},
   };
@@ -54,6 +59,56 @@ TEST(ReplyRulesTest, BadRuleFilesNameTheProblem) {
     }
   }
   EXPECT_THROW(ReplyRules::load("/nonexistent/rules.json"), ConfigError);
+}
+
+// Patterns that made libstdc++'s std::regex recurse once per character (a
+// SIGSEGV on 60 KB) or backtrack exponentially: with RE2 each search over
+// 64 KB completes, linear in the text. Timing is printed, not asserted.
+TEST(ReplyRulesTest, PathologicalPatternsOn64KbOfTextComplete) {
+  const auto r = ReplyRules::parse(R"({"accounts": {"1": {"rules": [
+      {"name": "dotstar", "pattern": ".*fiyat", "reply": "a"},
+      {"name": "nested", "pattern": "(a*)*b", "reply": "b"},
+      {"name": "nested-any", "pattern": "(.*)*x", "reply": "c"},
+      {"name": "big", "pattern": "(.{25}){5}y", "reply": "d"}]}}})",
+                                   "rules.json");
+  std::string plain(64 * 1024, 'a');
+  std::string multibyte;
+  while (multibyte.size() < 64 * 1024) multibyte += "ş😀\n";
+  for (const std::string* text : {&plain, &multibyte}) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(r.match("1", *text, kNoonUtc).has_value());
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    std::cout << "[ info     ] four patterns over " << text->size() << " bytes, no match: " << us.count() << " us\n";
+  }
+  EXPECT_EQ(r.match("1", plain + " FIYAT", kNoonUtc)->rule, "dotstar");  // case-insensitive, as before
+  EXPECT_EQ(r.match("1", plain + "b", kNoonUtc)->rule, "nested");
+  EXPECT_EQ(r.match("1", "ne kadar\nfiyatı", kNoonUtc)->rule, "dotstar");  // unanchored: any line
+}
+
+// What RE2 cannot compile (and std::regex could) is refused at load, naming
+// the variable, the file, the rule, the pattern and RE2's reason.
+TEST(ReplyRulesTest, PatternsRe2CannotRunAreRefusedAtLoad) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"((a)\1)", "invalid escape sequence: \\1"},
+      {"(?=x)fiyat", "invalid perl operator: (?="},
+      {"(?!x)", "invalid perl operator"},
+      {R"(\u00e7)", "invalid escape sequence"},
+      {".{1000}x", "is too large"},
+  };
+  for (const auto& [pattern, fragment] : bad) {
+    const nlohmann::json rules = {
+        {"accounts", {{"1", {{"rules", {{{"name", "price"}, {"pattern", pattern}, {"reply", "r"}}}}}}}}};
+    try {
+      ReplyRules::parse(rules.dump(), "rules.json");
+      ADD_FAILURE() << "accepted " << pattern;
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(e.variable(), "REPLY_RULES_PATH");
+      for (const std::string& part : {std::string("rules.json"), std::string("accounts.1.rules[0].pattern"),
+                                      std::string("rule 'price'"), "'" + pattern + "'", fragment})
+        EXPECT_NE(what.find(part), std::string::npos) << part << " not in: " << what;
+    }
+  }
 }
 
 HttpResult answer(long status, const std::string& body, HttpFailure failure = HttpFailure::kNone, bool sent = true) {
@@ -150,11 +205,11 @@ std::string delivery_with(const nlohmann::json& message, bool echo = false) {
   if (echo) m["is_echo"] = true;
   nlohmann::json d = {{"object", "instagram"},
                       {"entry",
-                       {{{"id", "acc"},
+                       {{{"id", kAcc},
                          {"time", 1768396566941LL},
                          {"messaging",
-                          {{{"sender", {{"id", echo ? "acc" : "cust"}}},
-                            {"recipient", {{"id", echo ? "cust" : "acc"}}},
+                          {{{"sender", {{"id", echo ? kAcc : kCust}}},
+                            {"recipient", {{"id", echo ? kCust : kAcc}}},
                             {"timestamp", 1768396566941LL},
                             {"message", m}}}}}}}};
   return d.dump();
