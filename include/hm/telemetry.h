@@ -36,6 +36,9 @@ class Telemetry {
   // the worker stops trying units and waits for one probe to succeed) or
   // reachable again (open = false).
   virtual void breaker(const std::string& /*dependency*/, bool /*open*/) {}
+  // The media role refused to download an attachment; rule is
+  // HttpResult::refusal: scheme, downgrade, host, address or url.
+  virtual void media_refused(const std::string& /*rule*/) {}
   // Work was committed to the database at this wall time (ms since epoch).
   virtual void committed(long long /*wall_ms*/) {}
 };
