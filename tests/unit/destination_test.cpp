@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <map>
 
 #include "config/config.h"
@@ -156,6 +160,61 @@ TEST(UrlCheckTest, SchemeHostAddressAndDowngrade) {
   const auto r = check_url("https://evil.example/x?token=secret", "", strict, &scheme);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->detail, "host evil.example is not allowed");
+}
+
+// The connected-address check as libcurl calls it: the address after DNS (or
+// after libcurl parsed 2130706433 / 0x7f.1 into 127.0.0.1), before connect.
+// libcurl's curl_sockaddr has room for an IPv6 address after its header, as here.
+struct SocketAddress {
+  explicit SocketAddress(const char* text) {
+    sockaddr_in in{};
+    sockaddr_in6 in6{};
+    auto* a = get();
+    a->socktype = SOCK_STREAM;
+    a->protocol = IPPROTO_TCP;
+    if (inet_pton(AF_INET, text, &in.sin_addr) == 1) {
+      in.sin_family = a->family = AF_INET;
+      a->addrlen = sizeof in;
+      std::memcpy(storage + offsetof(curl_sockaddr, addr), &in, sizeof in);
+    } else {
+      EXPECT_EQ(inet_pton(AF_INET6, text, &in6.sin6_addr), 1) << text;
+      in6.sin6_family = a->family = AF_INET6;
+      a->addrlen = sizeof in6;
+      std::memcpy(storage + offsetof(curl_sockaddr, addr), &in6, sizeof in6);
+    }
+  }
+  curl_sockaddr* get() { return reinterpret_cast<curl_sockaddr*>(storage); }
+  alignas(curl_sockaddr) unsigned char storage[sizeof(curl_sockaddr) + sizeof(sockaddr_in6)] = {};
+};
+
+// Opens (and closes) a socket through the guard; false when it refused.
+bool opens(SocketGuard& guard, const char* address) {
+  SocketAddress a(address);
+  const curl_socket_t fd = open_guarded_socket(&guard, CURLSOCKTYPE_IPCXN, a.get());
+  if (fd == CURL_SOCKET_BAD) return false;
+  ::close(fd);
+  return true;
+}
+
+TEST(ConnectedAddressTest, NonPublicAddressesAreNeverConnectedTo) {
+  SocketGuard strict;
+  EXPECT_FALSE(opens(strict, "127.0.0.1"));
+  EXPECT_EQ(strict.refused, "127.0.0.1 (loopback)");
+  EXPECT_FALSE(opens(strict, "169.254.169.254"));
+  EXPECT_EQ(strict.refused, "169.254.169.254 (link-local)");
+  EXPECT_FALSE(opens(strict, "10.96.0.1"));  // a cluster service
+  EXPECT_FALSE(opens(strict, "::1"));
+  EXPECT_FALSE(opens(strict, "::ffff:127.0.0.1"));
+  EXPECT_EQ(strict.refused, "::ffff:127.0.0.1 (loopback)");
+  EXPECT_FALSE(opens(strict, "fd00::1"));
+  EXPECT_EQ(strict.allowed, 0);
+  EXPECT_TRUE(opens(strict, "157.240.1.35"));
+  EXPECT_TRUE(opens(strict, "2a03:2880:f10c:83:face:b00c:0:25de"));
+  EXPECT_EQ(strict.allowed, 2);
+
+  SocketGuard relaxed{true, {}, 0};
+  EXPECT_TRUE(opens(relaxed, "127.0.0.1"));
+  EXPECT_TRUE(opens(relaxed, "::1"));
 }
 
 // ------------------------------------------------------------ configuration
