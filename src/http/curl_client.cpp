@@ -168,6 +168,7 @@ HttpResult CurlHttpClient::perform_hop(Hop& hop, const HttpCallOptions& o) {
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.total_timeout.count()));
+  if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
   std::unique_ptr<curl_slist, ListDeleter> resolve;
   if (hop.guard) {
     for (const auto& entry : options_.resolve) resolve.reset(curl_slist_append(resolve.release(), entry.c_str()));

@@ -24,6 +24,9 @@ struct CurlClientOptions {
   // "host:port:address" that answer for DNS (a permitted CDN name pointed at
   // 127.0.0.1, so that only the connected-address check stands in the way).
   std::vector<std::string> resolve;
+  // Test only: a CA bundle (CURLOPT_CAINFO) instead of the system's, for a
+  // TLS stand-in with a certificate of its own. "" = the system's.
+  std::string ca_file;
 };
 
 class CurlHttpClient final : public HttpClient {

@@ -4,12 +4,16 @@
 // the real MediaService and libcurl client against a loopback CDN stand-in and
 // the real MariaDB: the row is `failed` with a reason naming the host and the
 // rule, the job is done (no retry, no dead letter), and the stand-in saw no
-// request. On today's code every one of these is fetched and stored.
+// request. On today's code every one of these is fetched and stored. The
+// https cases use a TLS stand-in (cpp-httplib) with a certificate made by openssl.
 #include <gtest/gtest.h>
+
+#include <httplib.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "http/curl_client.h"
 #include "mysql/message_store.h"
@@ -30,6 +34,13 @@ test::FakeResponse image(const test::FakeRequest&) {
   r.content_type = "image/jpeg";
   r.body = "\xff\xd8 not really a jpeg";
   return r;
+}
+
+// A client whose DNS answers are `entries` ("host:port:address").
+CurlClientOptions resolving(std::vector<std::string> entries) {
+  CurlClientOptions o;
+  o.resolve = std::move(entries);
+  return o;
 }
 
 class MediaDestinationTest : public ::testing::Test {
@@ -142,7 +153,7 @@ TEST_F(MediaDestinationTest, ListedLoopbackHostsAreRefusedByTheAddressRule) {
 // allow-list, http is allowed, so only the check of the connected address
 // stands between the download and loopback.
 TEST_F(MediaDestinationTest, AnAllowedNameResolvingToLoopbackIsRefusedAtConnect) {
-  CurlHttpClient http(CurlClientOptions{{"scontent.xx.fbcdn.net:" + port() + ":127.0.0.1"}});
+  CurlHttpClient http(resolving({"scontent.xx.fbcdn.net:" + port() + ":127.0.0.1"}));
   MediaOptions o = options();
   o.allow_http = true;
   message("n1", {"http://scontent.xx.fbcdn.net:" + port() + "/a.jpg"});
@@ -179,8 +190,8 @@ TEST_F(MediaDestinationTest, RedirectsToDisallowedHostsAreRefused) {
     return r;
   });
   const std::string cp = std::to_string(cdn.port());
-  CurlHttpClient http(CurlClientOptions{{"cdn.fbcdn.net:" + cp + ":127.0.0.1",
-                                         "redis.default.svc.cluster.local:" + in + ":127.0.0.1"}});
+  CurlHttpClient http(
+      resolving({"cdn.fbcdn.net:" + cp + ":127.0.0.1", "redis.default.svc.cluster.local:" + in + ":127.0.0.1"}));
   MediaOptions o = options();
   o.allow_http = true;
   o.allow_private_addresses = true;  // the stand-ins are on loopback: the host rule must refuse
@@ -200,6 +211,70 @@ TEST_F(MediaDestinationTest, RedirectsToDisallowedHostsAreRefused) {
   EXPECT_EQ(cdn.requests().size(), 5u);  // each first hop once (no retry), and /ok.jpg
 }
 
+// A TLS CDN stand-in for cdn.fbcdn.net (a certificate of its own, trusted
+// through the client's test-only CA option) that redirects to plain http.
+class TlsCdn {
+ public:
+  TlsCdn(const std::string& dir, const std::string& http_target) {
+    std::filesystem::create_directories(dir);
+    cert_ = dir + "/cdn.pem";
+    const std::string key = dir + "/cdn.key";
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert_ +
+                            " -days 1 -subj /CN=cdn.fbcdn.net -addext subjectAltName=DNS:cdn.fbcdn.net >/dev/null 2>&1";
+    ok_ = std::system(cmd.c_str()) == 0;
+    server_ = std::make_unique<httplib::SSLServer>(cert_.c_str(), key.c_str());
+    server_->Get("/a.jpg", [](const httplib::Request&, httplib::Response& res) { res.set_content("tls bytes", "image/jpeg"); });
+    server_->Get("/moved.jpg", [http_target](const httplib::Request&, httplib::Response& res) {
+      res.status = 302;
+      res.set_header("Location", http_target);
+    });
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+  }
+  ~TlsCdn() {
+    server_->stop();
+    thread_.join();
+  }
+  bool ok() const { return ok_ && server_->is_valid() && port_ > 0; }
+  int port() const { return port_; }
+  const std::string& cert() const { return cert_; }
+
+ private:
+  bool ok_ = false;
+  std::string cert_;
+  std::unique_ptr<httplib::SSLServer> server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// https -> http is a downgrade: refused unless MEDIA_ALLOW_HTTP, and the http
+// target sees nothing.
+TEST_F(MediaDestinationTest, AnHttpsToHttpRedirectIsRefusedAsADowngrade) {
+  TlsCdn tls(dir_ + "-tls", "http://cdn.fbcdn.net:" + port() + "/a.jpg");
+  ASSERT_TRUE(tls.ok());
+  const std::string tp = std::to_string(tls.port());
+  CurlClientOptions client = resolving({"cdn.fbcdn.net:" + tp + ":127.0.0.1", "cdn.fbcdn.net:" + port() + ":127.0.0.1"});
+  client.ca_file = tls.cert();
+  CurlHttpClient http(client);
+  MediaOptions o = options();
+  o.allow_private_addresses = true;  // the stand-ins are on loopback; https only (the default)
+  message("g1", {"https://cdn.fbcdn.net:" + tp + "/a.jpg", "https://cdn.fbcdn.net:" + tp + "/moved.jpg"});
+  run("g1", o, http);
+  auto r = rows();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].first, "stored") << r[0].second;  // the control: https to the allowed name works
+  EXPECT_EQ(r[1].first, "failed");
+  EXPECT_EQ(r[1].second, "refused: a redirect from https to http (host cdn.fbcdn.net) (MEDIA_ALLOW_HTTP)");
+  EXPECT_TRUE(cdn_.requests().empty());
+
+  o.allow_http = true;  // relaxed: the same redirect is followed
+  message("g2", {"https://cdn.fbcdn.net:" + tp + "/moved.jpg"});
+  run("g2", o, http);
+  EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM media WHERE status = 'stored'"), 2);
+  EXPECT_EQ(cdn_.requests().size(), 1u);
+  std::filesystem::remove_all(dir_ + "-tls");
+}
+
 // Proxies from the environment are not used: a proxy would connect for us and
 // the address check would see only the proxy.
 TEST_F(MediaDestinationTest, EnvironmentProxiesAreNotUsed) {
@@ -207,7 +282,7 @@ TEST_F(MediaDestinationTest, EnvironmentProxiesAreNotUsed) {
   ::setenv("http_proxy", proxy.base().c_str(), 1);
   ::setenv("HTTPS_PROXY", proxy.base().c_str(), 1);
   ::setenv("ALL_PROXY", proxy.base().c_str(), 1);
-  CurlHttpClient http(CurlClientOptions{{"scontent.xx.fbcdn.net:" + port() + ":127.0.0.1"}});
+  CurlHttpClient http(resolving({"scontent.xx.fbcdn.net:" + port() + ":127.0.0.1"}));
   MediaOptions o = options();
   o.allow_http = true;
   o.allow_private_addresses = true;
