@@ -10,12 +10,29 @@
 
 namespace hm {
 
+// Where a call may go, for URLs that come from outside (the media role's
+// attachments). Off for the Graph API, whose address is configuration. When
+// enforced, the client follows redirects itself and checks every hop: the
+// scheme (https, or http when allow_http; so never a downgrade unless
+// allowed), the host against allowed_hosts (suffixes on a dot boundary, IP
+// addresses only exactly, see core/destination.h), and each address it is
+// about to connect to (only public ones unless allow_private_addresses). No
+// proxy from the environment is used (it would hide the address). A refused
+// hop is HttpFailure::kRefused; nothing is sent to it.
+struct DestinationPolicy {
+  bool enforce = false;
+  std::vector<std::string> allowed_hosts;  // normalized entries (parse_allowed_host)
+  bool allow_http = false;
+  bool allow_private_addresses = false;
+};
+
 struct HttpCallOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds total_timeout{30000};
   long long max_bytes = 0;  // 0 = no limit
   int max_redirects = 0;    // 0 = do not follow
   std::vector<std::string> headers;  // "Name: value"
+  DestinationPolicy destination;     // default: not enforced
 };
 
 enum class HttpFailure {
@@ -24,6 +41,7 @@ enum class HttpFailure {
   kTimeout,           // connect or total timeout
   kTooLarge,          // body over max_bytes
   kTooManyRedirects,
+  kRefused,           // DestinationPolicy refused a hop (see HttpResult::refusal)
   kOther,
 };
 
@@ -35,7 +53,11 @@ struct HttpResult {
   std::string content_type;
   std::string effective_url;  // after redirects
   long long bytes = 0;
-  std::string error;          // what went wrong, without secrets
+  std::string error;          // what went wrong, without secrets (a URL's host, never its query)
+  // kRefused: the rule that refused, a metric label: "scheme" (not https),
+  // "downgrade" (a redirect from https to http), "host" (not allowed),
+  // "address" (a non-public address), "url" (not a URL libcurl can parse).
+  std::string refusal;
   bool ok() const { return failure == HttpFailure::kNone && status >= 200 && status < 300; }
 };
 

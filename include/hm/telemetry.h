@@ -40,6 +40,9 @@ class Telemetry {
   // reason: "rate_limited", "auth" (its token was refused) or "no_token"; or
   // are let through again (blocked = false).
   virtual void graph_account(const std::string& /*account*/, const std::string& /*reason*/, bool /*blocked*/) {}
+  // The media role refused to download an attachment; rule is
+  // HttpResult::refusal: scheme, downgrade, host, address or url.
+  virtual void media_refused(const std::string& /*rule*/) {}
   // Work was committed to the database at this wall time (ms since epoch).
   virtual void committed(long long /*wall_ms*/) {}
 };

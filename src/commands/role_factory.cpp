@@ -30,6 +30,9 @@ MediaOptions media_options(const Config& cfg) {
   o.connect_timeout = cfg.roles.media_connect_timeout;
   o.timeout = cfg.roles.media_timeout;
   o.max_redirects = cfg.roles.media_max_redirects;
+  o.allowed_hosts = cfg.roles.media_allowed_hosts;
+  o.allow_http = cfg.roles.media_allow_http;
+  o.allow_private_addresses = cfg.roles.media_allow_private_addresses;
   o.retry.max_attempts = cfg.roles.graph_attempts;
   return o;
 }
@@ -71,7 +74,7 @@ struct EnrichRole final : RoleHandler {
 
 struct MediaRole final : RoleHandler {
   explicit MediaRole(const RoleContext& c)
-      : store(c.pool), service(store, http, media_options(c.cfg), c.clock, &c.stop) {}
+      : store(c.pool), service(store, http, media_options(c.cfg), c.clock, &c.stop, &c.telemetry) {}
   const BatchHandler& handler() const override { return service; }
   mysql::MysqlRoleStore store;
   CurlHttpClient http;

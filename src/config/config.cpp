@@ -6,12 +6,14 @@
 #include <iterator>
 
 #include "config/database_url.h"
+#include "core/destination.h"
 #include "config/values.h"
 #include "redis/redis_url.h"
 
 namespace hm {
 namespace {
 
+using config::parse_bool;
 using config::parse_integer;
 using config::read_secret_file;
 using config::trim;
@@ -40,6 +42,7 @@ class Values {
   std::chrono::milliseconds millis(const char* name, long long min, long long max) const {
     return std::chrono::milliseconds(integer(name, min, max, " (milliseconds)"));
   }
+  bool boolean(const char* name) const { return parse_bool(name, str(name)); }
   bool is_set(const char* name) const { return raw_.is_set(name); }
   // The contents of the file named by `file_variable`, if that is set.
   std::optional<std::string> secret_file(const char* file_variable) const {
@@ -213,6 +216,24 @@ WorkerOptions parse_worker(const Values& v) {
   return w;
 }
 
+// MEDIA_ALLOWED_HOSTS: comma-separated host suffixes or exact IP addresses.
+std::vector<std::string> parse_allowed_hosts(const Values& v) {
+  const std::string raw = v.str("MEDIA_ALLOWED_HOSTS");
+  std::vector<std::string> hosts;
+  std::size_t from = 0;
+  for (;;) {
+    const std::size_t comma = raw.find(',', from);
+    const std::string entry = raw.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    std::string why;
+    auto host = parse_allowed_host(entry, &why);
+    if (!host) throw ConfigError("MEDIA_ALLOWED_HOSTS", why);
+    hosts.push_back(*host);
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
+  return hosts;
+}
+
 // The Graph API (enrich, reply), the media download and the reply rules.
 RoleOptions parse_roles(const Values& v) {
   RoleOptions r;
@@ -241,6 +262,9 @@ RoleOptions parse_roles(const Values& v) {
   r.media_connect_timeout = v.seconds("MEDIA_CONNECT_TIMEOUT", 1, 600);
   r.media_timeout = v.seconds("MEDIA_TIMEOUT", 1, 3600);
   r.media_max_redirects = static_cast<int>(v.integer("MEDIA_MAX_REDIRECTS", 0, 50, ""));
+  r.media_allowed_hosts = parse_allowed_hosts(v);
+  r.media_allow_http = v.boolean("MEDIA_ALLOW_HTTP");
+  r.media_allow_private_addresses = v.boolean("MEDIA_ALLOW_PRIVATE_ADDRESSES");
   r.reply_rules_path = trim(v.str("REPLY_RULES_PATH"));
   return r;
 }

@@ -90,6 +90,9 @@ struct RoleOptions {
   std::chrono::seconds media_connect_timeout{5};
   std::chrono::seconds media_timeout{60};
   int media_max_redirects = 5;
+  std::vector<std::string> media_allowed_hosts;  // MEDIA_ALLOWED_HOSTS, normalized; empty allows nothing
+  bool media_allow_http = false;                 // MEDIA_ALLOW_HTTP
+  bool media_allow_private_addresses = false;    // MEDIA_ALLOW_PRIVATE_ADDRESSES
   std::string reply_rules_path;  // empty: no reply jobs, and the reply role refuses to start
 };
 

@@ -40,6 +40,14 @@ long long parse_integer(const std::string& name, const std::string& raw, long lo
   return value;
 }
 
+bool parse_bool(const std::string& name, const std::string& raw) {
+  std::string s = trim(raw);
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
+  if (s == "false" || s == "no" || s == "off" || s == "0") return false;
+  throw ConfigError(name, "'" + trim(raw) + "' is not a boolean, expected true or false");
+}
+
 std::string read_secret_file(const std::string& variable, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(variable, "cannot read '" + path + "'");

@@ -20,6 +20,10 @@ std::string upper(std::string s);
 long long parse_integer(const std::string& name, const std::string& raw, long long min, long long max,
                         const char* unit);
 
+// true for true/yes/on/1, false for false/no/off/0 (any case, trimmed);
+// anything else is a ConfigError naming the variable.
+bool parse_bool(const std::string& name, const std::string& raw);
+
 // The contents of a mounted secret file, trailing newlines removed; the
 // ConfigError names `variable` and the path.
 std::string read_secret_file(const std::string& variable, const std::string& path);

@@ -59,6 +59,7 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Gauge>* queue_dead;
   prometheus::Family<prometheus::Gauge>* queue_oldest_age;
   prometheus::Family<prometheus::Counter>* redis_errors;
+  prometheus::Family<prometheus::Counter>* media_refused;
   prometheus::Family<prometheus::Gauge>* breaker_open;
   prometheus::Family<prometheus::Counter>* breaker_opens;
   prometheus::Family<prometheus::Gauge>* graph_blocked;
@@ -175,6 +176,11 @@ void PrometheusMetrics::register_pool_and_queue(prometheus::Registry& r) {
                           .Name("hm_worker_redis_errors_total")
                           .Help("Redis error replies and connection failures, by kind (NOGROUP, READONLY, io...)")
                           .Register(r);
+  f_->media_refused = &BuildCounter()
+                           .Name("hm_worker_media_refused_total")
+                           .Help("Attachments not downloaded because the destination rules refused them, by rule "
+                                 "(scheme, downgrade, host, address, url)")
+                           .Register(r);
   f_->breaker_open = &BuildGauge()
                           .Name("hm_worker_breaker_open")
                           .Help("1 while a dependency (database, redis) is known unreachable and only probed")
@@ -266,6 +272,10 @@ void PrometheusMetrics::redis_error(const std::string& kind) {
     }
   }
   c->Increment();
+}
+
+void PrometheusMetrics::media_refused(const std::string& rule) {
+  f_->media_refused->Add({{"role", role_}, {"reason", rule}}).Increment();  // Family::Add is thread-safe
 }
 
 void PrometheusMetrics::breaker(const std::string& dependency, bool open) {

@@ -40,6 +40,7 @@ class PrometheusMetrics final : public Telemetry {
   void batch_done(std::size_t entries, double fetch_to_commit_s, const std::vector<double>& enqueue_to_commit_s) override;
   void pool_checkout(double wait_s, bool timed_out) override;
   void redis_error(const std::string& kind) override;
+  void media_refused(const std::string& rule) override;
   void breaker(const std::string& dependency, bool open) override;
   void graph_account(const std::string& account, const std::string& reason, bool blocked) override;
   void committed(long long wall_ms) override;

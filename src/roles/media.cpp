@@ -27,7 +27,17 @@ MediaRecord record_of(std::uint64_t message_id, int idx, const json& a) {
   return rec;
 }
 
+// The variable that relaxes a refusal's rule, for the media row's reason.
+const char* relaxed_by(const std::string& rule) {
+  if (rule == "host") return "MEDIA_ALLOWED_HOSTS";
+  if (rule == "scheme" || rule == "downgrade") return "MEDIA_ALLOW_HTTP";
+  if (rule == "address") return "MEDIA_ALLOW_PRIVATE_ADDRESSES";
+  return "";
+}
+
 }  // namespace
+
+std::vector<std::string> default_media_hosts() { return {"fbsbx.com", "fbcdn.net", "cdninstagram.com"}; }
 
 DeliveryOutcome MediaService::handle_message(const StoredMessage& m) const {
   if (!m.attachments_json) return done(0);
@@ -56,6 +66,7 @@ Status MediaService::download(const std::string& mid, MediaRecord& rec) const {
   call.total_timeout = options_.timeout;
   call.max_bytes = options_.max_bytes;
   call.max_redirects = options_.max_redirects;
+  call.destination = {true, options_.allowed_hosts, options_.allow_http, options_.allow_private_addresses};
   Backoff backoff(options_.retry, clock_, {}, stop_);
   for (;;) {
     Result<MediaFiles::Writer> file = files_.begin();
@@ -75,6 +86,14 @@ Status MediaService::download(const std::string& mid, MediaRecord& rec) const {
       return Status::Ok();
     }
     writer.discard();
+    if (r.failure == HttpFailure::kRefused) {
+      const std::string variable = relaxed_by(r.refusal);
+      rec.status = MediaStatus::kFailed;
+      rec.error = r.error + (variable.empty() ? "" : " (" + variable + ")");
+      telemetry_.media_refused(r.refusal);
+      log_event(spdlog::level::warn, "attachment refused", {{"mid", mid}, {"idx", rec.idx}, {"error", rec.error}});
+      return Status::Ok();
+    }
     // Too large, too many redirects, or a 4xx (an expired URL answers 403):
     // downloading again cannot help.
     const bool permanent = r.failure == HttpFailure::kTooLarge || r.failure == HttpFailure::kTooManyRedirects ||

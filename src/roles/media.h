@@ -7,15 +7,22 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "core/retry.h"
 #include "hm/clock.h"
 #include "hm/http_client.h"
 #include "hm/stop_signal.h"
+#include "hm/telemetry.h"
 #include "roles/job_handler.h"
 #include "roles/media_files.h"
 
 namespace hm {
+
+// "fbsbx.com", "fbcdn.net", "cdninstagram.com": where Instagram messaging
+// attachment URLs point (lookaside.fbsbx.com/ig_messaging_cdn/..., scontent-*.xx.fbcdn.net,
+// *.cdninstagram.com).
+std::vector<std::string> default_media_hosts();
 
 struct MediaOptions {
   std::string dir = "/var/lib/hm-worker/media";        // MEDIA_DIR: root of the content-addressed store
@@ -23,6 +30,12 @@ struct MediaOptions {
   std::chrono::milliseconds connect_timeout{5000};     // per download
   std::chrono::milliseconds timeout{60000};            // total time per download
   int max_redirects = 5;                               // 0 = do not follow redirects
+  // Where attachments may be downloaded from (the URLs come from outside; see
+  // DestinationPolicy): MEDIA_ALLOWED_HOSTS, normalized host suffixes (an IP
+  // address only exactly); the Instagram/Meta CDN domains by default.
+  std::vector<std::string> allowed_hosts = default_media_hosts();
+  bool allow_http = false;               // MEDIA_ALLOW_HTTP: http as well as https (and https->http redirects)
+  bool allow_private_addresses = false;  // MEDIA_ALLOW_PRIVATE_ADDRESSES: loopback, private, link-local... too
   // Retries of 5xx, 429 and network failures: as the Graph API's by default
   // (GRAPH_RETRY_ATTEMPTS tries, waits from 200 ms, at most 5 s each, 30 s in all).
   RetryOptions retry = http_retry_defaults();
@@ -31,8 +44,12 @@ struct MediaOptions {
 class MediaService final : public JobHandler {
  public:
   // `stop`, when given and requested, ends the retries of a download at once.
-  MediaService(RoleStore& store, HttpClient& http, MediaOptions options, Clock& clock, const StopSignal* stop)
-      : JobHandler(store), http_(http), options_(std::move(options)), files_(options_.dir), clock_(clock), stop_(stop) {}
+  // A download the destination rules refuse is a failed media row (the reason
+  // names the host and the rule), never retried; `telemetry` counts it.
+  MediaService(RoleStore& store, HttpClient& http, MediaOptions options, Clock& clock, const StopSignal* stop,
+               Telemetry* telemetry = nullptr)
+      : JobHandler(store), http_(http), options_(std::move(options)), files_(options_.dir), clock_(clock), stop_(stop),
+        telemetry_(telemetry ? *telemetry : no_telemetry()) {}
 
  private:
   DeliveryOutcome handle_message(const StoredMessage& m) const override;
@@ -45,6 +62,7 @@ class MediaService final : public JobHandler {
   MediaFiles files_;
   Clock& clock_;
   const StopSignal* stop_;
+  Telemetry& telemetry_;
 };
 
 }  // namespace hm

@@ -431,13 +431,18 @@ TEST_F(WorkerProcessTest, FourRolesTogetherEndToEnd) {
   nlohmann::json pic = nlohmann::json::parse(test::text_delivery("e2e-pic", "", now - 2000));
   pic["entry"][0]["messaging"][0]["message"].erase("text");
   pic["entry"][0]["messaging"][0]["message"]["attachments"] = {
-      {{"type", "image"}, {"payload", {{"url", graph.base() + "/cdn/photo.jpg?sig=abc"}}}}};
+      {{"type", "image"}, {"payload", {{"url", graph.base() + "/cdn/photo.jpg?sig=abc"}}}},
+      {{"type", "image"}, {"payload", {{"url", "http://169.254.169.254/latest/meta-data/"}}}}};  // refused
   const std::string question = test::text_delivery("e2e-question", "Çalışma saatleriniz?", now - 1000);
   enqueue({question, pic.dump(), question, test::text_delivery("e2e-thanks", "teşekkürler", now)});
   const std::map<std::string, std::string> env = {{"GRAPH_API_BASE", graph.base()},
                                                   {"GRAPH_ACCESS_TOKEN", "e2e-token"},
                                                   {"REPLY_RULES_PATH", rules},
-                                                  {"MEDIA_DIR", media}};
+                                                  {"MEDIA_DIR", media},
+                                                  // the loopback CDN stand-in: the three relaxations, explicitly
+                                                  {"MEDIA_ALLOWED_HOSTS", "127.0.0.1"},
+                                                  {"MEDIA_ALLOW_HTTP", "true"},
+                                                  {"MEDIA_ALLOW_PRIVATE_ADDRESSES", "true"}};
   for (const char* role : {"ingest", "enrich", "media", "reply"}) start_worker(std::string("e2e-") + role, env, role);
   auto drained_all = [&] {
     for (const char* role : {"enrich", "media", "reply"}) {
@@ -451,9 +456,11 @@ TEST_F(WorkerProcessTest, FourRolesTogetherEndToEnd) {
   EXPECT_EQ(rows(), 3);
   EXPECT_EQ(db_.query("SELECT name FROM contact").at(0).at(0).value_or(""), "Ayşe");
   EXPECT_EQ(db_.scalar("SELECT inbound_count FROM conversation"), 3);
-  const auto m = db_.query("SELECT status, sha256 FROM media");
-  ASSERT_EQ(m.size(), 1u);
+  const auto m = db_.query("SELECT status, sha256, error FROM media ORDER BY idx");
+  ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[0][0].value_or(""), "stored");
+  EXPECT_EQ(m[1][0].value_or(""), "failed");  // the metadata address: not on MEDIA_ALLOWED_HOSTS
+  EXPECT_NE(m[1][2].value_or("").find("host 169.254.169.254 is not allowed"), std::string::npos) << m[1][2].value_or("");
   const std::string sha = m[0][1].value_or("");
   EXPECT_TRUE(std::filesystem::exists(media + "/" + sha.substr(0, 2) + "/" + sha));
   EXPECT_EQ(graph.count("POST", "/me/messages"), 1);  // the question came twice: one reply

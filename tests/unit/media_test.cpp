@@ -163,6 +163,51 @@ TEST_F(MediaLogicTest, AnUnusableMediaDirIsLeftForLater) {
   fs::remove(dir_);
 }
 
+// Counts what the media role reports.
+class RefusalCounter final : public Telemetry {
+ public:
+  void media_refused(const std::string& rule) override { rules.push_back(rule); }
+  std::vector<std::string> rules;
+};
+
+TEST_F(MediaLogicTest, EveryDownloadCarriesTheDestinationRulesStrictByDefault) {
+  message("p1", {"/ok.jpg"});
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  ASSERT_EQ(media.handle({job("p1")}).at(0).verdict, Verdict::kDone);
+  ASSERT_EQ(http_.calls().size(), 1u);
+  const DestinationPolicy& d = http_.calls()[0].options.destination;
+  EXPECT_TRUE(d.enforce);
+  EXPECT_EQ(d.allowed_hosts, (std::vector<std::string>{"fbsbx.com", "fbcdn.net", "cdninstagram.com"}));
+  EXPECT_FALSE(d.allow_http);
+  EXPECT_FALSE(d.allow_private_addresses);
+}
+
+TEST_F(MediaLogicTest, ARefusedDownloadIsAFailedRowNeverRetriedAndCounted) {
+  answer = [](const test::FakeCall&) {
+    HttpResult r;
+    r.failure = HttpFailure::kRefused;
+    r.refusal = "address";
+    r.error = "refused: host cdn.test resolved to 127.0.0.1 (loopback)";
+    return r;
+  };
+  const auto id = message("r1", {"/ok.jpg", "/ok.jpg"});
+  RefusalCounter telemetry;
+  MediaService media(store_, http_, options(), clock_, nullptr, &telemetry);
+  const auto out = media.handle({job("r1")}).at(0);
+  ASSERT_EQ(out.verdict, Verdict::kDone) << out.reason;  // not a retry, not a dead letter
+  EXPECT_EQ(out.counts.applied, 0);
+  EXPECT_EQ(http_.calls().size(), 2u);  // one call per attachment: no retry
+  ASSERT_TRUE(store_.media(id, 0).has_value());
+  EXPECT_EQ(store_.media(id, 0)->record.status, MediaStatus::kFailed);
+  EXPECT_EQ(store_.media(id, 0)->record.error,
+            "refused: host cdn.test resolved to 127.0.0.1 (loopback) (MEDIA_ALLOW_PRIVATE_ADDRESSES)");
+  EXPECT_EQ(telemetry.rules, (std::vector<std::string>{"address", "address"}));
+  EXPECT_TRUE(tmp_is_empty());
+  // Failed for good: the same job again downloads nothing.
+  EXPECT_EQ(media.handle({job("r1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.calls().size(), 2u);
+}
+
 TEST(MediaFilesTest, AWriterNotCommittedLeavesNoFile) {
   const std::string dir = "/tmp/hm-media-files-" + std::to_string(::getpid());
   fs::remove_all(dir);

@@ -271,6 +271,16 @@ TEST(PrometheusMetricsTest, ABreakerClosesAgainAndUnknownGaugesKeepTheirLastValu
   EXPECT_NE(text.find("hm_worker_last_commit_timestamp_seconds{role=\"media\"} 0"), std::string::npos) << text;
 }
 
+TEST(PrometheusMetricsTest, RefusedMediaDownloadsByRule) {
+  PrometheusMetrics m("media", "1");
+  m.media_refused("address");
+  m.media_refused("address");
+  m.media_refused("host");
+  const std::string text = m.serialize();
+  EXPECT_NE(text.find("hm_worker_media_refused_total{reason=\"address\",role=\"media\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("hm_worker_media_refused_total{reason=\"host\",role=\"media\"} 1"), std::string::npos) << text;
+}
+
 TEST(PrometheusMetricsTest, DeadLetterClasses) {
   EXPECT_EQ(dead_letter_class("bad payload: invalid JSON"), "bad_payload");
   EXPECT_EQ(dead_letter_class("delivered 11 times, over QUEUE_MAX_DELIVERIES=10"), "max_deliveries");
