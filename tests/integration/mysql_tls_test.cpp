@@ -166,6 +166,32 @@ TEST_F(MysqlTlsTest, RunAndDoctorExitOneAtStartWhenTheServerCannotMeetTheMode) {
   EXPECT_NE(wrong_name.err().find("does not name the host '127.0.0.1'"), std::string::npos) << wrong_name.err();
 }
 
+TEST_F(MysqlTlsTest, AServerThatComesUpWithoutTlsAfterStartLeavesTheWorkerUnreadyNeverInClear) {
+  // Down at start: the worker waits (the incident behaviour). Then a server
+  // without TLS appears on that port: still unready, saying why.
+  const std::string plain_dir = dir_ + "-plain";
+  DbOptions o = tls_server(SslMode::kPreferred, "127.0.0.1");
+  o.port = test::free_port();
+  auto env = env_for(o, "REQUIRED");
+  const int metrics = test::free_port();
+  env["METRICS_PORT"] = std::to_string(metrics);
+  test::ChildProcess run(kBin, {"run", "--role", "ingest"}, env, "tls-run-later");
+  ASSERT_TRUE(test::eventually([&] { return run.out().find("database not ready at start") != std::string::npos; }, 30s))
+      << run.out() << run.err();
+  const auto r = test::run_command(script() + " start " + plain_dir + " " + std::to_string(o.port) + " plain");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto unready_for_tls = [&] {
+    const auto ready = test::http_get(metrics, "/readyz");
+    return ready.status == 503 && ready.body.find("DB_SSL_MODE=REQUIRED but the session is not encrypted") != std::string::npos;
+  };
+  EXPECT_TRUE(test::eventually(unready_for_tls, 30s)) << test::http_get(metrics, "/readyz").body << run.out();
+  EXPECT_TRUE(run.running());
+  run.signal(SIGTERM);
+  EXPECT_EQ(run.wait(30s), std::optional<int>(0)) << run.out() << run.err();
+  test::run_command(script() + " stop " + plain_dir);
+  std::filesystem::remove_all(plain_dir);
+}
+
 TEST_F(MysqlTlsTest, MigrateDoctorAndRunOverVerifiedTls) {
   const auto env = env_for(tls_server(SslMode::kPreferred, "localhost"), "VERIFY_IDENTITY");
   test::ChildProcess migrate(kBin, {"migrate"}, env, "tls-migrate");
