@@ -24,7 +24,7 @@ const std::vector<CommandSpec>& command_table() {
        "check the live database: lock waits, long statements, connections\n"
        "against the fleet's budget, a worker session's settings, the index;\n"
        "exits 3 when something needs attention\n",
-       {"json", "replicas", "long-query-seconds"}, {"DATABASE_URL", "DB_", "LOG_"}, nullptr,
+       {"json", "replicas", "long-query-seconds"}, {"DATABASE_URL", "DB_", "!DB_MIGRATE_", "LOG_"}, nullptr,
        false, run_doctor},
       {"config", "config", "print the effective configuration (secrets redacted)\n", {}, {}, nullptr, false,
        run_config},

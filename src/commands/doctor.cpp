@@ -35,6 +35,7 @@ nlohmann::ordered_json report_json(const mysql::DoctorReport& r) {
                       {"max_used_connections", r.max_used_connections},
                       {"max_connections", r.max_connections},
                       {"fleet_budget", r.fleet_budget}};
+  j["tls"] = {{"encrypted", !r.tls_cipher.empty()}, {"cipher", r.tls_cipher}};
   j["session"] = {{"isolation", r.session.isolation},
                   {"innodb_lock_wait_timeout", r.session.lock_wait_timeout},
                   {"read_timeout", r.session.read_timeout_s},
@@ -86,6 +87,7 @@ int run_doctor(const Invocation& in) {
   options.pool_max_overflow = in.cfg.pool.max_overflow;
   options.isolation = in.cfg.db.isolation;
   options.lock_wait_timeout = in.cfg.db.lock_wait_timeout;
+  options.ssl_mode = in.cfg.db.ssl_mode;
   Database db;
   auto session = mysql::Session::connect(db.driver, in.cfg.db);
   const mysql::DoctorReport r = mysql::run_doctor(*session, options);

@@ -73,6 +73,31 @@ Status probe_database_once(mysql::SessionPool& pool) {
   }
 }
 
+// The database at start. Down or refusing: logged, the workers wait for it
+// (true). A TLS requirement the server cannot meet (DB_SSL_MODE) is a
+// configuration problem waiting cannot fix: false, the caller exits 1.
+bool database_at_start(const Config& cfg, mysql::SessionPool& pool) {
+  const Status state = probe_database_once(pool);
+  if (state.code == mysql::kTlsConnectionError) {
+    spdlog::critical("database TLS: {}", state.message);
+    std::cerr << "hm-worker: database TLS: " << state.message << "\n";
+    return false;
+  }
+  if (!state.ok()) {
+    spdlog::warn("database not ready at start: {}; unready and storing nothing until it is", state.message);
+    return true;
+  }
+  std::string transport;
+  try {
+    transport = pool.checkout()->transport_description();
+  } catch (const DbError& e) {
+    transport = "unknown: " + std::string(e.what());
+  }
+  spdlog::info("database ready ({}, DB_SSL_MODE={}), pool size {} + overflow {}", transport,
+               to_string(cfg.db.ssl_mode), cfg.pool.size, cfg.pool.max_overflow);
+  return true;
+}
+
 // What one worker thread shares with the others.
 struct Shared {
   const Config& cfg;
@@ -157,10 +182,7 @@ int run_stream(const Config& cfg) {
       [&metrics](Clock::duration waited, bool timed_out) {
         metrics.pool_checkout(std::chrono::duration<double>(waited).count(), timed_out);
       });
-  if (const Status db_state = probe_database_once(pool); !db_state.ok())
-    spdlog::warn("database not ready at start: {}; unready and storing nothing until it is", db_state.message);
-  else
-    spdlog::info("database ready, pool size {} + overflow {}", cfg.pool.size, cfg.pool.max_overflow);
+  if (!database_at_start(cfg, pool)) return kExitFailure;
   log_queue(cfg);
   const auto role_handler = make_role_handler(cfg.role, {cfg, pool, clock, stop, metrics, rules, *tokens});
   WorkerTotals totals;

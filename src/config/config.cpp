@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "config/database_security.h"
 #include "config/database_url.h"
 #include "core/destination.h"
 #include "config/values.h"
@@ -74,6 +75,7 @@ IsolationLevel parse_isolation(const std::string& raw) {
 // variable explicitly set overrides its part.
 DbOptions parse_db_connection(const Values& v) {
   DbOptions db;
+  std::optional<std::string> url_ssl_mode;
   if (auto url = v.raw().get("DATABASE_URL"); url && !trim(*url).empty()) {
     const config::DatabaseUrl p = config::parse_database_url(trim(*url));
     db.user = p.user;
@@ -82,6 +84,7 @@ DbOptions parse_db_connection(const Values& v) {
     if (p.port) db.port = *p.port;
     db.name = p.db;
     if (p.socket) db.socket = *p.socket;
+    url_ssl_mode = p.ssl_mode;
   } else {
     db.host = v.str("DB_HOST");
     db.port = static_cast<int>(v.integer("DB_PORT", 1, 65535, ""));
@@ -101,6 +104,7 @@ DbOptions parse_db_connection(const Values& v) {
   if (db.name.find_first_of("`'\"\\ ") != std::string::npos)
     throw ConfigError("DB_NAME", "'" + db.name + "' holds a quote, backslash or space");
   if (db.user.empty()) throw ConfigError("DB_USER", "is empty");
+  config::parse_db_tls(v.raw(), url_ssl_mode, db);
   return db;
 }
 
@@ -289,6 +293,17 @@ void check_across_sections(const Config& c) {
 
 }  // namespace
 
+const char* to_string(SslMode mode) {
+  switch (mode) {
+    case SslMode::kDisabled: return "DISABLED";
+    case SslMode::kPreferred: return "PREFERRED";
+    case SslMode::kRequired: return "REQUIRED";
+    case SslMode::kVerifyCa: return "VERIFY_CA";
+    case SslMode::kVerifyIdentity: return "VERIFY_IDENTITY";
+  }
+  return "PREFERRED";
+}
+
 const char* to_sql(IsolationLevel level) {
   switch (level) {
     case IsolationLevel::kReadUncommitted: return "READ UNCOMMITTED";
@@ -315,6 +330,7 @@ Config parse_config(const RawConfig& raw) {
   c.db = parse_db_connection(v);
   c.pool = parse_pool(v);
   parse_db_session(v, c.db);
+  c.migrate_db = config::parse_migrate_account(raw, c.db);
   c.retry = parse_retry(v);
   parse_ingest_limits(v, c.ingest);
   c.log = parse_log(v);

@@ -98,6 +98,10 @@ struct RoleOptions {
 
 struct Config {
   DbOptions db;
+  // What `migrate` connects with: db, with DB_MIGRATE_USER and its password
+  // when DB_MIGRATE_USER is set (a DDL-capable account; the workers' own
+  // account then needs only SELECT, INSERT, UPDATE, DELETE).
+  DbOptions migrate_db;
   PoolOptions pool;
   RetryOptions retry;
   IngestOptions ingest;

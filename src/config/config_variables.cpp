@@ -8,7 +8,7 @@ namespace hm {
 
 const std::vector<VariableSpec>& known_variables() {
   static const std::vector<VariableSpec> vars = {
-      {"DATABASE_URL", "", "mysql://user:password@host:port/db; DB_* variables that are set override its parts", true},
+      {"DATABASE_URL", "", "mysql://user:password@host:port/db (?ssl-mode=MODE); DB_* variables that are set override its parts", true},
       {"DB_HOST", "127.0.0.1", "database host name or address"},
       {"DB_PORT", "3306", "database TCP port"},
       {"DB_SOCKET", "", "unix socket path; when set, DB_HOST and DB_PORT are not used"},
@@ -16,6 +16,13 @@ const std::vector<VariableSpec>& known_variables() {
       {"DB_USER", "hm", "database user"},
       {"DB_PASSWORD", "", "database password", true},
       {"DB_PASSWORD_FILE", "", "file holding the database password (a mounted Kubernetes secret); wins over DB_PASSWORD"},
+      {"DB_SSL_MODE", "PREFERRED", "TLS to the database: DISABLED, PREFERRED (TLS when the server offers it), REQUIRED, VERIFY_CA or VERIFY_IDENTITY (the certificate must chain to DB_SSL_CA and name DB_HOST)"},
+      {"DB_SSL_CA", "", "PEM file of the CA the server's certificate must chain to (required by VERIFY_CA and VERIFY_IDENTITY)"},
+      {"DB_SSL_CERT", "", "PEM client certificate, for accounts that REQUIRE X509 (with DB_SSL_KEY)"},
+      {"DB_SSL_KEY", "", "private key of DB_SSL_CERT"},
+      {"DB_MIGRATE_USER", "", "account `migrate` uses (needs CREATE, ALTER, INDEX, DROP, REFERENCES on the schema); default DB_USER. The workers then need only SELECT, INSERT, UPDATE, DELETE"},
+      {"DB_MIGRATE_PASSWORD", "", "password of DB_MIGRATE_USER", true},
+      {"DB_MIGRATE_PASSWORD_FILE", "", "file holding the password of DB_MIGRATE_USER (a mounted Kubernetes secret); wins over DB_MIGRATE_PASSWORD"},
       {"DB_POOL_SIZE", "10", "connections the pool keeps open"},
       {"DB_MAX_OVERFLOW", "5", "extra connections allowed under load, closed when returned"},
       {"DB_POOL_TIMEOUT", "30", "seconds a checkout waits for a free connection before failing with 'pool exhausted'"},

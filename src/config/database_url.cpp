@@ -100,8 +100,10 @@ DatabaseUrl parse_database_url(const std::string& url) {
     const std::string value = eq == std::string::npos ? "" : percent_decode(kv.substr(eq + 1), "query");
     if (key == "socket") {
       parts.socket = value;
+    } else if (key == "ssl-mode" || key == "ssl_mode") {
+      parts.ssl_mode = value;
     } else {
-      throw ConfigError(name, "has an unknown query parameter '" + key + "' (only socket= is known)");
+      throw ConfigError(name, "has an unknown query parameter '" + key + "' (socket= and ssl-mode= are known)");
     }
   }
   return parts;

@@ -16,9 +16,10 @@ struct DatabaseUrl {
   std::optional<int> port;              // nullopt: DB_PORT's value
   std::string db;                       // the database (schema) name
   std::optional<std::string> socket;    // ?socket=/path
+  std::optional<std::string> ssl_mode;  // ?ssl-mode=VERIFY_IDENTITY (DB_SSL_MODE's values), not yet checked
 };
 
-// mysql://user:password@host:port/db[?socket=/path] (or mariadb://), parts
+// mysql://user:password@host:port/db[?socket=/path][&ssl-mode=MODE] (or mariadb://), parts
 // percent-decoded. Throws ConfigError naming DATABASE_URL; never quotes the
 // password.
 DatabaseUrl parse_database_url(const std::string& url);

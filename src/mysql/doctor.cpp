@@ -11,6 +11,8 @@
 namespace hm::mysql {
 namespace {
 
+constexpr int kSpecificAccessDenied = 1227;  // ER_SPECIFIC_ACCESS_DENIED_ERROR: "you need the PROCESS privilege"
+
 std::string cell(const std::vector<std::optional<std::string>>& row, std::size_t i) {
   return i < row.size() ? row[i].value_or("") : "";
 }
@@ -92,8 +94,19 @@ void check_lock_waits(Session& s, DoctorReport& r) {
     r.findings.push_back({"lock_waits", true, "the server has neither performance_schema.data_lock_waits nor "
                                               "information_schema.INNODB_LOCK_WAITS: cannot see lock waits"});
   } else {
-    for (const auto& row : s.query(waits_sql)) {
-      r.lock_waits.push_back({cell(row, 0), cell(row, 1), cell(row, 2), cell(row, 3), number(row, 4)});
+    try {
+      for (const auto& row : s.query(waits_sql)) {
+        r.lock_waits.push_back({cell(row, 0), cell(row, 1), cell(row, 2), cell(row, 3), number(row, 4)});
+      }
+    } catch (const DbError& e) {
+      if (e.code() != kSpecificAccessDenied) throw;
+      // The workers' account (SELECT, INSERT, UPDATE, DELETE) may not read
+      // other sessions' transactions: say so rather than fail.
+      r.sees_all_sessions = false;
+      r.findings.push_back({"lock_waits", true,
+                            "cannot see lock waits: this account lacks the PROCESS privilege (GRANT PROCESS ON *.* "
+                            "TO it, or run doctor as an account that has it)"});
+      return;
     }
     r.findings.push_back({"lock_waits", !r.lock_waits.empty(),
                           r.lock_waits.empty() ? "no transaction is waiting for a lock"
@@ -112,10 +125,11 @@ void check_long_queries(Session& s, const DoctorOptions& o, DoctorReport& r) {
                               number(row, 4)});
   }
   r.findings.push_back({"long_queries", !r.long_queries.empty(),
-                        r.long_queries.empty()
-                            ? "no statement has run longer than " + std::to_string(o.long_query_seconds) + " s"
-                            : std::to_string(r.long_queries.size()) + " statements running longer than " +
-                                  std::to_string(o.long_query_seconds) + " s"});
+                        (r.long_queries.empty()
+                             ? "no statement has run longer than " + std::to_string(o.long_query_seconds) + " s"
+                             : std::to_string(r.long_queries.size()) + " statements running longer than " +
+                                   std::to_string(o.long_query_seconds) + " s") +
+                            (r.sees_all_sessions ? "" : " (among this account's own sessions only: no PROCESS privilege)")});
 }
 
 void check_connections(Session& s, const DoctorOptions& o, DoctorReport& r) {
@@ -160,6 +174,13 @@ void check_session(Session& s, const DoctorOptions& o, DoctorReport& r) {
                             " s, character set " + r.session.character_set + ", time zone " + r.session.time_zone});
 }
 
+void check_tls(const Session& s, const DoctorOptions& o, DoctorReport& r) {
+  r.tls_cipher = s.tls_cipher();
+  std::string detail = "a worker connection is " + s.transport_description() + " (DB_SSL_MODE=" + to_string(o.ssl_mode);
+  if (r.tls_cipher.empty() && o.ssl_mode == SslMode::kPreferred) detail += ": the server offers no TLS";
+  r.findings.push_back({"tls", false, detail + ")"});
+}
+
 void check_index(Session& s, DoctorReport& r) {
   r.index = verify_message_index(s);
   std::string index_detail;
@@ -188,6 +209,7 @@ DoctorReport run_doctor(Session& s, const DoctorOptions& o) {
   check_long_queries(s, o, r);
   check_connections(s, o, r);
   check_session(s, o, r);
+  check_tls(s, o, r);
   check_schema_ready(s, r);
   check_index(s, r);
   return r;

@@ -33,6 +33,7 @@ struct DoctorOptions {
   // utf8mb4.
   IsolationLevel isolation = IsolationLevel::kReadCommitted;
   std::chrono::seconds lock_wait_timeout{5};
+  SslMode ssl_mode = SslMode::kPreferred;  // DB_SSL_MODE, for the tls finding
 };
 
 struct LockWait {
@@ -49,7 +50,7 @@ struct LongQuery {
 };
 
 struct Finding {
-  std::string check;   // lock_waits, long_queries, connections, session, schema, unique_index
+  std::string check;   // lock_waits, long_queries, connections, session, tls, schema, unique_index
   bool attention = false;
   std::string detail;
 };
@@ -64,6 +65,10 @@ struct DoctorReport {
   long long max_connections = 0;
   long long fleet_budget = 0;  // sum over roles of replicas x (pool size + overflow + extra)
   SessionSettings session;
+  std::string tls_cipher;  // Ssl_cipher of the doctor's (worker-configured) session; "" = not encrypted
+  // False when the account lacks PROCESS: lock waits unseen, long statements
+  // only among its own sessions.
+  bool sees_all_sessions = true;
   IndexCheck index;
   std::vector<Finding> findings;
   bool attention() const;

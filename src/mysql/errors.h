@@ -57,6 +57,15 @@ Classification classify(int code, ServerFlavor flavor);
 // transactions can go ahead meanwhile.
 bool lock_conflict(int code);
 
+// CR_SSL_CONNECTION_ERROR: the client library could not set up the TLS the
+// connection asked for (no TLS on the server, a certificate that does not
+// verify, an unreadable CA file). Session::connect raises the same code when
+// its own check after connecting finds the session not encrypted although
+// DB_SSL_MODE requires it. Retryable like every connect failure (a server may
+// get its certificate back); `run` treats it as fatal at start (exit 1): a
+// TLS requirement the server cannot meet is a configuration problem.
+constexpr int kTlsConnectionError = 2026;
+
 // Translates a Connector/C++ exception; the message never holds a password
 // (Connector messages do not echo connection credentials).
 DbError translate(const sql::SQLException& e, ServerFlavor flavor, const std::string& context);

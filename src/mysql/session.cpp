@@ -34,6 +34,42 @@ std::string session_setup_sql(const DbOptions& o, ServerFlavor flavor) {
   return s;
 }
 
+// The TLS connection properties of o.ssl_mode. What Connector/C++ 1.1.12 on
+// MariaDB Connector/C 3.3 (Debian 12) really does, tried against MariaDB
+// 10.11 with and without TLS (tests/integration/mysql_tls_test.cpp):
+//   OPT_SSL_MODE  ignored: connects in clear whatever the value;
+//   sslEnforce    TLS when the server offers it, else in clear, certificate
+//                 not checked: PREFERRED, not REQUIRED;
+//   sslCA         the certificate must chain to the CA (when TLS is used),
+//                 but a server without TLS is still accepted in clear;
+//   sslVerify     refuses a server without TLS, checks the chain against
+//                 sslCA and the host name against the certificate.
+// So REQUIRED and VERIFY_CA are finished by check_tls() after connecting.
+void add_tls_properties(const DbOptions& o, sql::ConnectOptionsMap& props) {
+  if (o.ssl_mode == SslMode::kDisabled) return;
+  props["sslEnforce"] = true;
+  if (!o.ssl_ca.empty()) props["sslCA"] = sql::SQLString(o.ssl_ca);
+  if (!o.ssl_cert.empty()) props["sslCert"] = sql::SQLString(o.ssl_cert);
+  if (!o.ssl_key.empty()) props["sslKey"] = sql::SQLString(o.ssl_key);
+  if (o.ssl_mode == SslMode::kVerifyIdentity) props["sslVerify"] = true;
+}
+
+std::string endpoint(const DbOptions& o) {
+  return o.socket.empty() ? o.host + ":" + std::to_string(o.port) : o.socket;
+}
+
+// The connector's TLS errors say what failed, not which setting asked for it.
+std::string tls_hint(const DbOptions& o, const std::string& what) {
+  std::string hint = std::string(" (DB_SSL_MODE=") + to_string(o.ssl_mode);
+  if (o.ssl_mode == SslMode::kVerifyIdentity && what.find("Validation of SSL server certificate") != std::string::npos)
+    hint += ": the server's certificate does not name the host '" + o.host + "' (its subjectAltName or CN)";
+  else if (what.find("not support") != std::string::npos)
+    hint += ": the server has no TLS";
+  else if (!o.ssl_ca.empty())
+    hint += ", DB_SSL_CA=" + o.ssl_ca;
+  return hint + ")";
+}
+
 }  // namespace
 
 std::unique_ptr<Session> Session::connect(Driver& driver, const DbOptions& o) {
@@ -52,22 +88,44 @@ std::unique_ptr<Session> Session::connect(Driver& driver, const DbOptions& o) {
   props["OPT_WRITE_TIMEOUT"] = static_cast<int>(o.query_timeout.count());
   props["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
   props["OPT_RECONNECT"] = false;  // a silent reconnect would drop the session settings
+  add_tls_properties(o, props);
 
   std::unique_ptr<sql::Connection> conn;
   try {
     conn.reset(driver.native().connect(props));
   } catch (const sql::SQLException& e) {
-    throw translate(e, ServerFlavor::kMariaDB,
-                    "connecting to " + (o.socket.empty() ? o.host + ":" + std::to_string(o.port) : o.socket) +
-                        " as " + o.user);
+    std::string context = "connecting to " + endpoint(o) + " as " + o.user;
+    if (e.getErrorCode() == kTlsConnectionError) context += tls_hint(o, e.what());
+    throw translate(e, ServerFlavor::kMariaDB, context);
   }
   std::unique_ptr<Session> s(new Session(std::move(conn), o));
+  s->check_tls(o);
   s->apply_settings(o);
   return s;
 }
 
+void Session::check_tls(const DbOptions& o) {
+  const auto rows = query("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+  tls_cipher_ = rows.empty() || rows[0].size() < 2 ? "" : rows[0][1].value_or("");
+  const bool required = o.ssl_mode != SslMode::kDisabled && o.ssl_mode != SslMode::kPreferred;
+  // A unix socket never carries TLS on MariaDB; it does not leave the host.
+  if (!required || !tls_cipher_.empty() || over_socket_) return;
+  broken_ = true;  // never used: the destructor closes it
+  throw DbError(DbErrorKind::kRetryable, kTlsConnectionError,
+                "connecting to " + endpoint(o) + " as " + o.user + ": DB_SSL_MODE=" + to_string(o.ssl_mode) +
+                    " but the session is not encrypted (Ssl_cipher is empty): the server offers no TLS "
+                    "(have_ssl is not YES); give it a certificate (ssl_cert, ssl_key) or lower DB_SSL_MODE",
+                true);
+}
+
+std::string Session::transport_description() const {
+  if (!tls_cipher_.empty()) return "TLS " + tls_cipher_;
+  return over_socket_ ? "not encrypted (unix socket)" : "not encrypted";
+}
+
 Session::Session(std::unique_ptr<sql::Connection> conn, const DbOptions& o)
     : conn_(std::move(conn)),
+      over_socket_(!o.socket.empty()),
       read_timeout_s_(static_cast<unsigned>(o.query_timeout.count())),
       write_timeout_s_(static_cast<unsigned>(o.query_timeout.count())) {}
 

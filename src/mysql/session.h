@@ -63,6 +63,11 @@ class Session {
   const std::string& server_version() const { return server_version_; }
   std::uint64_t connection_id() const { return connection_id_; }
   bool broken() const { return broken_; }
+  // The session's TLS cipher (Ssl_cipher, read right after connecting), ""
+  // when the session is not encrypted.
+  const std::string& tls_cipher() const { return tls_cipher_; }
+  // "TLS TLS_AES_256_GCM_SHA384" or "not encrypted" (with "(unix socket)"), for log lines and doctor.
+  std::string transport_description() const;
 
   // For the pool: true when the connection answers.
   bool ping();
@@ -119,6 +124,9 @@ class Session {
   ServerFlavor detect_flavor();
   Session(std::unique_ptr<sql::Connection> conn, const DbOptions& options);
   void apply_settings(const DbOptions& options);
+  // Reads Ssl_cipher and refuses (DbError kTlsConnectionError) a session
+  // less encrypted than options.ssl_mode requires.
+  void check_tls(const DbOptions& options);
 
   std::unique_ptr<sql::Connection> conn_;
   struct Cached {
@@ -137,6 +145,8 @@ class Session {
   std::uint64_t uses_ = 0;
   ServerFlavor flavor_ = ServerFlavor::kMariaDB;
   std::string server_version_;
+  std::string tls_cipher_;
+  bool over_socket_ = false;
   std::string isolation_variable_ = "transaction_isolation";
   std::uint64_t connection_id_ = 0;
   unsigned read_timeout_s_ = 0;
