@@ -305,8 +305,11 @@ void expect_tunnel_sidecar(const YAML::Node& deployment, const std::map<std::str
   EXPECT_EQ(pod["containers"][0]["name"].as<std::string>(), "hm-worker") << name;
   ASSERT_EQ(pod["initContainers"].size(), 1u) << name;
   const auto c = pod["initContainers"][0];
-  // A native sidecar: started before the worker, stopped after it.
+  // A native sidecar: started (its startupProbe passed) before the worker, stopped after it.
   EXPECT_EQ(c["restartPolicy"].as<std::string>(), "Always") << name;
+  const std::string accept_port = std::to_string(port_of(conf.at("redis").at("accept")));
+  EXPECT_NE(YAML::Dump(c["startupProbe"]["exec"]["command"]).find("/" + accept_port), std::string::npos)
+      << name << ": the startupProbe does not check the tunnel's port";
   EXPECT_TRUE(c["securityContext"]["runAsNonRoot"].as<bool>()) << name;
   EXPECT_TRUE(c["securityContext"]["readOnlyRootFilesystem"].as<bool>()) << name;
   EXPECT_FALSE(c["securityContext"]["allowPrivilegeEscalation"].as<bool>()) << name;
