@@ -83,7 +83,8 @@ class RedisTlsTest : public ::testing::Test {
   void TearDown() override {
     worker_.reset();
     tunnel_.reset();
-    tls_cli("DEL " + stream_ + " " + stream_ + ":dead");
+    tls_cli("DEL " + stream_ + " " + stream_ + ":dead " + stream_ + ":enrich " + stream_ + ":media " + stream_ +
+            ":reply");
     fs::remove_all(dir_);
   }
 
