@@ -306,7 +306,7 @@ void expect_tunnel_sidecar(const YAML::Node& deployment, const std::map<std::str
   ASSERT_EQ(pod["initContainers"].size(), 1u) << name;
   const auto c = pod["initContainers"][0];
   // A native sidecar: started (its startupProbe passed) before the worker, stopped after it.
-  EXPECT_EQ(c["restartPolicy"].as<std::string>(), "Always") << name;
+  EXPECT_EQ(c["restartPolicy"].as<std::string>(""), "Always") << name << ": not a native sidecar";
   const std::string accept_port = std::to_string(port_of(conf.at("redis").at("accept")));
   EXPECT_NE(YAML::Dump(c["startupProbe"]["exec"]["command"]).find("/" + accept_port), std::string::npos)
       << name << ": the startupProbe does not check the tunnel's port";
@@ -342,8 +342,9 @@ TEST(ManifestsTest, RedisTlsComponentAddsAVerifyingTunnelSidecarToEveryDeploymen
   std::vector<YAML::Node> deployments;
   for (const auto& d : YAML::LoadAll(rendered)) {
     EXPECT_EQ(d["metadata"]["namespace"].as<std::string>("hm"), "hm") << YAML::Dump(d["metadata"]);
-    if (d["kind"].as<std::string>() != "Namespace")
+    if (d["kind"].as<std::string>() != "Namespace") {
       EXPECT_TRUE(d["metadata"]["namespace"]) << d["metadata"]["name"] << " has no namespace";
+    }
     objects[d["kind"].as<std::string>() + "/" + d["metadata"]["name"].as<std::string>()] = d;
     if (d["kind"].as<std::string>() == "Deployment") deployments.push_back(d);
   }
