@@ -164,8 +164,9 @@ class RedisTlsTest : public ::testing::Test {
     EXPECT_EQ(test::http_get(metrics_port_, "/healthz").status, 200) << logs();
     EXPECT_EQ(rows(), 0) << logs();
     EXPECT_EQ(xlen(), 20);
-    // The worker never reached the server: its consumer group was never made.
-    EXPECT_EQ(tls_cli("XINFO GROUPS " + stream_), "\n") << logs();
+    // The worker never reached the server: no consumer ever read from the
+    // group (which `enqueue` made).
+    EXPECT_EQ(tls_cli("XINFO CONSUMERS " + stream_ + " hm-worker"), "\n") << logs();
     worker_->signal(SIGTERM);
     EXPECT_TRUE(worker_->wait(20s).has_value()) << "no stop after SIGTERM" << logs();
   }
