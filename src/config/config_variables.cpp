@@ -36,7 +36,9 @@ const std::vector<VariableSpec>& known_variables() {
       {"DB_RETRY_BASE_MS", "100", "first backoff ceiling, milliseconds (exponential, full jitter)"},
       {"DB_RETRY_MAX_MS", "5000", "largest single backoff, milliseconds"},
       {"DB_RETRY_MAX_TOTAL_MS", "30000", "time budget for all tries of one unit, milliseconds"},
-      {"REDIS_URL", "redis://127.0.0.1:6379/0", "redis://host:port/db or unix:///path?db=N (a password in it is never printed)"},
+      {"REDIS_URL", "redis://127.0.0.1:6379/0",
+       "redis://host:port/db or unix:///path?db=N (a password in it is never printed); no rediss://: "
+       "TLS goes through a stunnel sidecar (deploy/components/redis-tls)"},
       {"REDIS_PASSWORD", "", "Redis password (AUTH)", true},
       {"REDIS_PASSWORD_FILE", "", "file holding the Redis password (a mounted Kubernetes secret); wins over REDIS_PASSWORD"},
       {"REDIS_TIMEOUT", "5", "Redis connect and command timeout, seconds; must exceed QUEUE_BLOCK_MS"},

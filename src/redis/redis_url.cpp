@@ -45,6 +45,13 @@ RedisOptions parse_unix_url(const std::string& rest) {
 
 RedisOptions parse_redis_url(const std::string& url) {
   if (url.rfind("unix://", 0) == 0) return parse_unix_url(url.substr(7));
+  // hiredis 0.14 (Debian 12) has no TLS: refuse rather than talk in clear to a
+  // TLS port. Checked before any other part, so the rest is never echoed.
+  if (url.rfind("rediss://", 0) == 0)
+    throw ConfigError("REDIS_URL",
+                      "rediss:// (TLS) is not built into hm-worker (hiredis 0.14 has no TLS); run the stunnel "
+                      "sidecar (deploy/components/redis-tls) and point REDIS_URL at its plain loopback end, "
+                      "redis://127.0.0.1:6379/0");
   if (url.rfind("redis://", 0) != 0)
     throw ConfigError("REDIS_URL", "must start with redis:// or unix:// (redis://host:port/db)");
   RedisOptions o;

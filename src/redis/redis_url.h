@@ -24,6 +24,8 @@ struct RedisOptions {
 
 // redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N].
 // Throws hm::ConfigError naming REDIS_URL; never echoes the password.
+// rediss:// (TLS) is refused with a pointer to the stunnel sidecar: the
+// client library has no TLS (see deploy/components/redis-tls).
 RedisOptions parse_redis_url(const std::string& url);
 
 }  // namespace hm::redis

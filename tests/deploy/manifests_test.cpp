@@ -1,9 +1,13 @@
 // deploy/ as Kubernetes would read it: the manifests parse, every Deployment
 // runs a role that exists, the ConfigMap holds only variables the binary
-// knows (with values it accepts), and probes, ports and grace periods agree.
+// knows (with values it accepts), and probes, ports and grace periods agree;
+// the optional Redis TLS component adds a verifying tunnel sidecar to each pod.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -11,6 +15,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "redis/redis_url.h"
 #include "rules/reply_rules.h"
 
 namespace hm {
@@ -191,6 +196,173 @@ TEST(ManifestsTest, DockerfileBuildsTheBinaryAndRunsAsNonRoot) {
   EXPECT_NE(text.find("FROM debian:12-slim"), std::string::npos);
   EXPECT_NE(text.find("USER 10001"), std::string::npos);
   EXPECT_NE(text.find("ENTRYPOINT [\"/usr/local/bin/hm-worker\"]"), std::string::npos);
+}
+
+// --- The optional Redis TLS tunnel (deploy/components/redis-tls) ---
+
+const fs::path kRedisTls = kDeploy / "components" / "redis-tls";
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim_spaces(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+// stunnel's configuration: "key = value" lines, ';' or '#' comments, [service]
+// sections. Keys of the global part are under "".
+using StunnelConf = std::map<std::string, std::map<std::string, std::string>>;
+StunnelConf parse_stunnel(const std::string& text) {
+  StunnelConf conf;
+  std::string section;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    line = trim_spaces(line);
+    if (line.empty() || line[0] == ';' || line[0] == '#') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = line.substr(1, line.size() - 2);
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) {
+      ADD_FAILURE() << "stunnel.conf: not key = value: " << line;
+      continue;
+    }
+    conf[section][trim_spaces(line.substr(0, eq))] = trim_spaces(line.substr(eq + 1));
+  }
+  return conf;
+}
+
+int port_of(const std::string& host_port) { return std::stoi(host_port.substr(host_port.rfind(':') + 1)); }
+
+// The tunnel must verify the server: without verify = 2 (or verifyChain) and
+// checkHost, stunnel accepts any certificate and TLS only hides the traffic
+// from passers-by, not from whoever answers on the Redis address.
+void expect_verifying_client(const StunnelConf& conf) {
+  ASSERT_TRUE(conf.count("redis")) << "no [redis] service";
+  const auto& s = conf.at("redis");
+  const auto get = [&](const std::string& k) { return s.count(k) ? s.at(k) : std::string(); };
+  EXPECT_EQ(get("client"), "yes");
+  EXPECT_TRUE(get("verify") == "2" || get("verifyChain") == "yes") << "the certificate chain is not verified";
+  EXPECT_FALSE(get("checkHost").empty()) << "the server's name is not checked";
+  EXPECT_FALSE(get("CAfile").empty()) << "no CA to verify against";
+  EXPECT_EQ(get("accept").rfind("127.0.0.1:", 0), 0u) << "the plain end must listen on loopback only";
+  EXPECT_FALSE(get("connect").empty());
+  // In a container: the foreground, logs to stderr, no pid file (read-only root).
+  ASSERT_TRUE(conf.count(""));
+  EXPECT_EQ(conf.at("").count("foreground") ? conf.at("").at("foreground") : "", "yes");
+  EXPECT_TRUE(conf.at("").count("pid") && conf.at("").at("pid").empty()) << "a pid file needs a writable root";
+}
+
+TEST(ManifestsTest, RedisTlsComponentListsItsFilesAndItsTunnelVerifiesTheServer) {
+  const YAML::Node k = YAML::LoadFile((kRedisTls / "kustomization.yaml").string());
+  EXPECT_EQ(k["kind"].as<std::string>(), "Component");
+  for (const auto& r : k["resources"]) EXPECT_TRUE(fs::exists(kRedisTls / r.as<std::string>())) << r;
+  for (const auto& p : k["patches"]) EXPECT_TRUE(fs::exists(kRedisTls / p["path"].as<std::string>())) << p;
+  for (const auto& g : k["configMapGenerator"])
+    for (const auto& f : g["files"]) EXPECT_TRUE(fs::exists(kRedisTls / f.as<std::string>())) << f;
+  expect_verifying_client(parse_stunnel(read_text(kRedisTls / "stunnel.conf")));
+  // The workers' REDIS_URL is plain Redis to the tunnel's loopback end.
+  const auto patch = YAML::LoadFile((kRedisTls / "redis-url-patch.yaml").string());
+  const auto url = redis::parse_redis_url(patch["data"]["REDIS_URL"].as<std::string>());
+  EXPECT_EQ(url.host, "127.0.0.1");
+  EXPECT_EQ(url.port, port_of(parse_stunnel(read_text(kRedisTls / "stunnel.conf"))["redis"]["accept"]));
+}
+
+// deploy/ plus the component, as `kubectl kustomize` renders it, from an
+// overlay outside deploy/ (kustomize refuses one inside its base). Empty when
+// kubectl is not installed or cannot render components.
+std::string render_with_redis_tls() {
+  if (std::system("kubectl version --client >/dev/null 2>&1") != 0) return "";
+  const fs::path overlay = fs::temp_directory_path() / ("hm-kustomize-" + std::to_string(::getpid()));
+  fs::create_directories(overlay);
+  const std::string base = fs::relative(kDeploy, overlay).string();
+  std::ofstream(overlay / "kustomization.yaml") << "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+                                                   "kind: Kustomization\nresources:\n  - "
+                                                << base << "\ncomponents:\n  - " << base
+                                                << "/components/redis-tls\n";
+  std::string out;
+  if (FILE* p = ::popen(("kubectl kustomize " + overlay.string() + " 2>&1").c_str(), "r")) {
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    if (::pclose(p) != 0) ADD_FAILURE() << "kubectl kustomize failed:\n" << out;
+  }
+  fs::remove_all(overlay);
+  return out;
+}
+
+void expect_tunnel_sidecar(const YAML::Node& deployment, const std::map<std::string, YAML::Node>& objects,
+                           const StunnelConf& conf) {
+  const std::string name = deployment["metadata"]["name"].as<std::string>();
+  const auto pod = deployment["spec"]["template"]["spec"];
+  ASSERT_EQ(pod["containers"].size(), 1u) << name;
+  EXPECT_EQ(pod["containers"][0]["name"].as<std::string>(), "hm-worker") << name;
+  ASSERT_EQ(pod["initContainers"].size(), 1u) << name;
+  const auto c = pod["initContainers"][0];
+  // A native sidecar: started (its startupProbe passed) before the worker, stopped after it.
+  EXPECT_EQ(c["restartPolicy"].as<std::string>(""), "Always") << name << ": not a native sidecar";
+  const std::string accept_port = std::to_string(port_of(conf.at("redis").at("accept")));
+  EXPECT_NE(YAML::Dump(c["startupProbe"]["exec"]["command"]).find("/" + accept_port), std::string::npos)
+      << name << ": the startupProbe does not check the tunnel's port";
+  EXPECT_TRUE(c["securityContext"]["runAsNonRoot"].as<bool>()) << name;
+  EXPECT_TRUE(c["securityContext"]["readOnlyRootFilesystem"].as<bool>()) << name;
+  EXPECT_FALSE(c["securityContext"]["allowPrivilegeEscalation"].as<bool>()) << name;
+  EXPECT_TRUE(c["resources"]["requests"]["memory"] && c["resources"]["limits"]["memory"]) << name;
+  // The volume mounted over `path` in the sidecar.
+  const auto volume_at = [&](const std::string& path) -> YAML::Node {
+    for (const auto& m : c["volumeMounts"]) {
+      if (path.rfind(m["mountPath"].as<std::string>() + "/", 0) != 0) continue;
+      for (const auto& v : pod["volumes"])
+        if (v["name"].as<std::string>() == m["name"].as<std::string>()) return v;
+    }
+    ADD_FAILURE() << name << ": nothing mounted over " << path;
+    return YAML::Node();
+  };
+  const std::string conf_path = c["args"][0].as<std::string>();
+  const auto conf_volume = volume_at(conf_path);
+  ASSERT_TRUE(conf_volume["configMap"]) << name;
+  const std::string cm = "ConfigMap/" + conf_volume["configMap"]["name"].as<std::string>();
+  ASSERT_TRUE(objects.count(cm)) << name << " mounts a missing " << cm;
+  EXPECT_TRUE(objects.at(cm)["data"][conf_path.substr(conf_path.rfind('/') + 1)]) << cm;
+  const auto ca_volume = volume_at(conf.at("redis").at("CAfile"));
+  ASSERT_TRUE(ca_volume["secret"]) << name << ": the CA does not come from a Secret";
+  EXPECT_TRUE(objects.count("Secret/" + ca_volume["secret"]["secretName"].as<std::string>())) << name;
+}
+
+TEST(ManifestsTest, RedisTlsComponentAddsAVerifyingTunnelSidecarToEveryDeployment) {
+  const std::string rendered = render_with_redis_tls();
+  if (rendered.empty()) GTEST_SKIP() << "kubectl (with kustomize components) is not installed";
+  std::map<std::string, YAML::Node> objects;
+  std::vector<YAML::Node> deployments;
+  for (const auto& d : YAML::LoadAll(rendered)) {
+    EXPECT_EQ(d["metadata"]["namespace"].as<std::string>("hm"), "hm") << YAML::Dump(d["metadata"]);
+    if (d["kind"].as<std::string>() != "Namespace") {
+      EXPECT_TRUE(d["metadata"]["namespace"]) << d["metadata"]["name"] << " has no namespace";
+    }
+    objects[d["kind"].as<std::string>() + "/" + d["metadata"]["name"].as<std::string>()] = d;
+    if (d["kind"].as<std::string>() == "Deployment") deployments.push_back(d);
+  }
+  ASSERT_TRUE(objects.count("ConfigMap/hm-redis-tunnel"));
+  const auto conf = parse_stunnel(objects["ConfigMap/hm-redis-tunnel"]["data"]["stunnel.conf"].as<std::string>());
+  expect_verifying_client(conf);
+  ASSERT_EQ(deployments.size(), 4u);
+  for (const auto& d : deployments) expect_tunnel_sidecar(d, objects, conf);
+  // The workers' configuration, rendered: valid, and Redis is the tunnel.
+  RawConfig raw;
+  for (const auto& v : known_variables())
+    if (!v.default_value.empty()) raw.set(v.name, v.default_value, ValueOrigin::kDefault);
+  for (const auto& kv : objects["ConfigMap/hm-worker-config"]["data"])
+    raw.set(kv.first.as<std::string>(), kv.second.as<std::string>(), ValueOrigin::kEnvironment);
+  EXPECT_NO_THROW(parse_config(raw));
+  const auto url = redis::parse_redis_url(objects["ConfigMap/hm-worker-config"]["data"]["REDIS_URL"].as<std::string>());
+  EXPECT_EQ(url.host, "127.0.0.1");
+  EXPECT_EQ(url.port, port_of(conf.at("redis").at("accept")));
 }
 
 }  // namespace

@@ -107,10 +107,10 @@ TEST_F(HostileTextTest, AStoredMessageWithAHostileCustomerIdIsADeadLetterNotAGra
               "WHERE ig_message_id = 'evil-1'");
   GraphOptions g;
   g.base = graph.base();
-  g.token = "test-token-not-logged";
   g.retry.max_attempts = 1;
   CurlHttpClient http;
-  GraphApi api(http, g, clock_);
+  AccountTokens tokens({"", "test-token-not-logged"}, clock_);
+  GraphApi api(http, tokens, g, clock_);
   const std::string job = nlohmann::json{{"mid", "evil-1"}}.dump();
 
   EnrichService enrich(roles_, &api, EnrichOptions{3600s});

@@ -34,5 +34,23 @@ TEST(RedisUrlTest, RejectsBadUrlsWithoutThePassword) {
   }
 }
 
+// hiredis 0.14 has no TLS. Before, rediss:// got the generic "must start with
+// redis://" error, which does not say why or what to do instead.
+TEST(RedisUrlTest, RedissIsRefusedWithAPointerToTheTlsSidecar) {
+  for (const char* url : {"rediss://:hunter2@cache.internal:6380/0", "rediss://cache.internal", "rediss://:hunter2@h:port"}) {
+    try {
+      parse_redis_url(url);
+      ADD_FAILURE() << url;
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(e.variable(), "REDIS_URL");
+      EXPECT_NE(what.find("TLS"), std::string::npos) << what;
+      EXPECT_NE(what.find("stunnel sidecar"), std::string::npos) << what;
+      EXPECT_NE(what.find("deploy/components/redis-tls"), std::string::npos) << what;
+      EXPECT_EQ(what.find("hunter2"), std::string::npos) << what;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hm::redis
