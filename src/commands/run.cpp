@@ -40,8 +40,12 @@ ReplyRules load_rules(const Config& cfg) {
 }
 
 // The accounts' Graph tokens (ConfigError when the file is unreadable or bad).
+// Only the roles that call the Graph API read them.
 std::unique_ptr<AccountTokens> load_tokens(const Config& cfg, Clock& clock) {
-  return std::make_unique<AccountTokens>(AccountTokensOptions{cfg.roles.graph_tokens_file, cfg.roles.graph_token}, clock);
+  const bool graph_role = cfg.role == Role::kEnrich || cfg.role == Role::kReply;
+  return std::make_unique<AccountTokens>(
+      graph_role ? AccountTokensOptions{cfg.roles.graph_tokens_file, cfg.roles.graph_token} : AccountTokensOptions{},
+      clock);
 }
 
 // Start-up information only: Redis down at start is an outage like any other
