@@ -155,8 +155,10 @@ class RoleStore {
   virtual Result<long long> expire_sending_replies(std::chrono::seconds older_than) = 0;
   // sending -> reserved, due again after `delay`; `error` says why it waits.
   virtual Status defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) = 0;
-  // Deferred replies whose next attempt is due, longest waiting first.
-  virtual Result<std::vector<DueReply>> due_replies(int limit) = 0;
+  // Deferred replies whose next attempt is due, longest waiting first; also
+  // replies reserved but never claimed for over `unclaimed_after` (their job
+  // was lost or came back too late).
+  virtual Result<std::vector<DueReply>> due_replies(int limit, std::chrono::seconds unclaimed_after) = 0;
 };
 
 }  // namespace hm

@@ -85,7 +85,7 @@ struct ReplyRole final : RoleHandler {
   explicit ReplyRole(const RoleContext& c)
       : store(c.pool),
         graph(http, c.tokens, graph_options(c.cfg), c.clock, &c.stop, c.telemetry),
-        service(store, graph, c.rules, c.clock, reply_options(c.cfg)) {}
+        service(store, graph, c.rules, c.clock, reply_options(c.cfg), &c.stop) {}
   const BatchHandler& handler() const override { return service; }
   // Stale sends and deferred replies are found by index: a look every 10 s.
   std::chrono::milliseconds housekeeping_period() const override { return std::chrono::seconds(10); }

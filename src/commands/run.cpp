@@ -43,9 +43,14 @@ ReplyRules load_rules(const Config& cfg) {
 // Only the roles that call the Graph API read them.
 std::unique_ptr<AccountTokens> load_tokens(const Config& cfg, Clock& clock) {
   const bool graph_role = cfg.role == Role::kEnrich || cfg.role == Role::kReply;
-  return std::make_unique<AccountTokens>(
+  auto tokens = std::make_unique<AccountTokens>(
       graph_role ? AccountTokensOptions{cfg.roles.graph_tokens_file, cfg.roles.graph_token} : AccountTokensOptions{},
       clock);
+  if (cfg.role == Role::kReply && tokens->empty())
+    throw ConfigError("GRAPH_ACCESS_TOKENS_FILE", "holds no token and GRAPH_ACCESS_TOKEN is empty: the reply role cannot send");
+  if (graph_role && !cfg.roles.graph_tokens_file.empty() && !cfg.roles.graph_token.empty())
+    spdlog::warn("GRAPH_ACCESS_TOKENS_FILE is set: GRAPH_ACCESS_TOKEN is not used (accounts missing from the file have no token)");
+  return tokens;
 }
 
 // Start-up information only: Redis down at start is an outage like any other

@@ -252,15 +252,6 @@ RoleOptions parse_roles(const Values& v) {
   r.graph_attempts = static_cast<int>(v.integer("GRAPH_RETRY_ATTEMPTS", 1, 100, ""));
   r.profile_ttl = v.seconds("PROFILE_TTL", 0, kMaxSeconds);
   r.reply_sending_timeout = v.seconds("REPLY_SENDING_TIMEOUT", 1, kMaxSeconds);
-  // A send still retrying (rate limits, refused connections) must not be
-  // declared unknown under its worker: its calls and waits must fit.
-  const auto longest_send = r.graph_timeout * r.graph_attempts +
-                            std::chrono::duration_cast<std::chrono::seconds>(http_retry_defaults().max_total);
-  if (r.reply_sending_timeout <= longest_send)
-    throw ConfigError("REPLY_SENDING_TIMEOUT", std::to_string(r.reply_sending_timeout.count()) +
-                                                   " s is not longer than a send with its retries (GRAPH_TIMEOUT x "
-                                                   "GRAPH_RETRY_ATTEMPTS + 30 s = " +
-                                                   std::to_string(longest_send.count()) + " s)");
   r.media_dir = v.required("MEDIA_DIR");
   r.media_max_bytes = v.integer("MEDIA_MAX_BYTES", 1, 1LL << 40, " (bytes)");
   r.media_connect_timeout = v.seconds("MEDIA_CONNECT_TIMEOUT", 1, 600);
@@ -273,8 +264,24 @@ RoleOptions parse_roles(const Values& v) {
   return r;
 }
 
+// A reply still sending (retrying a request that never left) must not be
+// declared unknown under its worker: its calls, waits and the database steps
+// around them must fit.
+void check_reply_sending_timeout(const Config& c) {
+  const auto db_step = std::chrono::duration_cast<std::chrono::seconds>(c.retry.max_total) + c.db.query_timeout;
+  const auto longest_send = c.roles.graph_timeout * c.roles.graph_attempts +
+                            std::chrono::duration_cast<std::chrono::seconds>(http_retry_defaults().max_total) + 2 * db_step;
+  if (c.roles.reply_sending_timeout <= longest_send)
+    throw ConfigError("REPLY_SENDING_TIMEOUT",
+                      std::to_string(c.roles.reply_sending_timeout.count()) +
+                          " s is not longer than a send with its retries and the database steps around it "
+                          "(GRAPH_TIMEOUT x GRAPH_RETRY_ATTEMPTS + 30 s + 2 x (DB_RETRY_MAX_TOTAL_MS + DB_QUERY_TIMEOUT) = " +
+                          std::to_string(longest_send.count()) + " s)");
+}
+
 // Rules that tie sections together.
 void check_across_sections(const Config& c) {
+  check_reply_sending_timeout(c);
   if (c.worker.concurrency > c.pool.size + c.pool.max_overflow) {
     throw ConfigError("WORKER_CONCURRENCY",
                       std::to_string(c.worker.concurrency) + " threads cannot be served by DB_POOL_SIZE + DB_MAX_OVERFLOW = " +

@@ -44,10 +44,15 @@ std::map<std::string, std::string> parse_account_tokens(const std::string& json_
   if (!j.is_object()) throw ConfigError(kVariable, "is not a JSON object of account id -> token");
   std::map<std::string, std::string> out;
   for (const auto& [account, token] : j.items()) {
+    // A key is described, never quoted: in a file written the wrong way round it is a token.
     if (!decimal(account))
-      throw ConfigError(kVariable, "has a key that is not an account id (decimal digits): '" + account.substr(0, 40) + "'");
+      throw ConfigError(kVariable, "key " + std::to_string(out.size() + 1) + " (" + std::to_string(account.size()) +
+                                       " characters) is not an account id (decimal digits)");
     if (!token.is_string() || token.get<std::string>().empty())
       throw ConfigError(kVariable, "account " + account + ": the token is not a non-empty string");
+    for (const char c : token.get<std::string>())
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+        throw ConfigError(kVariable, "account " + account + ": the token holds a space or control character");
     out[account] = token.get<std::string>();
   }
   return out;
@@ -83,7 +88,9 @@ std::optional<std::string> AccountTokens::token_for(const std::string& account_i
   std::lock_guard<std::mutex> lock(mutex_);
   reload_if_due();
   if (auto it = tokens_.find(account_id); it != tokens_.end()) return it->second;
-  if (!options_.fallback.empty()) return options_.fallback;
+  // With a file, an account missing from it has no token: the fallback would
+  // send as another account (/me is the token's account).
+  if (options_.path.empty() && !options_.fallback.empty()) return options_.fallback;
   return std::nullopt;
 }
 

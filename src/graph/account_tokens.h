@@ -3,8 +3,10 @@
 // token speaks for one account, and deliveries carry several (entry[].id):
 // GRAPH_ACCESS_TOKENS_FILE is a JSON object {"<account id>": "<token>", ...}
 // (a mounted Kubernetes Secret), looked at again every `recheck` and re-read
-// when it changed, as Kubernetes swaps a mounted Secret's files in place. The
-// single GRAPH_ACCESS_TOKEN is the fallback for accounts not in the file.
+// when it changed, as Kubernetes swaps a mounted Secret's files in place.
+// Without the file, the single GRAPH_ACCESS_TOKEN serves every account (one
+// account per deployment); with it, an account missing from the file has no
+// token (the fallback would send as another account: /me is the token's).
 // Tokens are secrets: they are never logged, and errors name the file, never
 // its content.
 // Thread-safe.
@@ -22,7 +24,7 @@ namespace hm {
 
 struct AccountTokensOptions {
   std::string path;      // GRAPH_ACCESS_TOKENS_FILE; empty: the fallback only
-  std::string fallback;  // GRAPH_ACCESS_TOKEN(_FILE); empty: none
+  std::string fallback;  // GRAPH_ACCESS_TOKEN(_FILE), used only without a file; empty: none
   std::chrono::milliseconds recheck{10000};  // how often the file's signature is looked at
 };
 
@@ -33,7 +35,7 @@ class AccountTokens {
   // non-empty strings.
   AccountTokens(AccountTokensOptions options, Clock& clock);
 
-  // The token for `account_id` (the file's, else the fallback), or empty.
+  // The token for `account_id` (the file's; without a file, the fallback), or empty.
   std::optional<std::string> token_for(const std::string& account_id);
   // True when no token at all is configured.
   bool empty();

@@ -78,6 +78,8 @@ bool auth_code(long long code) {
 }
 
 GraphOutcome classify_error(long status, const GraphError& e, bool is_send) {
+  // A 5xx to a send may come after Graph processed it, whatever code it carries.
+  if (is_send && status >= 500) return GraphOutcome::kUnknown;
   if (status == 429 || rate_limit_code(e.code)) return GraphOutcome::kRateLimited;
   if (refused_for_good(e)) return GraphOutcome::kPermanent;
   if (auth_code(e.code)) return GraphOutcome::kAuth;

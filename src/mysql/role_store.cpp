@@ -324,18 +324,21 @@ Status MysqlRoleStore::defer_reply(std::uint64_t message_id, std::chrono::second
         "UPDATE reply SET status = 'reserved', next_attempt_at = NOW(3) + INTERVAL ? SECOND, error = ? "
         "WHERE message_id = ? AND status = 'sending'");
     st.setInt64(1, delay.count());
-    st.setString(2, utf8_truncate(error, 2000));
+    st.setString(2, error_text(error));
     st.setUInt64(3, message_id);
     return st.executeUpdate();
   }).status;
 }
 
-Result<std::vector<DueReply>> MysqlRoleStore::due_replies(int limit) {
+Result<std::vector<DueReply>> MysqlRoleStore::due_replies(int limit, std::chrono::seconds unclaimed_after) {
   return run<std::vector<DueReply>>("reading due replies", [&](Session& s) {
     auto& st = s.prepare(
         "SELECT r.message_id, m.ig_message_id, r.rule, r.text FROM reply r JOIN message m ON m.id = r.message_id "
-        "WHERE r.status = 'reserved' AND r.next_attempt_at <= NOW(3) ORDER BY r.next_attempt_at LIMIT ?");
-    st.setInt(1, limit);
+        "WHERE r.status = 'reserved' AND (r.next_attempt_at <= NOW(3) OR "
+        "(r.next_attempt_at IS NULL AND r.updated_at < NOW(3) - INTERVAL ? SECOND)) "
+        "ORDER BY r.next_attempt_at LIMIT ?");
+    st.setInt64(1, unclaimed_after.count());
+    st.setInt(2, limit);
     std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
     std::vector<DueReply> out;
     while (rs->next()) out.push_back({rs->getUInt64(1), rs->getString(2), rs->getString(3), rs->getString(4)});

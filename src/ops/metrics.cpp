@@ -284,6 +284,12 @@ void PrometheusMetrics::breaker(const std::string& dependency, bool open) {
 }
 
 void PrometheusMetrics::graph_account(const std::string& account, const std::string& reason, bool blocked) {
+  // An account without a token is any id a delivery names: counted, not
+  // labelled (the series would grow with outside input).
+  if (reason == "no_token") {
+    f_->graph_blocks->Add({{"role", role_}, {"account", "other"}, {"reason", reason}}).Increment();
+    return;
+  }
   f_->graph_blocked->Add({{"role", role_}, {"account", account}, {"reason", reason}}).Set(blocked ? 1 : 0);
   if (blocked) f_->graph_blocks->Add({{"role", role_}, {"account", account}, {"reason", reason}}).Increment();
 }

@@ -78,13 +78,15 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
 }
 
 long long ReplyService::retry_due() const {
-  const auto due = store().due_replies(options_.due_batch);
+  const auto due = store().due_replies(options_.due_batch, options_.sending_timeout);
   if (!due.ok()) {
     log_event(spdlog::level::warn, "could not read deferred replies; trying again later", {{"error", due.status.message}});
     return 0;
   }
   long long sent = 0;
   for (const DueReply& d : due.value) {
+    // Stopping: what is not claimed stays reserved for the next process.
+    if (stop_ && stop_->requested()) break;
     const auto claimed = store().claim_reply_send(d.message_id);
     if (!claimed.ok() || !claimed.value) continue;  // another worker has it
     const auto m = store().find_message(d.mid);
@@ -96,7 +98,11 @@ long long ReplyService::retry_due() const {
     if (!m.value || m.value->is_deleted) why_not = "message deleted before the reply could be sent";
     const auto last = m.value ? store().last_inbound_ms(m.value->account_id, m.value->customer_id)
                               : Result<std::optional<long long>>::Of(std::nullopt);
-    if (why_not.empty() && (!last.ok() || !last.value || clock_.wall_ms() - *last.value > kReplyWindowMs))
+    if (!last.ok()) {  // not sent: give it back
+      store().defer_reply(d.message_id, options_.retry_delay, "reading the window: " + last.status.message);
+      continue;
+    }
+    if (why_not.empty() && (!last.value || clock_.wall_ms() - *last.value > kReplyWindowMs))
       why_not = "the 24-hour window closed before the reply could be sent";
     if (!why_not.empty()) {
       store().finish_reply(d.message_id, ReplyStatus::kFailed, "", why_not);

@@ -10,6 +10,7 @@
 
 #include "graph/graph_api.h"
 #include "hm/clock.h"
+#include "hm/stop_signal.h"
 #include "roles/job_handler.h"
 #include "rules/reply_rules.h"
 
@@ -30,8 +31,10 @@ struct ReplyOptions {
 
 class ReplyService final : public JobHandler {
  public:
-  ReplyService(RoleStore& store, GraphApi& graph, const ReplyRules& rules, Clock& clock, ReplyOptions options = {})
-      : JobHandler(store), graph_(graph), rules_(rules), clock_(clock), options_(options) {}
+  // `stop` (may be null) ends retry_due() between replies.
+  ReplyService(RoleStore& store, GraphApi& graph, const ReplyRules& rules, Clock& clock, ReplyOptions options = {},
+               const StopSignal* stop = nullptr)
+      : JobHandler(store), graph_(graph), rules_(rules), clock_(clock), options_(options), stop_(stop) {}
 
   // Housekeeping, at start and then periodically (every sending_timeout / 2):
   // replies left in `sending` past the timeout become `unknown`, never sent
@@ -50,6 +53,7 @@ class ReplyService final : public JobHandler {
   const ReplyRules& rules_;
   Clock& clock_;
   ReplyOptions options_;
+  const StopSignal* stop_;
 };
 
 }  // namespace hm

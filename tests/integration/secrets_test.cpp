@@ -46,6 +46,8 @@ class SecretsTest : public ::testing::Test {
     write(dir_ + "/db-password", kMarker + "db");
     write(dir_ + "/redis-password", kMarker + "redis");
     write(dir_ + "/token", kMarker + "token");
+    write(dir_ + "/tokens.json", R"({"17841405309211844": ")" + kMarker + R"(tokens"})");
+    write(dir_ + "/migrate-password", kMarker + "migrate");
     write(dir_ + "/rules.json",
           R"({"accounts": {"17841405309211844": {"rules": [{"name": "hours", "keywords": ["saat"], "reply": "9-18"}]}}})");
     write(dir_ + "/settings.env", "DB_PASSWORD=" + kMarker + "file\nREDIS_PASSWORD=" + kMarker + "file\n");
@@ -71,7 +73,8 @@ class SecretsTest : public ::testing::Test {
            db_.name() + "' DB_USER=" + user_ + " DB_PASSWORD=" + kMarker + "dbvar DB_PASSWORD_FILE=" + dir_ +
            "/db-password REDIS_URL='redis://" + user_ + ":" + kMarker + "redis@" + redis_host_ +
            "/0' REDIS_PASSWORD=" + kMarker + "redisvar REDIS_PASSWORD_FILE=" + dir_ + "/redis-password GRAPH_ACCESS_TOKEN=" + kMarker +
-           "tokenvar GRAPH_ACCESS_TOKEN_FILE=" + dir_ + "/token QUEUE_STREAM='" + stream_ + "' QUEUE_STREAM_PREFIX='" + stream_ + ":" +
+           "tokenvar GRAPH_ACCESS_TOKEN_FILE=" + dir_ + "/token GRAPH_ACCESS_TOKENS_FILE=" + dir_ +
+           "/tokens.json QUEUE_STREAM='" + stream_ + "' QUEUE_STREAM_PREFIX='" + stream_ + ":" +
            "' DEAD_LETTER_PATH=" + dir_ + "/dead.jsonl LOG_LEVEL=trace ";
   }
 
@@ -140,6 +143,12 @@ TEST_F(SecretsTest, NoCommandPrintsASecretOnItsSuccessOrErrorPaths) {
                 .exit_code,
             0);
   EXPECT_NE(run(env() + "REDIS_URL=redis://127.0.0.1:1/0 REDIS_TIMEOUT=2 " + kBin + " dead-letters list").exit_code, 0);
+  // The migrate account's password, refused (1045), from the variable and from its file.
+  const std::string migrate = "DB_MIGRATE_USER=hm_sec_nobody DB_MIGRATE_PASSWORD=" + kMarker + "migratevar ";
+  EXPECT_EQ(run(env() + migrate + kBin + " config").exit_code, 0);
+  EXPECT_NE(run(env() + migrate + kBin + " migrate").exit_code, 0);
+  EXPECT_NE(run(env() + migrate + "DB_MIGRATE_PASSWORD_FILE=" + dir_ + "/migrate-password " + kBin + " migrate").exit_code, 0);
+  EXPECT_EQ(run(env() + "DB_MIGRATE_PASSWORD=" + kMarker + " " + kBin + " config").exit_code, 2);  // without the user
   expect_no_marker();
 }
 

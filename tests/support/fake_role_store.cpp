@@ -268,7 +268,7 @@ Status FakeRoleStore::defer_reply(std::uint64_t message_id, std::chrono::seconds
   return Status::Ok();
 }
 
-Result<std::vector<DueReply>> FakeRoleStore::due_replies(int limit) {
+Result<std::vector<DueReply>> FakeRoleStore::due_replies(int limit, std::chrono::seconds /*unclaimed_after*/) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (Status s = enter("due_replies"); !s.ok()) return failed<std::vector<DueReply>>(std::move(s));
   std::vector<DueReply> out;

@@ -34,14 +34,17 @@ class AccountTokensTest : public ::testing::Test {
   test::FakeClock clock_;
 };
 
-TEST_F(AccountTokensTest, EachAccountGetsItsOwnTokenAndTheRestTheFallback) {
+// With the file, an account missing from it has no token (the single token
+// would send as another account: /me is the token's account); without the
+// file, the single token serves every account.
+TEST_F(AccountTokensTest, EachAccountGetsItsOwnTokenTheSingleTokenOnlyWithoutAFile) {
   write(R"({"111": "token-a", "222": "token-b"})");
   AccountTokens tokens({path_, "fallback"}, clock_);
   EXPECT_EQ(tokens.token_for("111").value_or(""), "token-a");
   EXPECT_EQ(tokens.token_for("222").value_or(""), "token-b");
-  EXPECT_EQ(tokens.token_for("333").value_or(""), "fallback");
-  AccountTokens without_fallback({path_, ""}, clock_);
-  EXPECT_FALSE(without_fallback.token_for("333").has_value());
+  EXPECT_FALSE(tokens.token_for("333").has_value());
+  AccountTokens single({"", "single"}, clock_);
+  EXPECT_EQ(single.token_for("333").value_or(""), "single");
   AccountTokens none({"", ""}, clock_);
   EXPECT_TRUE(none.empty());
 }
@@ -62,7 +65,8 @@ TEST_F(AccountTokensTest, AChangedFileIsReadAgainAndABadVersionKeepsTheOldTokens
 
 TEST_F(AccountTokensTest, ABadFileStopsTheStartNamingTheVariableNeverAToken) {
   EXPECT_THROW(AccountTokens({"/nonexistent/tokens.json", ""}, clock_), ConfigError);
-  for (const char* bad : {R"(["x"])", R"({"111": 5})", R"({"111": ""})", R"({"../me": "s3cret-token"})", "nope"}) {
+  for (const char* bad : {R"(["x"])", R"({"111": 5})", R"({"111": ""})", R"({"s3cret-token": "111"})",
+                          R"({"111": "s3cret-token\r\nX-Evil: 1"})", R"({"111": "s3cret-token "})", "nope"}) {
     write(bad);
     try {
       AccountTokens tokens({path_, ""}, clock_);
