@@ -101,6 +101,7 @@ struct ReplyRecord {
 // the Graph API unreachable).
 struct DueReply {
   std::uint64_t message_id = 0;
+  std::string account_id;
   std::string mid;   // the inbound message's ig_message_id
   std::string rule;  // the rule that chose it
   std::string text;  // what to send

@@ -167,6 +167,13 @@ std::optional<std::string> GraphApi::admit(const std::string& account_id, GraphC
   return std::nullopt;
 }
 
+bool GraphApi::paused(const std::string& account_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = paused_.find(account_id);
+  return it != paused_.end() && clock_.now() < it->second.until &&
+         tokens_.generation() == it->second.token_generation;
+}
+
 void GraphApi::note(const std::string& account_id, const GraphCall& call) {
   if (call.outcome != GraphOutcome::kRateLimited && call.outcome != GraphOutcome::kAuth) return;
   const auto pause = call.outcome == GraphOutcome::kAuth ? options_.auth_pause : options_.rate_limit_pause;

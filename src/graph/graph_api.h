@@ -86,6 +86,8 @@ class GraphApi {
            const StopSignal* stop = nullptr, Telemetry& telemetry = no_telemetry());
   ProfileResult fetch_profile(const std::string& account_id, const std::string& igsid);
   SendResult send_text(const std::string& account_id, const std::string& recipient_id, const std::string& text);
+  // True while the account's calls are held back (a rate limit, a refused token).
+  bool paused(const std::string& account_id);
 
  private:
   struct Pause {

@@ -333,7 +333,8 @@ Status MysqlRoleStore::defer_reply(std::uint64_t message_id, std::chrono::second
 Result<std::vector<DueReply>> MysqlRoleStore::due_replies(int limit, std::chrono::seconds unclaimed_after) {
   return run<std::vector<DueReply>>("reading due replies", [&](Session& s) {
     auto& st = s.prepare(
-        "SELECT r.message_id, m.ig_message_id, r.rule, r.text FROM reply r JOIN message m ON m.id = r.message_id "
+        "SELECT r.message_id, r.account_id, m.ig_message_id, r.rule, r.text FROM reply r "
+        "JOIN message m ON m.id = r.message_id "
         "WHERE r.status = 'reserved' AND (r.next_attempt_at <= NOW(3) OR "
         "(r.next_attempt_at IS NULL AND r.updated_at < NOW(3) - INTERVAL ? SECOND)) "
         "ORDER BY r.next_attempt_at LIMIT ?");
@@ -341,7 +342,8 @@ Result<std::vector<DueReply>> MysqlRoleStore::due_replies(int limit, std::chrono
     st.setInt(2, limit);
     std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
     std::vector<DueReply> out;
-    while (rs->next()) out.push_back({rs->getUInt64(1), rs->getString(2), rs->getString(3), rs->getString(4)});
+    while (rs->next())
+      out.push_back({rs->getUInt64(1), rs->getString(2), rs->getString(3), rs->getString(4), rs->getString(5)});
     return out;
   });
 }

@@ -87,6 +87,7 @@ long long ReplyService::retry_due() const {
   for (const DueReply& d : due.value) {
     // Stopping: what is not claimed stays reserved for the next process.
     if (stop_ && stop_->requested()) break;
+    if (graph_.paused(d.account_id)) continue;  // still waiting: not claimed, no churn
     const auto claimed = store().claim_reply_send(d.message_id);
     if (!claimed.ok() || !claimed.value) continue;  // another worker has it
     const auto m = store().find_message(d.mid);

@@ -277,7 +277,7 @@ Result<std::vector<DueReply>> FakeRoleStore::due_replies(int limit, std::chrono:
     if (r.record.status != ReplyStatus::kReserved || r.next_attempt_ms == 0 || r.next_attempt_ms > clock_.wall_ms())
       continue;
     for (const auto& m : messages_)
-      if (m.id == id) out.push_back({id, m.mid, r.rule, r.text});
+      if (m.id == id) out.push_back({id, r.account_id, m.mid, r.rule, r.text});
   }
   return Result<std::vector<DueReply>>::Of(std::move(out));
 }
