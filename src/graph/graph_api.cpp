@@ -145,7 +145,7 @@ HttpCallOptions GraphApi::call_options(const std::string& token) const {
 }
 
 std::optional<std::string> GraphApi::admit(const std::string& account_id, GraphCall& out) {
-  const auto token = tokens_.token_for(account_id);
+  auto token = tokens_.token_for(account_id);
   if (!token) {
     out.outcome = GraphOutcome::kNoToken;
     out.error = "no access token for account " + account_id + " (GRAPH_ACCESS_TOKENS_FILE or GRAPH_ACCESS_TOKEN)";
