@@ -15,6 +15,9 @@ namespace hm {
 inline constexpr std::size_t kMaxMidLength = 255;
 // Length of the account, sender and recipient id columns.
 inline constexpr std::size_t kMaxIgIdLength = 64;
+// Length of message.reply_to_story_id (ASCII) and of reply_to_story_url (bytes).
+inline constexpr std::size_t kMaxStoryIdLength = 64;
+inline constexpr std::size_t kMaxStoryUrlLength = 4096;
 // Instagram-scoped ids (sender, recipient) and account ids (entry[].id) are
 // decimal digits, at most this many: anything else is refused where it enters
 // (the payload parser, the role jobs), since an id becomes a Graph API path.
@@ -41,6 +44,10 @@ struct NewMessage {
   std::optional<std::string> text;              // postbacks: the button title
   std::optional<std::string> attachments_json;  // JSON array as received
   std::optional<std::string> reply_to_mid;
+  // A reply to a story (message.reply_to.story): the story's id and CDN URL.
+  // Only the URL is kept, never the story's media (Meta's platform policy).
+  std::optional<std::string> reply_to_story_id;
+  std::optional<std::string> reply_to_story_url;
   std::optional<std::string> postback_payload;
   std::int64_t timestamp_ms = 0;
 };

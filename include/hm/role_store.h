@@ -42,13 +42,18 @@ struct StoredMessage {
 enum class MediaStatus {
   kStored,  // downloaded and kept under its SHA-256
   kFailed,  // can never be downloaded (no URL, too large, refused): not tried again
+  kSkipped,  // not downloaded on purpose (story mention: Meta forbids storing it;
+             // template, fallback: no media file); source_url kept, error says why
 };
 
-// "stored" or "failed", as stored in media.status.
-constexpr const char* to_string(MediaStatus s) { return s == MediaStatus::kStored ? "stored" : "failed"; }
+// "stored", "failed" or "skipped", as stored in media.status.
+constexpr const char* to_string(MediaStatus s) {
+  return s == MediaStatus::kStored ? "stored" : (s == MediaStatus::kSkipped ? "skipped" : "failed");
+}
 constexpr std::optional<MediaStatus> parse_media_status(std::string_view s) {
   if (s == "stored") return MediaStatus::kStored;
   if (s == "failed") return MediaStatus::kFailed;
+  if (s == "skipped") return MediaStatus::kSkipped;
   return std::nullopt;
 }
 
@@ -61,7 +66,7 @@ struct MediaRecord {
   std::string sha256;        // kStored: hex SHA-256 of the bytes
   long long size = 0;        // kStored: bytes
   std::string content_type;
-  std::string error;         // kFailed: why
+  std::string error;         // kFailed, kSkipped: why
 };
 
 enum class ReplyStatus {

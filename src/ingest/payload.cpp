@@ -95,6 +95,21 @@ std::int64_t timestamp_field(const json& obj, const char* key, const std::string
   return ts;
 }
 
+// entry.time: Meta sends milliseconds on messaging entries but seconds on
+// changes[] entries (comments, mentions). A value below kMinTimestampMs
+// (2001 in milliseconds) is taken for seconds; either is then held to the
+// same 2001..2100 range.
+std::int64_t entry_time_field(const json& entry, const std::string& path) {
+  const json& v = member(entry, "time", path);
+  if (!v.is_number_integer()) fail(path + ".time", std::string("is ") + type_name(v) + ", expected milliseconds (or seconds) since 1970");
+  const bool huge = v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX);
+  std::int64_t t = huge ? kMaxTimestampMs : v.get<std::int64_t>();
+  if (t > 0 && t < kMinTimestampMs) t *= 1000;  // seconds: t < 978307200000, so no overflow
+  if (t < kMinTimestampMs || t >= kMaxTimestampMs)
+    fail(path + ".time", "is out of range (expected seconds or milliseconds between 2001 and 2100)");
+  return t;
+}
+
 int depth_of(const json& j, int depth) {
   if (depth > kMaxDepth) return depth;
   int deepest = depth;
@@ -141,6 +156,22 @@ void parse_attachments(const json& m, const std::string& mpath, NewMessage& msg)
   msg.attachments_json = a->dump();
 }
 
+// message.reply_to.story: {"id": ..., "url": ...}, a reply to a story. The
+// id is printable ASCII like a mid; the URL is kept as received.
+void parse_reply_to_story(const json& st, const std::string& path, NewMessage& msg) {
+  if (!st.is_object()) fail(path, std::string("is ") + type_name(st) + ", expected an object");
+  std::string id = string_field(st, "id", path, kMaxStoryIdLength);
+  for (unsigned char c : id) {
+    if (c <= 0x20 || c >= 0x7f) fail(path + ".id", "holds a character that is not printable ASCII");
+  }
+  msg.reply_to_story_id = std::move(id);
+  if (auto url = optional_string(st, "url", path); url && !url->empty()) {
+    if (url->size() > kMaxStoryUrlLength)
+      fail(path + ".url", "is " + std::to_string(url->size()) + " bytes, longer than the limit of " + std::to_string(kMaxStoryUrlLength));
+    msg.reply_to_story_url = std::move(url);
+  }
+}
+
 // "message": a new message, an echo, or a deletion (is_deleted).
 void parse_message(const EventContext& c, Delivery& out) {
   std::string mpath;
@@ -163,6 +194,7 @@ void parse_message(const EventContext& c, Delivery& out) {
   parse_attachments(m, mpath, msg);
   if (auto r = m.find("reply_to"); r != m.end() && r->is_object()) {
     if (auto rm = r->find("mid"); rm != r->end() && !rm->is_null()) msg.reply_to_mid = mid_field(*r, mpath + ".reply_to");
+    if (auto st = r->find("story"); st != r->end() && !st->is_null()) parse_reply_to_story(*st, mpath + ".reply_to.story", msg);
   }
   out.events.push_back(std::move(msg));
 }
@@ -170,6 +202,10 @@ void parse_message(const EventContext& c, Delivery& out) {
 void parse_postback(const EventContext& c, Delivery& out) {
   std::string ppath;
   const json& p = object_member(c, "postback", &ppath);
+  // Meta sends postback.mid from webhook version v11.0 on; without it the
+  // postback cannot be stored idempotently.
+  if (!p.contains("mid"))
+    fail(ppath + ".mid", "is missing (Meta sends it from webhook version v11.0 on: set the app's webhook version to v11.0 or later)");
   NewMessage msg;
   msg.kind = MessageKind::kPostback;
   msg.mid = mid_field(p, ppath);
@@ -259,6 +295,48 @@ void parse_messaging(const json& ev, const std::string& account_id, std::int64_t
   skip_event(c, out);
 }
 
+// entry[].changes[] (comments, mentions...) and entry[].standby[] (events of
+// a thread another app owns, under the handover protocol): not stored, each
+// one a SkippedEvent, never a dead letter and never a reply. Returns how many.
+std::size_t skip_changes_and_standby(const json& entry, Delivery& out) {
+  std::size_t n = 0;
+  if (auto c = entry.find("changes"); c != entry.end() && c->is_array()) {
+    for (const auto& change : *c) {
+      std::string field = "changes";
+      if (change.is_object()) {
+        if (auto f = change.find("field"); f != change.end() && f->is_string())
+          field = "changes:" + utf8_truncate(f->get_ref<const std::string&>(), 40);
+      }
+      out.events.push_back(SkippedEvent{field});
+      ++n;
+    }
+  }
+  if (auto sb = entry.find("standby"); sb != entry.end() && sb->is_array()) {
+    for (std::size_t j = 0; j < sb->size(); ++j) out.events.push_back(SkippedEvent{"standby"});
+    n += sb->size();
+  }
+  return n;
+}
+
+void parse_entry(const json& entry, const std::string& epath, Delivery& out) {
+  if (!entry.is_object()) fail(epath, std::string("is ") + type_name(entry) + ", expected an object");
+  const json& id = member(entry, "id", epath);
+  if (!id.is_string()) fail(epath + ".id", std::string("is ") + type_name(id) + ", expected a string");
+  const std::string account_id = decimal_id(entry, "id", epath);
+  std::int64_t entry_time = 0;
+  if (entry.contains("time")) entry_time = entry_time_field(entry, epath);
+  bool any = false;
+  if (auto m = entry.find("messaging"); m != entry.end()) {
+    if (!m->is_array()) fail(epath + ".messaging", std::string("is ") + type_name(*m) + ", expected an array");
+    for (std::size_t j = 0; j < m->size(); ++j) {
+      parse_messaging((*m)[j], account_id, entry_time, epath + ".messaging[" + std::to_string(j) + "]", out);
+      any = true;
+    }
+  }
+  if (skip_changes_and_standby(entry, out) > 0) any = true;
+  if (!any) fail(epath, "has neither messaging, changes nor standby");
+}
+
 Delivery parse_or_throw(std::string_view text) {
   json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true);
   if (depth_of(root, 0) > kMaxDepth) fail("delivery", "is nested deeper than " + std::to_string(kMaxDepth) + " levels");
@@ -271,39 +349,7 @@ Delivery parse_or_throw(std::string_view text) {
   if (!entries.is_array()) fail("delivery.entry", std::string("is ") + type_name(entries) + ", expected an array");
   if (entries.empty()) fail("delivery.entry", "is empty");
   Delivery out;
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const json& entry = entries[i];
-    const std::string epath = "entry[" + std::to_string(i) + "]";
-    if (!entry.is_object()) fail(epath, std::string("is ") + type_name(entry) + ", expected an object");
-    const json& id = member(entry, "id", epath);
-    std::string account_id;
-    if (id.is_string()) {
-      account_id = decimal_id(entry, "id", epath);
-    } else {
-      fail(epath + ".id", std::string("is ") + type_name(id) + ", expected a string");
-    }
-    std::int64_t entry_time = 0;
-    if (entry.contains("time")) entry_time = timestamp_field(entry, "time", epath);
-    bool any = false;
-    if (auto m = entry.find("messaging"); m != entry.end()) {
-      if (!m->is_array()) fail(epath + ".messaging", std::string("is ") + type_name(*m) + ", expected an array");
-      for (std::size_t j = 0; j < m->size(); ++j) {
-        parse_messaging((*m)[j], account_id, entry_time, epath + ".messaging[" + std::to_string(j) + "]", out);
-        any = true;
-      }
-    }
-    if (auto c = entry.find("changes"); c != entry.end() && c->is_array()) {
-      for (std::size_t j = 0; j < c->size(); ++j) {
-        std::string field = "changes";
-        if ((*c)[j].is_object()) {
-          if (auto f = (*c)[j].find("field"); f != (*c)[j].end() && f->is_string()) field = "changes:" + utf8_truncate(f->get_ref<const std::string&>(), 40);
-        }
-        out.events.push_back(SkippedEvent{field});
-        any = true;
-      }
-    }
-    if (!any) fail(epath, "has neither messaging nor changes");
-  }
+  for (std::size_t i = 0; i < entries.size(); ++i) parse_entry(entries[i], "entry[" + std::to_string(i) + "]", out);
   return out;
 }
 

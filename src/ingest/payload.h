@@ -6,7 +6,12 @@
 // Rules (see README "Event rules"):
 // - entry[].messaging[] events: "message" (new, echo when is_echo, deletion
 //   when is_deleted), "message_edit", "postback", "reaction", "read".
-// - entry[].changes[] and any other messaging kind are SkippedEvent.
+//   message.reply_to.story {id, url} is kept on the message.
+// - entry[].changes[], entry[].standby[] and any other messaging kind are
+//   SkippedEvent (never a dead letter).
+// - entry.time is seconds (changes[] entries) or milliseconds (messaging),
+//   told apart by magnitude; event timestamps are milliseconds.
+// - A postback without mid (webhook versions before v11.0) is invalid.
 // - Unknown fields are ignored. A known field of the wrong type, a missing mid,
 //   a mid longer than kMaxMidLength or not printable ASCII, a missing sender,
 //   recipient or timestamp, an account, sender or recipient id that is not

@@ -41,10 +41,11 @@ const std::string& fast_path_sql() {
       std::string("SELECT m.id, ") + kOwesChanges + " FROM message m WHERE m.ig_message_id = ? LIMIT 1";
   return sql;
 }
-constexpr const char* kInsertMessageSql =
-    "INSERT IGNORE INTO message (ig_message_id, account_id, sender_id, recipient_id, direction, kind, "
-    "text, attachments, reply_to_mid, postback_payload, event_time, customer_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const std::string& insert_message_sql() {
+  static const std::string sql =
+      std::string("INSERT IGNORE INTO message ") + kMessageColumnList + " VALUES " + placeholders(kMessageColumns);
+  return sql;
+}
 // The per-message insert commits on its own; a row that a warning shows
 // altered is taken out again at once.
 constexpr const char* kDeleteAlteredSql = "DELETE FROM message WHERE id = LAST_INSERT_ID()";
@@ -102,6 +103,7 @@ bool may_be_altered(const NewMessage& m) {
   };
   return ascii_over(m.mid, 255) || ascii_over(m.account_id, 64) || ascii_over(m.sender_id, 64) ||
          ascii_over(m.recipient_id, 64) || (m.reply_to_mid && ascii_over(*m.reply_to_mid, 255)) ||
+         (m.reply_to_story_id && ascii_over(*m.reply_to_story_id, 64)) || utf8_over(m.reply_to_story_url, 65535) ||
          utf8_over(m.text, 65535) || utf8_over(m.postback_payload, 1000) || utf8_over(m.attachments_json, 16777215);
 }
 
@@ -154,6 +156,8 @@ void bind_message(sql::PreparedStatement& st, unsigned row, const NewMessage& m)
   set_optional(st, b + 10, m.postback_payload);
   st.setString(b + 11, sql_datetime_ms(m.timestamp_ms));
   st.setString(b + 12, m.direction == Direction::kEcho ? m.recipient_id : m.sender_id);
+  set_optional(st, b + 13, m.reply_to_story_id);
+  set_optional(st, b + 14, m.reply_to_story_url);
 }
 
 std::string placeholders(std::size_t n) {
@@ -172,7 +176,7 @@ StoreResult insert_absent(Session& s, const NewMessage& m) {
   StoreResult r;
   const bool in_transaction = may_be_altered(m);
   if (in_transaction) s.begin();
-  auto& ins = s.prepare(kInsertMessageSql);
+  auto& ins = s.prepare(insert_message_sql());
   bind_message(ins, 0, m);
   const int affected = execute_insert_ignore(s, ins, "inserting the message");
   try {

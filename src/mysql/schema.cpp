@@ -169,8 +169,23 @@ Migration migration_3() {
   return m;
 }
 
+// Replies to stories keep the story's id and URL (never its media); media
+// rows may be 'skipped' (story mentions, templates: nothing to download by
+// policy or by nature).
+Migration migration_4() {
+  Migration m{4, "story replies: reply_to_story_id/url; media status skipped", {}};
+  m.statements = {
+      "ALTER TABLE message ADD COLUMN reply_to_story_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL "
+      "AFTER reply_to_mid",
+      "ALTER TABLE message ADD COLUMN reply_to_story_url TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL "
+      "COMMENT 'the story CDN URL; the media itself is never stored' AFTER reply_to_story_id",
+      "ALTER TABLE media MODIFY COLUMN status ENUM('stored','failed','skipped') NOT NULL",
+  };
+  return m;
+}
+
 const std::vector<Migration>& migrations() {
-  static const std::vector<Migration> all = {migration_1(), migration_2(), migration_3()};
+  static const std::vector<Migration> all = {migration_1(), migration_2(), migration_3(), migration_4()};
   return all;
 }
 

@@ -9,22 +9,54 @@ namespace {
 
 using json = nlohmann::json;
 
-// The record of attachment idx before its download: type and URL, or failed
-// when there is no URL to download.
+// attachment.payload.url, or empty.
+std::string url_of(const json& a) {
+  if (!a.is_object() || !a.contains("payload") || !a["payload"].is_object()) return {};
+  const json url = a["payload"].value("url", json());
+  return url.is_string() ? url.get<std::string>() : std::string();
+}
+
+// Why an attachment of this type is never downloaded, or nullptr.
+const char* never_downloaded(const std::string& type) {
+  // Meta's story-mention rules: the media of a story must not be stored or
+  // cached; only its CDN URL may be kept.
+  if (type == "story_mention") return "story mention: Meta's policy forbids storing its media; the URL is kept";
+  if (type == "template") return "template: no media file to download";
+  if (type == "fallback") return "fallback (a link or unsupported content): no media file to download";
+  return nullptr;
+}
+
+// The record of attachment idx before its download: type and URL; skipped
+// when its type is never downloaded, failed when there is no URL.
 MediaRecord record_of(std::uint64_t message_id, int idx, const json& a) {
   MediaRecord rec;
   rec.message_id = message_id;
   rec.idx = idx;
   rec.type = a.is_object() ? a.value("type", "unknown") : "unknown";
-  const json url = a.is_object() && a.contains("payload") && a["payload"].is_object() ? a["payload"].value("url", json())
-                                                                                        : json();
-  if (!url.is_string() || url.get<std::string>().empty()) {
+  const std::string url = url_of(a);
+  if (const char* why = never_downloaded(rec.type)) {
+    rec.status = MediaStatus::kSkipped;
+    rec.error = why;
+    rec.source_url = url;
+  } else if (url.empty()) {
     rec.status = MediaStatus::kFailed;
     rec.error = "attachment has no payload.url";
   } else {
-    rec.source_url = url.get<std::string>();
+    rec.source_url = url;
   }
   return rec;
+}
+
+// A shared post arrives as two attachments, "share" and "ig_post", with the
+// same URL: true when an earlier attachment has this one's URL, so one file
+// gets one media record.
+bool repeats_earlier_url(const json& attachments, std::size_t i) {
+  const std::string url = url_of(attachments[i]);
+  if (url.empty()) return false;
+  for (std::size_t j = 0; j < i; ++j) {
+    if (url_of(attachments[j]) == url) return true;
+  }
+  return false;
 }
 
 // The variable that relaxes a refusal's rule, for the media row's reason.
@@ -47,11 +79,12 @@ DeliveryOutcome MediaService::handle_message(const StoredMessage& m) const {
   DeliveryOutcome out = done(0);
   for (std::size_t i = 0; i < attachments.size(); ++i) {
     const int idx = static_cast<int>(i);
+    if (repeats_earlier_url(attachments, i)) continue;  // the same file as an earlier attachment
     const auto known = store().media_status(m.id, idx);
     if (!known.ok()) return store_failed(known.status);
     if (known.value) continue;  // stored, or failed for good: nothing to download
     MediaRecord rec = record_of(m.id, idx, attachments[i]);
-    if (!rec.source_url.empty()) {
+    if (rec.status != MediaStatus::kSkipped && !rec.source_url.empty()) {
       if (Status s = download(m.mid, rec); !s.ok()) return later(s.message);
     }
     if (Status s = store().save_media(rec); !s.ok()) return store_failed(s);

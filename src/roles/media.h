@@ -2,7 +2,13 @@
 // The media role: downloads each attachment of a message (the URLs expire
 // soon after the message) into the content-addressed MediaFiles store under
 // MediaOptions::dir, and records a media row per attachment. An attachment
-// already stored (or failed for good) is not downloaded again.
+// already stored (or failed or skipped for good) is not downloaded again.
+// Platform rules: story_mention media is never downloaded (Meta forbids
+// storing or caching it; the row is 'skipped' and keeps only the URL), nor
+// template or fallback attachments (no media file); a story a message
+// replies to (reply_to.story) is only a URL on the message. An attachment
+// with the URL of an earlier one (a shared post: "share" and "ig_post") gets
+// no row of its own.
 // Thread-safe: the store, the HTTP client and MediaFiles are.
 
 #include <chrono>

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <re2/re2.h>
 
+#include "core/text.h"
 #include "hm/config_error.h"
 
 namespace hm {
@@ -35,6 +36,17 @@ std::string need_string(const json& obj, const char* key, const std::string& whe
   if (!v.is_string() || v.get<std::string>().empty())
     throw Problem{where + "." + key, "must be a non-empty string"};
   return v.get<std::string>();
+}
+
+// obj.reply: a non-empty UTF-8 string Instagram accepts (kMaxReplyTextBytes).
+std::string reply_text(const json& obj, const std::string& where, const std::string& rule) {
+  std::string text = need_string(obj, "reply", where);
+  if (!is_valid_utf8(text)) throw Problem{where + ".reply", "rule '" + rule + "': is not valid UTF-8"};
+  if (text.size() > kMaxReplyTextBytes)
+    throw Problem{where + ".reply", "rule '" + rule + "': is " + std::to_string(text.size()) +
+                                        " bytes, over Instagram's limit of " + std::to_string(kMaxReplyTextBytes) +
+                                        " bytes (UTF-8) for a message text"};
+  return text;
 }
 
 int parse_hhmm(const std::string& s, const std::string& where) {
@@ -89,7 +101,7 @@ ReplyRules ReplyRules::parse(const std::string& text, const std::string& source)
           if (!rule.is_object()) throw Problem{rw, "must be an object"};
           Rule parsed;
           parsed.name = rule.value("name", "rule " + std::to_string(i));
-          parsed.reply = need_string(rule, "reply", rw);
+          parsed.reply = reply_text(rule, rw, parsed.name);
           if (auto k = rule.find("keywords"); k != rule.end()) {
             if (!k->is_array() || k->empty()) throw Problem{rw + ".keywords", "must be a non-empty array of strings"};
             for (const auto& kw : *k) {
@@ -110,7 +122,7 @@ ReplyRules ReplyRules::parse(const std::string& text, const std::string& source)
         const std::string aw = where + ".away";
         if (!w->is_object()) throw Problem{aw, "must be an object"};
         Away away;
-        away.reply = need_string(*w, "reply", aw);
+        away.reply = reply_text(*w, aw, "away");
         away.from_minute = parse_hhmm(need_string(*w, "from", aw), aw + ".from");
         away.to_minute = parse_hhmm(need_string(*w, "to", aw), aw + ".to");
         if (auto o = w->find("utc_offset_minutes"); o != w->end()) {

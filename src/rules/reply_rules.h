@@ -39,6 +39,10 @@ inline constexpr std::int64_t kPatternMaxMem = 2 << 20;
 // instructions) takes seconds on 64 KB; at this limit, tens of milliseconds.
 // Real rules (`fiyat|price|ücret`) are tens of instructions.
 inline constexpr int kPatternMaxProgramSize = 2000;
+// The longest reply text, in UTF-8 bytes: Meta's Send API for Instagram says
+// "Message text must be UTF-8 and be 1000 bytes or less". A longer reply (or
+// one not valid UTF-8) is refused when the rules load, not at send time.
+inline constexpr std::size_t kMaxReplyTextBytes = 1000;
 
 struct ReplyDecision {
   std::string rule;  // the rule's name, or "away"

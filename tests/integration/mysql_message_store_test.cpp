@@ -397,5 +397,47 @@ TEST_F(MessageStoreTest, EveryFixtureIngestsAndReingestsAsDuplicates) {
   EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM message WHERE kind = 'postback'"), 1);
 }
 
+// A reply to a story keeps the story's id and URL in reply_to_story_id/url
+// (migration 4); they used to be dropped. Both insert paths: the batch one
+// (IngestService) and the single-message one.
+TEST_F(MessageStoreTest, AReplyToAStoryKeepsTheStoryIdAndUrl) {
+  MysqlMessageStore store(pool());
+  IngestService svc(store, clock_, {RetryOptions{}, 0, {}});
+  const auto r = svc.ingest(test::fixture_line("story_reply.json"));
+  ASSERT_EQ(r.verdict, Verdict::kDone) << r.reason;
+  EXPECT_EQ(r.counts.inserted, 1);
+  NewMessage single = message("mid-story-single");
+  single.reply_to_story_id = "3301234567890999999";
+  single.reply_to_story_url = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1&signature=Ab-ş";
+  ASSERT_EQ(store.store(single).status, StoreStatus::kInserted);
+  ASSERT_EQ(store.store(message("mid-plain")).status, StoreStatus::kInserted);
+  const auto got = db_.query(
+      "SELECT reply_to_story_id, reply_to_story_url, text FROM message WHERE reply_to_story_id IS NOT NULL "
+      "ORDER BY reply_to_story_id");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0][0].value_or(""), "3301234567890123456");
+  EXPECT_EQ(got[0][1].value_or("").rfind("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=17999012345678901", 0), 0u);
+  EXPECT_EQ(got[0][2].value_or(""), "Bu çanta hâlâ var mı? 👜");
+  EXPECT_EQ(got[1][0].value_or(""), "3301234567890999999");
+  EXPECT_EQ(got[1][1].value_or(""), *single.reply_to_story_url);
+  EXPECT_EQ(rows("reply_to_story_id IS NULL AND reply_to_story_url IS NULL"), 1);
+  // A redelivery is a duplicate, as for any message.
+  EXPECT_EQ(svc.ingest(test::fixture_line("story_reply.json")).counts.duplicates, 1);
+}
+
+// Comments/mentions in seconds and standby entries are skipped, not dead
+// letters; nothing of them is stored.
+TEST_F(MessageStoreTest, ChangesInSecondsAndStandbyAreSkippedAndNothingIsStored) {
+  MysqlMessageStore store(pool());
+  IngestService svc(store, clock_, {RetryOptions{}, 0, {}});
+  for (const char* f : {"changes_seconds.json", "standby.json"}) {
+    const auto r = svc.ingest(test::fixture_line(f));
+    ASSERT_EQ(r.verdict, Verdict::kDone) << f << ": " << r.reason;
+    EXPECT_GE(r.counts.skipped, 1) << f;
+    EXPECT_EQ(r.counts.inserted, 0) << f;
+  }
+  EXPECT_EQ(rows(), 0);
+}
+
 }  // namespace
 }  // namespace hm::mysql

@@ -238,6 +238,44 @@ TEST_F(RolesTest, MediaStoresContentAddressedOnceAndRecordsFailures) {
   EXPECT_EQ(static_cast<int>(cdn.requests().size()), before);
 }
 
+// Platform rules through the real media table: a story mention's row is
+// 'skipped' with its URL and no file (the 'skipped' status is migration 4);
+// a shared post's "share" + "ig_post" give one row.
+TEST_F(RolesTest, MediaSkipsStoryMentionsAndSharedPostsGetOneRow) {
+  int gets = 0;
+  test::FakeHttpServer cdn([&](const test::FakeRequest&) {
+    ++gets;
+    test::FakeResponse resp;
+    resp.content_type = "image/jpeg";
+    resp.body = "jpeg-bytes";
+    return resp;
+  });
+  const std::string story = cdn.base() + "/story.jpg?sig=s";
+  const std::string post = cdn.base() + "/post.jpg?sig=p";
+  const json a = json::array({{{"type", "story_mention"}, {"payload", {{"url", story}}}},
+                              {{"type", "share"}, {"payload", {{"url", post}}}},
+                              {{"type", "ig_post"}, {"payload", {{"ig_post_media_id", "1"}, {"url", post}}}}});
+  stored("sm1", "", clock_.wall_ms(), false, a.dump());
+  MediaOptions o;
+  o.dir = media_dir_;
+  o.allowed_hosts = {"127.0.0.1"};
+  o.allow_http = true;
+  o.allow_private_addresses = true;
+  MediaService media(roles_, http_, o, clock_, nullptr);
+  ASSERT_EQ(media.handle({job("sm1")})[0].verdict, Verdict::kDone);
+  const auto rows = db_.query("SELECT idx, type, status, source_url, sha256 FROM media ORDER BY idx");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0][1].value_or(""), "story_mention");
+  EXPECT_EQ(rows[0][2].value_or(""), "skipped");
+  EXPECT_EQ(rows[0][3].value_or(""), story);
+  EXPECT_FALSE(rows[0][4].has_value());
+  EXPECT_EQ(rows[1][1].value_or(""), "share");
+  EXPECT_EQ(rows[1][2].value_or(""), "stored");
+  EXPECT_EQ(gets, 1);  // the post once, the story never
+  EXPECT_EQ(media.handle({job("sm1")})[0].verdict, Verdict::kDone);
+  EXPECT_EQ(gets, 1);
+}
+
 TEST_F(RolesTest, SlowDownloadsTimeOutAndAreLeftForLater) {
   test::FakeHttpServer cdn([](const test::FakeRequest&) {
     test::FakeResponse resp;

@@ -11,15 +11,33 @@ TEST(SchemaTest, MigrateIsIdempotentAndVerifies) {
   test::TestDatabase db("schema", false);
   auto s = db.connect();
   const auto first = migrate(*s);
-  EXPECT_EQ(first.applied, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(first.applied, (std::vector<int>{1, 2, 3, 4}));
   const auto second = migrate(*s);
   EXPECT_TRUE(second.applied.empty());
-  EXPECT_EQ(second.current_version, 3);
+  EXPECT_EQ(second.current_version, 4);
   EXPECT_EQ(second.current_version, required_schema_version());
   const auto check = verify_message_index(*s);
   EXPECT_TRUE(check.ok);
   EXPECT_EQ(check.index_name, "uq_message_ig_message_id");
   EXPECT_EQ(check.collation, "ascii_bin");
+}
+
+// A run stopped after migration 4's statements but before its record: the
+// next migrate applies it again without failing on the existing columns.
+TEST(SchemaTest, MigrationFourAppliesAgainAfterAnInterruptedRun) {
+  test::TestDatabase db("schema4", false);
+  auto s = db.connect();
+  migrate(*s);
+  s->execute("DELETE FROM schema_migration WHERE version = 4");
+  const auto again = migrate(*s);
+  EXPECT_EQ(again.applied, (std::vector<int>{4}));
+  EXPECT_EQ(again.current_version, 4);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                      "AND TABLE_NAME = 'message' AND COLUMN_NAME IN ('reply_to_story_id', 'reply_to_story_url')"),
+            2);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                      "AND TABLE_NAME = 'media' AND COLUMN_NAME = 'status' AND COLUMN_TYPE LIKE '%skipped%'"),
+            1);
 }
 
 TEST(SchemaTest, CaseInsensitiveUniqueIndexIsRejected) {

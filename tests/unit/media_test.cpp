@@ -44,11 +44,14 @@ class MediaLogicTest : public ::testing::Test {
         a.push_back({{"type", "image"}, {"payload", {{"url", "https://cdn.test" + p + "?sig=secret"}}}});
       }
     }
+    return message_with(mid, a);
+  }
+  std::uint64_t message_with(const std::string& mid, const json& attachments) {
     StoredMessage m;
     m.mid = mid;
     m.account_id = "17841405309211844";
     m.customer_id = "1284930675412097";
-    m.attachments_json = a.dump();
+    m.attachments_json = attachments.dump();
     m.event_time_ms = clock_.wall_ms();
     return store_.add_message(m);
   }
@@ -68,7 +71,7 @@ class MediaLogicTest : public ::testing::Test {
 };
 
 TEST_F(MediaLogicTest, StoresContentAddressedOnceAndRecordsFailuresForGood) {
-  const auto id = message("m1", {"/ok.jpg", "/expired.jpg", "/huge.mp4", "", "/ok.jpg"});
+  const auto id = message("m1", {"/ok.jpg", "/expired.jpg", "/huge.mp4", "", "/ok.jpg?copy"});
   MediaService media(store_, http_, options(), clock_, nullptr);
   const auto out = media.handle({job("m1")}).at(0);
   ASSERT_EQ(out.verdict, Verdict::kDone) << out.reason;
@@ -190,7 +193,7 @@ TEST_F(MediaLogicTest, ARefusedDownloadIsAFailedRowNeverRetriedAndCounted) {
     r.error = "refused: host cdn.test resolved to 127.0.0.1 (loopback)";
     return r;
   };
-  const auto id = message("r1", {"/ok.jpg", "/ok.jpg"});
+  const auto id = message("r1", {"/ok.jpg", "/ok.jpg?b"});  // two URLs: one of them would be one record
   RefusalCounter telemetry;
   MediaService media(store_, http_, options(), clock_, nullptr, &telemetry);
   const auto out = media.handle({job("r1")}).at(0);
@@ -228,6 +231,69 @@ TEST(MediaFilesTest, AWriterNotCommittedLeavesNoFile) {
   EXPECT_TRUE(fs::exists(dir + "/ba/" + sha.value));
   EXPECT_TRUE(fs::is_empty(dir + "/.tmp"));
   fs::remove_all(dir);
+}
+
+// Meta: "You must not store/cache the media content" of a story mention. The
+// media role used to download it like any image.
+TEST_F(MediaLogicTest, StoryMentionMediaIsNeverDownloadedOnlyItsUrlKept) {
+  const std::string url = "https://cdn.test/ok.jpg?story=1";
+  const auto id = message_with("st1", json::array({{{"type", "story_mention"}, {"payload", {{"url", url}}}}}));
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  const auto out = media.handle({job("st1")}).at(0);
+  ASSERT_EQ(out.verdict, Verdict::kDone) << out.reason;
+  EXPECT_EQ(out.counts.applied, 0);
+  EXPECT_EQ(http_.count("GET"), 0);
+  const auto rec = store_.media(id, 0);
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->record.status, MediaStatus::kSkipped);
+  EXPECT_EQ(rec->record.source_url, url);
+  EXPECT_TRUE(rec->record.sha256.empty());
+  EXPECT_NE(rec->record.error.find("story mention"), std::string::npos) << rec->record.error;
+  // A later job leaves it alone.
+  EXPECT_EQ(media.handle({job("st1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 0);
+}
+
+// Templates and fallbacks have no media file: not "failed downloads" (they
+// used to be recorded failed with "attachment has no payload.url").
+TEST_F(MediaLogicTest, TemplateAndFallbackAreSkippedNotFailed) {
+  const json a = json::array({
+      {{"type", "template"}, {"payload", {{"generic", {{"elements", json::array()}}}}}},
+      {{"type", "fallback"}, {"payload", {{"title", "a link"}}}},
+      {{"type", "fallback"}, {"payload", {{"url", "https://cdn.test/page.html"}, {"title", "a link"}}}},
+  });
+  const auto id = message_with("t1", a);
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  ASSERT_EQ(media.handle({job("t1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 0);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_.media(id, i).has_value()) << i;
+    EXPECT_EQ(store_.media(id, i)->record.status, MediaStatus::kSkipped) << i;
+    EXPECT_EQ(store_.media(id, i)->record.error.find("no payload.url"), std::string::npos) << i;
+  }
+  EXPECT_EQ(store_.media(id, 2)->record.source_url, "https://cdn.test/page.html");
+}
+
+// A shared post arrives as "share" and "ig_post" with the same URL: one
+// download, one media row (there used to be two of each).
+TEST_F(MediaLogicTest, SharedPostAsTwoAttachmentsGivesOneDownloadAndOneRecord) {
+  const std::string url = "https://cdn.test/ok.jpg?asset=18055512345678901";
+  const json a = json::array({
+      {{"type", "share"}, {"payload", {{"url", url}}}},
+      {{"type", "ig_post"}, {"payload", {{"ig_post_media_id", "18055512345678901"}, {"title", "x"}, {"url", url}}}},
+  });
+  const auto id = message_with("sh1", a);
+  MediaService media(store_, http_, options(), clock_, nullptr);
+  const auto out = media.handle({job("sh1")}).at(0);
+  ASSERT_EQ(out.verdict, Verdict::kDone) << out.reason;
+  EXPECT_EQ(out.counts.applied, 1);
+  EXPECT_EQ(http_.count("GET"), 1);
+  ASSERT_TRUE(store_.media(id, 0).has_value());
+  EXPECT_EQ(store_.media(id, 0)->record.status, MediaStatus::kStored);
+  EXPECT_EQ(store_.media(id, 0)->record.type, "share");
+  EXPECT_FALSE(store_.media(id, 1).has_value());
+  EXPECT_EQ(media.handle({job("sh1")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 1);
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ TEST(PayloadTest, RejectsBadDeliveriesWithAClearReason) {
       {"no time at all", with([](auto& j) { j["entry"][0].erase("time"); j["entry"][0]["messaging"][0].erase("timestamp"); }), "timestamp: is missing"},
       {"echo flag wrong type", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["is_echo"] = "yes"; }), "is_echo: is a string"},
       {"attachments not array", with([](auto& j) { j["entry"][0]["messaging"][0]["message"]["attachments"] = "x"; }), "attachments: is a string"},
-      {"entry without events", with([](auto& j) { j["entry"][0].erase("messaging"); }), "neither messaging nor changes"},
+      {"entry without events", with([](auto& j) { j["entry"][0].erase("messaging"); }), "neither messaging, changes nor standby"},
       {"deep nesting", std::string(5000, '[') + std::string(5000, ']'), ""},
       {"invalid utf8", with([](auto&) {}).replace(60, 1, "\xff"), "invalid JSON"},
   };
@@ -196,6 +196,93 @@ TEST(PayloadTest, NulBytesAndMetacharactersSurviveInText) {
   const auto payload = with([&](auto& j) { j["entry"][0]["messaging"][0]["message"]["text"] = text; });
   const auto m = only<NewMessage>(parse_delivery(payload));
   EXPECT_EQ(*m.text, text);
+}
+
+
+// Comments and mentions (changes[]) carry entry.time in seconds. The parser
+// used to hold it to milliseconds and dead-letter the whole delivery.
+TEST(PayloadTest, ChangesWithEntryTimeInSecondsAreSkippedNotDeadLettered) {
+  const auto r = parse_delivery(fixture("changes_seconds.json"));
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.delivery.events.size(), 2u);
+  EXPECT_EQ(describe(r.delivery.events[0]), "skipped:changes:comments");
+  EXPECT_EQ(describe(r.delivery.events[1]), "skipped:changes:mentions");
+}
+
+// entry.time in seconds is the fallback time of a messaging event too.
+TEST(PayloadTest, EntryTimeInSecondsOrMillisecondsGivesTheSameEventTime) {
+  auto at = [](long long entry_time) {
+    return with([entry_time](auto& j) {
+      j["entry"][0]["time"] = entry_time;
+      j["entry"][0]["messaging"][0].erase("timestamp");
+    });
+  };
+  EXPECT_EQ(only<NewMessage>(parse_delivery(at(1768396566))).timestamp_ms, 1768396566000);
+  EXPECT_EQ(only<NewMessage>(parse_delivery(at(1768396566941))).timestamp_ms, 1768396566941);
+  // Out of range either way: before 2001 in seconds, after 2100 in seconds.
+  for (long long bad : {5LL, 978307199LL, 4102444800LL, -1768396566LL}) {
+    const auto r = parse_delivery(at(bad));
+    EXPECT_FALSE(r.ok) << bad;
+    EXPECT_NE(r.error.find("entry[0].time: is out of range"), std::string::npos) << bad << ": " << r.error;
+  }
+}
+
+// Standby: another app owns the thread. Not stored, not replied to, and not
+// a dead letter (it used to be: "has neither messaging nor changes").
+TEST(PayloadTest, StandbyEntriesAreSkipped) {
+  const auto r = parse_delivery(fixture("standby.json"));
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_EQ(r.delivery.events.size(), 1u);
+  EXPECT_EQ(describe(r.delivery.events[0]), "skipped:standby");
+}
+
+// postback.mid exists from webhook version v11.0 on: the dead letter says so.
+TEST(PayloadTest, PostbackWithoutMidIsADeadLetterNamingTheWebhookVersion) {
+  const auto r = parse_delivery(fixture("../dead_letters/postback_without_mid.json"));
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("entry[0].messaging[0].postback.mid: is missing"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("v11.0 or later"), std::string::npos) << r.error;
+}
+
+// A reply to a story keeps the story's id and URL (they used to be dropped).
+TEST(PayloadTest, ReplyToStoryKeepsTheStoryIdAndUrl) {
+  const auto m = only<NewMessage>(parse_delivery(fixture("story_reply.json")));
+  ASSERT_TRUE(m.reply_to_story_id);
+  EXPECT_EQ(*m.reply_to_story_id, "3301234567890123456");
+  ASSERT_TRUE(m.reply_to_story_url);
+  EXPECT_EQ(m.reply_to_story_url->rfind("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=17999012345678901", 0), 0u);
+  EXPECT_FALSE(m.reply_to_mid);
+  EXPECT_FALSE(m.attachments_json);  // the story is not an attachment: the media role never downloads it
+  EXPECT_EQ(*m.text, "Bu çanta hâlâ var mı? 👜");
+  const auto plain = only<NewMessage>(parse_delivery(fixture("text.json")));
+  EXPECT_FALSE(plain.reply_to_story_id);
+  EXPECT_FALSE(plain.reply_to_story_url);
+}
+
+TEST(PayloadTest, ReplyToStoryOfTheWrongShapeIsADeadLetter) {
+  auto story = [](nlohmann::json s) {
+    return with([s](auto& j) { j["entry"][0]["messaging"][0]["message"]["reply_to"] = {{"story", s}}; });
+  };
+  const std::vector<BadCase> cases = {
+      {"story not object", story("x"), "reply_to.story: is a string"},
+      {"no id", story({{"url", "https://lookaside.fbsbx.com/x"}}), "reply_to.story.id: is missing"},
+      {"id with space", story({{"id", "1 2"}}), "reply_to.story.id: holds a character"},
+      {"long url", story({{"id", "1"}, {"url", std::string(5000, 'u')}}), "reply_to.story.url: is 5000 bytes"},
+  };
+  for (const auto& c : cases) {
+    const auto r = parse_delivery(c.payload);
+    EXPECT_FALSE(r.ok) << c.name;
+    EXPECT_NE(r.error.find(c.expected), std::string::npos) << c.name << ": " << r.error;
+  }
+}
+
+TEST(PayloadTest, SharedPostArrivesAsTwoAttachmentsKeptAsReceived) {
+  const auto m = only<NewMessage>(parse_delivery(fixture("share_two_attachments.json")));
+  const auto a = nlohmann::json::parse(*m.attachments_json);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0]["type"], "share");
+  EXPECT_EQ(a[1]["type"], "ig_post");
+  EXPECT_EQ(a[0]["payload"]["url"], a[1]["payload"]["url"]);
 }
 
 }  // namespace

@@ -61,6 +61,37 @@ TEST(ReplyRulesTest, BadRuleFilesNameTheProblem) {
   EXPECT_THROW(ReplyRules::load("/nonexistent/rules.json"), ConfigError);
 }
 
+// Meta's Send API: "Message text must be UTF-8 and be 1000 bytes or less". A
+// longer reply used to load and fail at every send; now the file is refused.
+TEST(ReplyRulesTest, ReplyTextsOverInstagramsLimitAreRefusedAtLoad) {
+  auto rules = [](const std::string& reply, const std::string& away) {
+    return nlohmann::json{{"accounts",
+                           {{"1", {{"rules", {{{"name", "long"}, {"keywords", {"k"}}, {"reply", reply}}}},
+                                   {"away", {{"from", "22:00"}, {"to", "08:00"}, {"reply", away}}}}}}}}
+        .dump();
+  };
+  const std::string at_limit(1000, 'a');
+  // 334 three-byte letters: 334 characters, 1002 bytes.
+  std::string multibyte;
+  for (int i = 0; i < 334; ++i) multibyte += "€";
+  ASSERT_EQ(multibyte.size(), 1002u);
+  EXPECT_NO_THROW(ReplyRules::parse(rules(at_limit, "away"), "rules.json"));
+  const std::vector<std::tuple<std::string, std::string, std::string>> bad = {
+      {at_limit + "a", "away", "accounts.1.rules[0].reply: rule 'long': is 1001 bytes, over Instagram's limit of 1000 bytes"},
+      {multibyte, "away", "rule 'long': is 1002 bytes"},
+      {"ok", std::string(2000, 'z'), "accounts.1.away.reply: rule 'away': is 2000 bytes"},
+  };
+  for (const auto& [reply, away, fragment] : bad) {
+    try {
+      ReplyRules::parse(rules(reply, away), "rules.json");
+      ADD_FAILURE() << fragment;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.variable(), "REPLY_RULES_PATH");
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  }
+}
+
 // Patterns that made libstdc++'s std::regex recurse once per character (a
 // SIGSEGV on 60 KB) or backtrack exponentially: with RE2 each search over
 // 64 KB completes, linear in the text. Timing is printed, not asserted.
