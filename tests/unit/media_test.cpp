@@ -177,8 +177,9 @@ TEST_F(MediaLogicTest, EveryDownloadCarriesTheDestinationRulesStrictByDefault) {
   message("p1", {"/ok.jpg"});
   MediaService media(store_, http_, options(), clock_, nullptr);
   ASSERT_EQ(media.handle({job("p1")}).at(0).verdict, Verdict::kDone);
-  ASSERT_EQ(http_.calls().size(), 1u);
-  const DestinationPolicy& d = http_.calls()[0].options.destination;
+  const auto calls = http_.calls();  // a copy: a reference into the temporary would dangle
+  ASSERT_EQ(calls.size(), 1u);
+  const DestinationPolicy& d = calls[0].options.destination;
   EXPECT_TRUE(d.enforce);
   EXPECT_EQ(d.allowed_hosts, (std::vector<std::string>{"fbsbx.com", "fbcdn.net", "cdninstagram.com"}));
   EXPECT_FALSE(d.allow_http);
