@@ -8,18 +8,12 @@
 #include <sstream>
 
 #include "hm/config_error.h"
+#include "hm/events.h"
 
 namespace hm {
 namespace {
 
 constexpr const char* kVariable = "GRAPH_ACCESS_TOKENS_FILE";
-
-bool decimal(const std::string& s) {
-  if (s.empty() || s.size() > 32) return false;
-  for (const char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
 
 // "" when the file cannot be looked at.
 std::string file_signature(const std::string& path) {
@@ -45,7 +39,7 @@ std::map<std::string, std::string> parse_account_tokens(const std::string& json_
   std::map<std::string, std::string> out;
   for (const auto& [account, token] : j.items()) {
     // A key is described, never quoted: in a file written the wrong way round it is a token.
-    if (!decimal(account))
+    if (!instagram_id_problem(account).empty())
       throw ConfigError(kVariable, "key " + std::to_string(out.size() + 1) + " (" + std::to_string(account.size()) +
                                        " characters) is not an account id (decimal digits)");
     if (!token.is_string() || token.get<std::string>().empty())

@@ -7,6 +7,7 @@
 
 #include "core/retry.h"
 #include "core/text.h"
+#include "hm/events.h"
 
 namespace hm {
 namespace {
@@ -126,10 +127,7 @@ GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::strin
   return classify_error(r.status, e, is_send);
 }
 
-bool is_graph_id(std::string_view id) {
-  return !id.empty() && id.size() <= 32 &&
-         std::all_of(id.begin(), id.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
+bool is_graph_id(std::string_view id) { return instagram_id_problem(id).empty(); }
 
 GraphApi::GraphApi(HttpClient& http, AccountTokens& tokens, GraphOptions options, Clock& clock,
                    const StopSignal* stop, Telemetry& telemetry)
