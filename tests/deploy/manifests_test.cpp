@@ -45,11 +45,15 @@ TEST(ManifestsTest, DeployRendersTheBaseAndEveryFileOfTheBaseIsUsed) {
   }
   for (const auto& entry : fs::directory_iterator(deploy_dir() / "base")) {
     const std::string name = entry.path().filename().string();
-    if (name != "kustomization.yaml") EXPECT_TRUE(used.count(name)) << name << " is not used by base/kustomization.yaml";
+    if (name != "kustomization.yaml") {
+      EXPECT_TRUE(used.count(name)) << name << " is not used by base/kustomization.yaml";
+    }
   }
   for (const auto& o : base()) {
     EXPECT_TRUE(o["apiVersion"] && o["kind"] && o["metadata"]["name"]) << YAML::Dump(o).substr(0, 200);
-    if (o["kind"].as<std::string>() != "Namespace") EXPECT_EQ(o["metadata"]["namespace"].as<std::string>(""), "hm") << name_of(o);
+    if (o["kind"].as<std::string>() != "Namespace") {
+      EXPECT_EQ(o["metadata"]["namespace"].as<std::string>(""), "hm") << name_of(o);
+    }
   }
 }
 
@@ -94,21 +98,31 @@ TEST(ManifestsTest, GeneratedConfigMapHoldsEveryVariableWithTheBinarysDefault) {
   for (const auto& v : known_variables()) {
     if (v.secret || per_pod.count(v.name)) continue;
     ASSERT_TRUE(data.count(v.name)) << v.name << " is missing from deploy/base/hm-worker.env";
-    if (!deployment_values.count(v.name)) EXPECT_EQ(data.at(v.name), v.default_value) << v.name;
+    if (!deployment_values.count(v.name)) {
+      EXPECT_EQ(data.at(v.name), v.default_value) << v.name;
+    }
   }
   // Generated: a hash in the name, so that a changed setting rolls the pods.
   EXPECT_NE(name_of(find(base(), "ConfigMap", "hm-worker-config")), "hm-worker-config");
 }
 
+// node[a][b] as text, "" when either is missing.
+std::string at2(const YAML::Node& node, const char* a, const char* b) {
+  const YAML::Node first = node[a];
+  if (!first || !first.IsMap()) return "";
+  const YAML::Node second = first[b];
+  return second ? YAML::Dump(second) : "";
+}
+
 // Pod Security "restricted", container by container (the namespace enforces it).
 void expect_restricted(const YAML::Node& pod, const YAML::Node& c, const std::string& where) {
-  const auto psc = pod["securityContext"];
-  const auto sc = c["securityContext"];
+  const YAML::Node psc = pod["securityContext"] ? pod["securityContext"] : YAML::Node(YAML::NodeType::Map);
+  const YAML::Node sc = c["securityContext"] ? c["securityContext"] : YAML::Node(YAML::NodeType::Map);
   EXPECT_TRUE(sc["runAsNonRoot"].as<bool>(false) || psc["runAsNonRoot"].as<bool>(false)) << where;
   EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>(true)) << where;
-  EXPECT_EQ(YAML::Dump(sc["capabilities"]["drop"]), "- ALL") << where;
-  EXPECT_EQ(sc["seccompProfile"]["type"].as<std::string>(psc["seccompProfile"]["type"].as<std::string>("")), "RuntimeDefault")
-      << where;
+  EXPECT_EQ(at2(sc, "capabilities", "drop"), "- ALL") << where;
+  const std::string seccomp = at2(sc, "seccompProfile", "type");
+  EXPECT_EQ(seccomp.empty() ? at2(psc, "seccompProfile", "type") : seccomp, "RuntimeDefault") << where;
   EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>(false)) << where;
   EXPECT_TRUE(c["resources"]["requests"]["memory"] && c["resources"]["limits"]["memory"]) << where;
 }
@@ -216,8 +230,11 @@ TEST(ManifestsTest, MigrateJobRunsAsTheDdlAccountWithItsOwnSecret) {
   for (const auto& m : c["volumeMounts"])
     if (file.rfind(m["mountPath"].as<std::string>() + "/", 0) == 0) volume = m["name"].as<std::string>();
   ASSERT_FALSE(volume.empty()) << file << " is not under a volume mount";
-  for (const auto& v : jobs[0]["spec"]["template"]["spec"]["volumes"])
-    if (v["name"].as<std::string>() == volume) EXPECT_EQ(v["secret"]["secretName"].as<std::string>(""), "hm-worker-db-migrate");
+  for (const auto& v : jobs[0]["spec"]["template"]["spec"]["volumes"]) {
+    if (v["name"].as<std::string>() == volume) {
+      EXPECT_EQ(v["secret"]["secretName"].as<std::string>(""), "hm-worker-db-migrate");
+    }
+  }
 }
 
 TEST(ManifestsTest, NetworkPolicyOpensOnlyDnsDatabaseRedisHttpsAndMetrics) {

@@ -36,7 +36,8 @@ std::string name_of(const YAML::Node& object);
 // ConfigMaps (looked up in `objects`) overridden by its own `env` values.
 std::map<std::string, std::string> effective_env(const std::vector<YAML::Node>& objects, const YAML::Node& container);
 
-// The binary's defaults, then `env`, as parse_config() takes them.
+// The binary's defaults, then `env` (less *_PASSWORD_FILE: the Secrets are
+// not mounted in a test), as parse_config() takes them.
 RawConfig raw_config(const std::map<std::string, std::string>& env);
 
 std::string read_text(const fs::path& p);
