@@ -111,6 +111,9 @@ TEST(ConnectionBudgetTest, EveryRoleScalesOnItsOwnStreamsLagBetweenOneAndItsBudg
     EXPECT_EQ(m["databaseIndex"].as<std::string>(), std::to_string(url.db)) << target;
     EXPECT_GT(std::stoi(m["lagCount"].as<std::string>("0")), 0) << target;
     EXPECT_TRUE(m["activationLagCount"]) << target << ": KEDA requires it with lagCount";
+    // Credentials and TLS: the one TriggerAuthentication overlays add to.
+    const std::string auth = t["authenticationRef"]["name"].as<std::string>("");
+    EXPECT_EQ(name_of(find(base(), "TriggerAuthentication", auth)), auth) << target;
   }
 }
 

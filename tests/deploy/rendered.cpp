@@ -51,12 +51,12 @@ const std::vector<YAML::Node>& render(const fs::path& dir) {
   return it->second;
 }
 
-std::vector<YAML::Node> render_with_components(const std::vector<std::string>& components) {
+std::vector<YAML::Node> render_with_components(const std::string& of, const std::vector<std::string>& components) {
   const fs::path overlay = fs::temp_directory_path() / ("hm-kustomize-" + std::to_string(::getpid()));
   fs::create_directories(overlay);
   const std::string base = fs::relative(deploy_dir(), overlay).string();
   std::ofstream k(overlay / "kustomization.yaml");
-  k << "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " << base << "/base\n";
+  k << "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " << base << "/" << of << "\n";
   k << "components:\n";
   for (const auto& c : components) k << "  - " << base << "/components/" << c << "\n";
   k.close();

@@ -22,9 +22,10 @@ fs::path deploy_dir();
 // GoogleTest failure and returns nothing. Cached per directory.
 const std::vector<YAML::Node>& render(const fs::path& dir);
 
-// deploy/base plus the given components, through an overlay made outside
-// deploy/ (kustomize refuses an overlay inside the tree it builds on).
-std::vector<YAML::Node> render_with_components(const std::vector<std::string>& components);
+// deploy/`of` (base, overlays/example) plus the given components, through an
+// overlay made outside deploy/ (kustomize refuses an overlay inside the tree
+// it builds on).
+std::vector<YAML::Node> render_with_components(const std::string& of, const std::vector<std::string>& components);
 
 std::vector<YAML::Node> of_kind(const std::vector<YAML::Node>& objects, const std::string& kind);
 // The object of that kind whose name is `name`, or whose generated name is
