@@ -40,6 +40,10 @@ bool DoctorReport::attention() const {
   return false;
 }
 
+long long pod_connections(int pool_size, int pool_max_overflow, int extra_per_pod) {
+  return static_cast<long long>(pool_size) + pool_max_overflow + extra_per_pod;
+}
+
 std::map<std::string, int> parse_replicas(const std::string& text) {
   std::map<std::string, int> out;
   std::istringstream in(text);
@@ -138,7 +142,7 @@ void check_connections(Session& s, const DoctorOptions& o, DoctorReport& r) {
     if (cell(row, 0) == "Max_used_connections") r.max_used_connections = number(row, 1);
   }
   r.max_connections = number(s.query("SELECT @@GLOBAL.max_connections").at(0), 0);
-  const long long per_pod = o.pool_size + o.pool_max_overflow + o.extra_per_pod;
+  const long long per_pod = pod_connections(o.pool_size, o.pool_max_overflow, o.extra_per_pod);
   std::string per_role;
   for (const auto& [role, n] : o.replicas) {
     r.fleet_budget += n * per_pod;

@@ -78,6 +78,13 @@ struct DoctorReport {
 // DbError only when the server cannot be asked at all.
 DoctorReport run_doctor(Session& session, const DoctorOptions& options);
 
+// Connections one pod may hold at once: its pool (DB_POOL_SIZE), the overflow
+// (DB_MAX_OVERFLOW) and the connections besides the pool (the readiness
+// probe's). The fleet's budget is the sum of this over every pod; it must
+// stay at or below max_connections less DoctorOptions::reserved_connections.
+// deploy/'s test computes the shipped manifests' budget with it.
+long long pod_connections(int pool_size, int pool_max_overflow, int extra_per_pod);
+
 // "ingest=3,reply=2" -> map; throws ConfigError naming --replicas.
 std::map<std::string, int> parse_replicas(const std::string& text);
 

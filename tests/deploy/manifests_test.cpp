@@ -1,139 +1,158 @@
-// deploy/ as Kubernetes would read it: the manifests parse, every Deployment
-// runs a role that exists, the ConfigMap holds only variables the binary
-// knows (with values it accepts), and probes, ports and grace periods agree;
-// the optional Redis TLS component adds a verifying tunnel sidecar to each pod.
+// deploy/ as Kubernetes would read it (`kubectl kustomize`): every Deployment
+// runs a role that exists with a configuration the binary accepts, the
+// generated ConfigMap holds every variable, probes, ports, grace periods and
+// Pod Security agree, the migrate Job runs as the DDL account, the base holds
+// no Secret and the example overlay provides every Secret the pods mount, by
+// an image digest. The connection budget and KEDA: budget_test.cpp; alerts:
+// monitoring_test.cpp; the Redis TLS component: redis_tls_test.cpp.
 #include <gtest/gtest.h>
-#include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "config/config.h"
-#include "redis/redis_url.h"
+#include "rendered.h"
 #include "rules/reply_rules.h"
 
-namespace hm {
+namespace hm::deploy {
 namespace {
 
-namespace fs = std::filesystem;
-const fs::path kDeploy = fs::path(HM_SOURCE_DIR) / "deploy";
+const std::vector<YAML::Node>& base() { return render(deploy_dir()); }
+const std::vector<YAML::Node>& example() { return render(deploy_dir() / "overlays" / "example"); }
 
-std::vector<YAML::Node> all_documents() {
-  std::vector<YAML::Node> docs;
-  for (const auto& entry : fs::directory_iterator(kDeploy)) {
-    if (entry.path().extension() != ".yaml" || entry.path().filename() == "kustomization.yaml") continue;
-    for (const auto& d : YAML::LoadAllFromFile(entry.path().string())) docs.push_back(d);
-  }
-  return docs;
+YAML::Node worker_container(const YAML::Node& deployment) {
+  return deployment["spec"]["template"]["spec"]["containers"][0];
 }
 
-std::vector<YAML::Node> of_kind(const std::string& kind) {
-  std::vector<YAML::Node> out;
-  for (const auto& d : all_documents())
-    if (d["kind"] && d["kind"].as<std::string>() == kind) out.push_back(d);
-  return out;
-}
-
-YAML::Node configmap_named(const std::string& name) {
-  for (const auto& m : of_kind("ConfigMap"))
-    if (m["metadata"]["name"].as<std::string>() == name) return m;
-  ADD_FAILURE() << "no ConfigMap " << name;
-  return YAML::Node();
-}
-
-std::map<std::string, std::string> configmap() {
+std::map<std::string, std::string> configmap(const std::vector<YAML::Node>& objects) {
   std::map<std::string, std::string> out;
-  for (const auto& kv : configmap_named("hm-worker-config")["data"]) out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  for (const auto& kv : find(objects, "ConfigMap", "hm-worker-config")["data"])
+    out[kv.first.as<std::string>()] = kv.second.as<std::string>();
   return out;
 }
 
-TEST(ManifestsTest, EveryFileParsesAndKustomizationListsThem) {
-  const YAML::Node k = YAML::LoadFile((kDeploy / "kustomization.yaml").string());
+TEST(ManifestsTest, DeployRendersTheBaseAndEveryFileOfTheBaseIsUsed) {
+  ASSERT_FALSE(base().empty());
+  const YAML::Node k = YAML::LoadFile((deploy_dir() / "base" / "kustomization.yaml").string());
   EXPECT_EQ(k["namespace"].as<std::string>(), "hm");
-  std::set<std::string> listed;
-  for (const auto& r : k["resources"]) {
-    const std::string file = r.as<std::string>();
-    EXPECT_TRUE(fs::exists(kDeploy / file)) << file;
-    listed.insert(file);
+  std::set<std::string> used;
+  for (const auto& r : k["resources"]) used.insert(r.as<std::string>());
+  for (const auto& g : k["configMapGenerator"]) {
+    for (const auto& f : g["envs"]) used.insert(f.as<std::string>());
+    for (const auto& f : g["files"]) used.insert(f.as<std::string>());
   }
-  for (const auto& entry : fs::directory_iterator(kDeploy)) {
+  for (const auto& entry : fs::directory_iterator(deploy_dir() / "base")) {
     const std::string name = entry.path().filename().string();
-    if (entry.path().extension() == ".yaml" && name != "kustomization.yaml") {
-      EXPECT_TRUE(listed.count(name)) << name << " is not in kustomization.yaml";
+    if (name != "kustomization.yaml") {
+      EXPECT_TRUE(used.count(name)) << name << " is not used by base/kustomization.yaml";
     }
   }
-  for (const auto& d : all_documents()) {
-    EXPECT_TRUE(d["apiVersion"] && d["kind"] && d["metadata"]["name"]) << YAML::Dump(d).substr(0, 200);
+  for (const auto& o : base()) {
+    EXPECT_TRUE(o["apiVersion"] && o["kind"] && o["metadata"]["name"]) << YAML::Dump(o).substr(0, 200);
+    if (o["kind"].as<std::string>() != "Namespace") {
+      EXPECT_EQ(o["metadata"]["namespace"].as<std::string>(""), "hm") << name_of(o);
+    }
   }
 }
 
-TEST(ManifestsTest, FourDeploymentsEachRunningItsRole) {
+TEST(ManifestsTest, FourDeploymentsEachRunningItsRoleWithAConfigurationTheBinaryAccepts) {
   std::set<std::string> roles;
-  for (const auto& d : of_kind("Deployment")) {
-    const std::string name = d["metadata"]["name"].as<std::string>();
-    const auto containers = d["spec"]["template"]["spec"]["containers"];
-    ASSERT_EQ(containers.size(), 1u) << name;
-    const auto args = containers[0]["args"].as<std::vector<std::string>>();
+  for (const auto& d : of_kind(base(), "Deployment")) {
+    const std::string name = name_of(d);
+    ASSERT_EQ(d["spec"]["template"]["spec"]["containers"].size(), 1u) << name;
+    const auto args = worker_container(d)["args"].as<std::vector<std::string>>();
     ASSERT_EQ(args.size(), 3u) << name;
     EXPECT_EQ(args[0], "run");
     EXPECT_EQ(args[1], "--role");
     const std::string role = args[2];
     EXPECT_EQ(name, "hm-worker-" + role);
-    // A role the binary accepts.
-    RawConfig raw;
-    for (const auto& v : known_variables())
-      if (!v.default_value.empty()) raw.set(v.name, v.default_value, ValueOrigin::kDefault);
+    // What the pod's process gets: ConfigMap, then its own env, then --role.
+    auto env = effective_env(base(), worker_container(d));
+    for (const auto& [k, v] : env) EXPECT_NE(find_variable(k), nullptr) << name << ": " << k << " is not a variable hm-worker knows";
+    RawConfig raw = raw_config(env);
     raw.set("WORKER_ROLE", role, ValueOrigin::kFlag);
-    EXPECT_NO_THROW(parse_config(raw)) << role;
+    EXPECT_NO_THROW(parse_config(raw)) << name;
     roles.insert(role);
     EXPECT_EQ(d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"].as<std::string>(), role);
+    // KEDA owns the replica count: an apply must not reset it.
+    EXPECT_FALSE(d["spec"]["replicas"]) << name << " sets replicas; its ScaledObject decides them";
   }
   EXPECT_EQ(roles, (std::set<std::string>{"ingest", "reply", "enrich", "media"}));
 }
 
-TEST(ManifestsTest, ConfigMapHoldsOnlyKnownVariablesWithValidValues) {
-  const auto data = configmap();
-  RawConfig raw;
-  for (const auto& v : known_variables())
-    if (!v.default_value.empty()) raw.set(v.name, v.default_value, ValueOrigin::kDefault);
+TEST(ManifestsTest, GeneratedConfigMapHoldsEveryVariableWithTheBinarysDefault) {
+  const auto data = configmap(base());
+  ASSERT_FALSE(data.empty());
   for (const auto& [k, v] : data) {
     const VariableSpec* spec = find_variable(k);
     ASSERT_NE(spec, nullptr) << k << " is not a variable hm-worker knows";
     EXPECT_FALSE(spec->secret) << k << " is a secret and does not belong in a ConfigMap";
-    raw.set(k, v, ValueOrigin::kEnvironment);
   }
-  EXPECT_NO_THROW(parse_config(raw));
-  // Every tuning variable is there, with the binary's default where it has one.
+  EXPECT_NO_THROW(parse_config(raw_config(data)));
   const std::set<std::string> per_pod = {"WORKER_ROLE", "CONSUMER_NAME", "QUEUE_STREAM", "QUEUE_DEAD_LETTER_STREAM",
                                          "DB_PASSWORD_FILE", "REDIS_PASSWORD_FILE", "GRAPH_ACCESS_TOKEN_FILE",
                                          "DB_SOCKET", "DEAD_LETTER_PATH"};
   const std::set<std::string> deployment_values = {"DB_HOST", "REDIS_URL", "LOG_FORMAT", "REPLY_RULES_PATH"};
   for (const auto& v : known_variables()) {
     if (v.secret || per_pod.count(v.name)) continue;
-    ASSERT_TRUE(data.count(v.name)) << v.name << " is missing from the ConfigMap";
+    ASSERT_TRUE(data.count(v.name)) << v.name << " is missing from deploy/base/hm-worker.env";
     if (!deployment_values.count(v.name)) {
       EXPECT_EQ(data.at(v.name), v.default_value) << v.name;
     }
   }
+  // Generated: a hash in the name, so that a changed setting rolls the pods.
+  EXPECT_NE(name_of(find(base(), "ConfigMap", "hm-worker-config")), "hm-worker-config");
 }
 
-TEST(ManifestsTest, ProbesPortsGraceAndSecurityAgree) {
-  const auto data = configmap();
-  const int metrics_port = std::stoi(data.at("METRICS_PORT"));
-  const int shutdown = std::stoi(data.at("SHUTDOWN_TIMEOUT"));
-  for (const auto& d : of_kind("Deployment")) {
-    const std::string name = d["metadata"]["name"].as<std::string>();
+// node[a][b] as text, "" when either is missing.
+std::string at2(const YAML::Node& node, const char* a, const char* b) {
+  const YAML::Node first = node[a];
+  if (!first || !first.IsMap()) return "";
+  const YAML::Node second = first[b];
+  return second ? YAML::Dump(second) : "";
+}
+
+// Pod Security "restricted", container by container (the namespace enforces it).
+void expect_restricted(const YAML::Node& pod, const YAML::Node& c, const std::string& where) {
+  const YAML::Node psc = pod["securityContext"] ? pod["securityContext"] : YAML::Node(YAML::NodeType::Map);
+  const YAML::Node sc = c["securityContext"] ? c["securityContext"] : YAML::Node(YAML::NodeType::Map);
+  EXPECT_TRUE(sc["runAsNonRoot"].as<bool>(false) || psc["runAsNonRoot"].as<bool>(false)) << where;
+  EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>(true)) << where;
+  EXPECT_EQ(at2(sc, "capabilities", "drop"), "- ALL") << where;
+  const std::string seccomp = at2(sc, "seccompProfile", "type");
+  EXPECT_EQ(seccomp.empty() ? at2(psc, "seccompProfile", "type") : seccomp, "RuntimeDefault") << where;
+  EXPECT_TRUE(sc["readOnlyRootFilesystem"].as<bool>(false)) << where;
+  EXPECT_TRUE(c["resources"]["requests"]["memory"] && c["resources"]["limits"]["memory"]) << where;
+}
+
+void expect_all_restricted(const std::vector<YAML::Node>& objects) {
+  for (const char* kind : {"Deployment", "Job"}) {
+    for (const auto& o : of_kind(objects, kind)) {
+      const auto pod = o["spec"]["template"]["spec"];
+      EXPECT_FALSE(pod["automountServiceAccountToken"].as<bool>(true)) << name_of(o);
+      for (const char* list : {"containers", "initContainers"})
+        for (const auto& c : pod[list]) expect_restricted(pod, c, name_of(o) + "/" + c["name"].as<std::string>());
+    }
+  }
+}
+
+TEST(ManifestsTest, EveryPodMeetsPodSecurityRestrictedWhichTheNamespaceEnforces) {
+  const auto ns = find(base(), "Namespace", "hm");
+  EXPECT_EQ(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as<std::string>(""), "restricted");
+  expect_all_restricted(base());
+  expect_all_restricted(render_with_components("base", {"redis-tls"}));  // the tunnel sidecar too
+}
+
+TEST(ManifestsTest, ProbesPortsGraceSpreadAndDisruptionBudgetsAgree) {
+  for (const auto& d : of_kind(base(), "Deployment")) {
+    const std::string name = name_of(d);
     const auto pod = d["spec"]["template"]["spec"];
-    const auto c = pod["containers"][0];
+    const auto c = worker_container(d);
+    const auto env = effective_env(base(), c);
+    const int metrics_port = std::stoi(env.at("METRICS_PORT"));
     std::map<std::string, int> ports;
     for (const auto& p : c["ports"]) ports[p["name"].as<std::string>()] = p["containerPort"].as<int>();
-    for (const char* probe : {"livenessProbe", "readinessProbe"}) {
+    for (const char* probe : {"startupProbe", "livenessProbe", "readinessProbe"}) {
       ASSERT_TRUE(c[probe]) << name << " has no " << probe;
       const auto port = c[probe]["httpGet"]["port"];
       const int number = ports.count(port.as<std::string>()) ? ports[port.as<std::string>()] : port.as<int>();
@@ -141,229 +160,127 @@ TEST(ManifestsTest, ProbesPortsGraceAndSecurityAgree) {
     }
     EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
     EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
-    const auto ann = d["spec"]["template"]["metadata"]["annotations"];
-    EXPECT_EQ(ann["prometheus.io/port"].as<int>(), metrics_port) << name;
-    EXPECT_EQ(ann["prometheus.io/scrape"].as<std::string>(), "true");
-    EXPECT_GT(pod["terminationGracePeriodSeconds"].as<int>(), shutdown) << name;
+    EXPECT_EQ(d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as<int>(), metrics_port) << name;
+    // The kubelet SIGKILLs only after the worker's own stop (its env's SHUTDOWN_TIMEOUT).
+    EXPECT_GT(pod["terminationGracePeriodSeconds"].as<int>(), std::stoi(env.at("SHUTDOWN_TIMEOUT"))) << name;
     EXPECT_EQ(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"].as<int>(), 0) << name;
-    EXPECT_TRUE(pod["securityContext"]["runAsNonRoot"].as<bool>()) << name;
-    EXPECT_TRUE(c["securityContext"]["readOnlyRootFilesystem"].as<bool>()) << name;
-    EXPECT_FALSE(c["securityContext"]["allowPrivilegeEscalation"].as<bool>()) << name;
-    EXPECT_TRUE(c["resources"]["requests"]["memory"] && c["resources"]["limits"]["memory"]) << name;
+    std::set<std::string> spread;
+    for (const auto& t : pod["topologySpreadConstraints"]) spread.insert(t["topologyKey"].as<std::string>());
+    EXPECT_EQ(spread, (std::set<std::string>{"kubernetes.io/hostname", "topology.kubernetes.io/zone"})) << name;
     // The password file is the mounted Secret.
-    std::string password_file;
-    for (const auto& e : c["env"])
-      if (e["name"].as<std::string>() == "DB_PASSWORD_FILE") password_file = e["value"].as<std::string>();
-    ASSERT_FALSE(password_file.empty()) << name;
+    ASSERT_TRUE(env.count("DB_PASSWORD_FILE")) << name;
     bool mounted = false;
     for (const auto& m : c["volumeMounts"])
-      if (password_file.rfind(m["mountPath"].as<std::string>() + "/", 0) == 0) mounted = true;
-    EXPECT_TRUE(mounted) << name << ": " << password_file << " is not under a volume mount";
+      if (env.at("DB_PASSWORD_FILE").rfind(m["mountPath"].as<std::string>() + "/", 0) == 0) mounted = true;
+    EXPECT_TRUE(mounted) << name << ": DB_PASSWORD_FILE is not under a volume mount";
   }
-  EXPECT_EQ(of_kind("PodDisruptionBudget").size(), 4u);
-  EXPECT_EQ(of_kind("Secret").size(), 2u);
+  const auto pdbs = of_kind(base(), "PodDisruptionBudget");
+  EXPECT_EQ(pdbs.size(), 4u);
+  for (const auto& p : pdbs) EXPECT_EQ(p["spec"]["unhealthyPodEvictionPolicy"].as<std::string>(""), "AlwaysAllow") << name_of(p);
 }
 
-TEST(ManifestsTest, ReplyRulesAreMountedWhereTheConfigMapSaysAndParse) {
-  const auto data = configmap();
-  const std::string path = data.at("REPLY_RULES_PATH");
-  const auto rules = configmap_named("hm-worker-reply-rules");
-  const std::string file = path.substr(path.rfind('/') + 1);
-  ASSERT_TRUE(rules["data"][file]) << file;
-  EXPECT_NO_THROW(ReplyRules::parse(rules["data"][file].as<std::string>(), "deploy/configmap.yaml"));
-  for (const auto& d : of_kind("Deployment")) {
+TEST(ManifestsTest, MediaWaitsForADownloadInFlightBeforeStopping) {
+  const auto d = find(base(), "Deployment", "hm-worker-media");
+  const auto env = effective_env(base(), worker_container(d));
+  const int media_timeout = std::stoi(env.at("MEDIA_TIMEOUT"));
+  const int shutdown = std::stoi(env.at("SHUTDOWN_TIMEOUT"));
+  EXPECT_EQ(env.at("INGEST_BATCH_SIZE"), "1") << "a stop finishes every job it has read";
+  EXPECT_GE(shutdown, 2 * media_timeout) << "SHUTDOWN_TIMEOUT must cover a download in flight and the next attachment";
+  EXPECT_GT(d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as<int>(), shutdown);
+  EXPECT_GT(std::stoi(env.at("QUEUE_VISIBILITY_TIMEOUT")), shutdown);
+}
+
+TEST(ManifestsTest, ReplyRulesAreMountedWhereTheConfigSaysAndParse) {
+  const auto rules = find(base(), "ConfigMap", "hm-worker-reply-rules");
+  for (const auto& d : of_kind(base(), "Deployment")) {
+    const auto env = effective_env(base(), worker_container(d));
+    const std::string path = env.at("REPLY_RULES_PATH");
+    const std::string file = path.substr(path.rfind('/') + 1);
+    ASSERT_TRUE(rules["data"][file]) << file;
+    EXPECT_NO_THROW(ReplyRules::parse(rules["data"][file].as<std::string>(), "deploy/base/reply-rules.json"));
     bool mounted = false;
-    for (const auto& m : d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
+    for (const auto& m : worker_container(d)["volumeMounts"])
       if (path.rfind(m["mountPath"].as<std::string>() + "/", 0) == 0) mounted = true;
-    EXPECT_TRUE(mounted) << d["metadata"]["name"].as<std::string>() << " does not mount " << path;
+    EXPECT_TRUE(mounted) << name_of(d) << " does not mount " << path;
+    if (name_of(d) == "hm-worker-media") {  // MEDIA_DIR is written: a volume (the root is read-only)
+      bool media = false;
+      for (const auto& m : worker_container(d)["volumeMounts"])
+        if (m["mountPath"].as<std::string>() == env.at("MEDIA_DIR")) media = true;
+      EXPECT_TRUE(media);
+    }
   }
-  // The media pods write MEDIA_DIR: it must be a mounted volume (the root filesystem is read-only).
-  for (const auto& d : of_kind("Deployment")) {
-    if (d["metadata"]["name"].as<std::string>() != "hm-worker-media") continue;
-    bool mounted = false;
-    for (const auto& m : d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"])
-      if (m["mountPath"].as<std::string>() == data.at("MEDIA_DIR")) mounted = true;
-    EXPECT_TRUE(mounted);
+  const auto pvc = find(base(), "PersistentVolumeClaim", "hm-worker-media");
+  EXPECT_EQ(YAML::Dump(pvc["spec"]["accessModes"]), "- ReadWriteMany");
+  EXPECT_FALSE(pvc["spec"]["storageClassName"].as<std::string>("").empty()) << "name an RWX-capable class";
+}
+
+TEST(ManifestsTest, MigrateJobRunsAsTheDdlAccountWithItsOwnSecret) {
+  const auto jobs = of_kind(base(), "Job");
+  ASSERT_EQ(jobs.size(), 1u);
+  const auto c = jobs[0]["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(c["args"].as<std::vector<std::string>>(), std::vector<std::string>{"migrate"});
+  const auto env = effective_env(base(), c);
+  EXPECT_FALSE(env.at("DB_MIGRATE_USER").empty());
+  EXPECT_NE(env.at("DB_MIGRATE_USER"), env.at("DB_USER")) << "the workers' account needs no DDL";
+  EXPECT_NO_THROW(parse_config(raw_config(env)));
+  const std::string file = env.at("DB_MIGRATE_PASSWORD_FILE");
+  std::string volume;
+  for (const auto& m : c["volumeMounts"])
+    if (file.rfind(m["mountPath"].as<std::string>() + "/", 0) == 0) volume = m["name"].as<std::string>();
+  ASSERT_FALSE(volume.empty()) << file << " is not under a volume mount";
+  for (const auto& v : jobs[0]["spec"]["template"]["spec"]["volumes"]) {
+    if (v["name"].as<std::string>() == volume) {
+      EXPECT_EQ(v["secret"]["secretName"].as<std::string>(""), "hm-worker-db-migrate");
+    }
   }
+}
+
+TEST(ManifestsTest, NetworkPolicyOpensOnlyDnsDatabaseRedisHttpsAndMetrics) {
+  const auto policies = of_kind(base(), "NetworkPolicy");
+  ASSERT_EQ(policies.size(), 1u);
+  const auto spec = policies[0]["spec"];
+  EXPECT_EQ(spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"].as<std::string>(), "hm-worker");
+  std::set<std::string> egress;
+  for (const auto& rule : spec["egress"])
+    for (const auto& p : rule["ports"]) egress.insert(p["protocol"].as<std::string>() + "/" + p["port"].as<std::string>());
+  EXPECT_EQ(egress, (std::set<std::string>{"UDP/53", "TCP/53", "TCP/3306", "TCP/6379", "TCP/6380", "TCP/443"}));
+  ASSERT_EQ(spec["ingress"].size(), 1u);
+  EXPECT_EQ(spec["ingress"][0]["ports"][0]["port"].as<int>(), std::stoi(configmap(base()).at("METRICS_PORT")));
+  EXPECT_EQ(spec["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as<std::string>(),
+            "monitoring");
+}
+
+// Every Secret a pod of `objects` mounts.
+std::set<std::string> mounted_secrets(const std::vector<YAML::Node>& objects) {
+  std::set<std::string> out;
+  for (const char* kind : {"Deployment", "Job"})
+    for (const auto& o : of_kind(objects, kind))
+      for (const auto& v : o["spec"]["template"]["spec"]["volumes"])
+        if (v["secret"]) out.insert(v["secret"]["secretName"].as<std::string>());
+  return out;
+}
+
+TEST(ManifestsTest, BaseHoldsNoSecretAndTheExampleOverlayProvidesEveryOneByDigest) {
+  EXPECT_TRUE(of_kind(base(), "Secret").empty()) << "applying the base would overwrite a real Secret";
+  ASSERT_FALSE(example().empty());
+  std::set<std::string> secrets;
+  for (const auto& s : of_kind(example(), "Secret")) secrets.insert(name_of(s));
+  for (const auto& name : mounted_secrets(example())) EXPECT_TRUE(secrets.count(name)) << name << " is mounted but not provided";
+  for (const auto& t : of_kind(example(), "TriggerAuthentication"))
+    for (const auto& ref : t["spec"]["secretTargetRef"]) EXPECT_TRUE(secrets.count(ref["name"].as<std::string>()));
+  for (const char* kind : {"Deployment", "Job"})
+    for (const auto& o : of_kind(example(), kind))
+      for (const auto& c : o["spec"]["template"]["spec"]["containers"])
+        EXPECT_NE(c["image"].as<std::string>().find("@sha256:"), std::string::npos) << name_of(o) << ": not by digest";
 }
 
 TEST(ManifestsTest, DockerfileBuildsTheBinaryAndRunsAsNonRoot) {
-  std::ifstream in(fs::path(HM_SOURCE_DIR) / "Dockerfile");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_text(fs::path(HM_SOURCE_DIR) / "Dockerfile");
   EXPECT_NE(text.find("FROM debian:12 AS build"), std::string::npos);
   EXPECT_NE(text.find("FROM debian:12-slim"), std::string::npos);
   EXPECT_NE(text.find("USER 10001"), std::string::npos);
   EXPECT_NE(text.find("ENTRYPOINT [\"/usr/local/bin/hm-worker\"]"), std::string::npos);
 }
 
-// --- The optional Redis TLS tunnel (deploy/components/redis-tls) ---
-
-const fs::path kRedisTls = kDeploy / "components" / "redis-tls";
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string trim_spaces(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
-
-// stunnel's configuration: "key = value" lines, ';' or '#' comments, [service]
-// sections. Keys of the global part are under "".
-using StunnelConf = std::map<std::string, std::map<std::string, std::string>>;
-StunnelConf parse_stunnel(const std::string& text) {
-  StunnelConf conf;
-  std::string section;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    line = trim_spaces(line);
-    if (line.empty() || line[0] == ';' || line[0] == '#') continue;
-    if (line.front() == '[' && line.back() == ']') {
-      section = line.substr(1, line.size() - 2);
-      continue;
-    }
-    const auto eq = line.find('=');
-    if (eq == std::string::npos) {
-      ADD_FAILURE() << "stunnel.conf: not key = value: " << line;
-      continue;
-    }
-    conf[section][trim_spaces(line.substr(0, eq))] = trim_spaces(line.substr(eq + 1));
-  }
-  return conf;
-}
-
-int port_of(const std::string& host_port) { return std::stoi(host_port.substr(host_port.rfind(':') + 1)); }
-
-// The tunnel must verify the server: without verify = 2 (or verifyChain) and
-// checkHost, stunnel accepts any certificate and TLS only hides the traffic
-// from passers-by, not from whoever answers on the Redis address.
-void expect_verifying_client(const StunnelConf& conf) {
-  ASSERT_TRUE(conf.count("redis")) << "no [redis] service";
-  const auto& s = conf.at("redis");
-  const auto get = [&](const std::string& k) { return s.count(k) ? s.at(k) : std::string(); };
-  EXPECT_EQ(get("client"), "yes");
-  EXPECT_TRUE(get("verify") == "2" || get("verifyChain") == "yes") << "the certificate chain is not verified";
-  EXPECT_FALSE(get("checkHost").empty()) << "the server's name is not checked";
-  EXPECT_FALSE(get("CAfile").empty()) << "no CA to verify against";
-  EXPECT_EQ(get("accept").rfind("127.0.0.1:", 0), 0u) << "the plain end must listen on loopback only";
-  EXPECT_FALSE(get("connect").empty());
-  // In a container: the foreground, logs to stderr, no pid file (read-only root).
-  ASSERT_TRUE(conf.count(""));
-  EXPECT_EQ(conf.at("").count("foreground") ? conf.at("").at("foreground") : "", "yes");
-  EXPECT_TRUE(conf.at("").count("pid") && conf.at("").at("pid").empty()) << "a pid file needs a writable root";
-}
-
-TEST(ManifestsTest, RedisTlsComponentListsItsFilesAndItsTunnelVerifiesTheServer) {
-  const YAML::Node k = YAML::LoadFile((kRedisTls / "kustomization.yaml").string());
-  EXPECT_EQ(k["kind"].as<std::string>(), "Component");
-  for (const auto& r : k["resources"]) EXPECT_TRUE(fs::exists(kRedisTls / r.as<std::string>())) << r;
-  for (const auto& p : k["patches"]) EXPECT_TRUE(fs::exists(kRedisTls / p["path"].as<std::string>())) << p;
-  for (const auto& g : k["configMapGenerator"])
-    for (const auto& f : g["files"]) EXPECT_TRUE(fs::exists(kRedisTls / f.as<std::string>())) << f;
-  expect_verifying_client(parse_stunnel(read_text(kRedisTls / "stunnel.conf")));
-  // The workers' REDIS_URL is plain Redis to the tunnel's loopback end.
-  const auto patch = YAML::LoadFile((kRedisTls / "redis-url-patch.yaml").string());
-  const auto url = redis::parse_redis_url(patch["data"]["REDIS_URL"].as<std::string>());
-  EXPECT_EQ(url.host, "127.0.0.1");
-  EXPECT_EQ(url.port, port_of(parse_stunnel(read_text(kRedisTls / "stunnel.conf"))["redis"]["accept"]));
-}
-
-// deploy/ plus the component, as `kubectl kustomize` renders it, from an
-// overlay outside deploy/ (kustomize refuses one inside its base). Empty when
-// kubectl is not installed or cannot render components.
-std::string render_with_redis_tls() {
-  if (std::system("kubectl version --client >/dev/null 2>&1") != 0) return "";
-  const fs::path overlay = fs::temp_directory_path() / ("hm-kustomize-" + std::to_string(::getpid()));
-  fs::create_directories(overlay);
-  const std::string base = fs::relative(kDeploy, overlay).string();
-  std::ofstream(overlay / "kustomization.yaml") << "apiVersion: kustomize.config.k8s.io/v1beta1\n"
-                                                   "kind: Kustomization\nresources:\n  - "
-                                                << base << "\ncomponents:\n  - " << base
-                                                << "/components/redis-tls\n";
-  std::string out;
-  if (FILE* p = ::popen(("kubectl kustomize " + overlay.string() + " 2>&1").c_str(), "r")) {
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    if (::pclose(p) != 0) ADD_FAILURE() << "kubectl kustomize failed:\n" << out;
-  }
-  fs::remove_all(overlay);
-  return out;
-}
-
-void expect_tunnel_sidecar(const YAML::Node& deployment, const std::map<std::string, YAML::Node>& objects,
-                           const StunnelConf& conf) {
-  const std::string name = deployment["metadata"]["name"].as<std::string>();
-  const auto pod = deployment["spec"]["template"]["spec"];
-  ASSERT_EQ(pod["containers"].size(), 1u) << name;
-  EXPECT_EQ(pod["containers"][0]["name"].as<std::string>(), "hm-worker") << name;
-  ASSERT_EQ(pod["initContainers"].size(), 1u) << name;
-  const auto c = pod["initContainers"][0];
-  // A native sidecar: started (its startupProbe passed) before the worker, stopped after it.
-  EXPECT_EQ(c["restartPolicy"].as<std::string>(""), "Always") << name << ": not a native sidecar";
-  const std::string accept_port = std::to_string(port_of(conf.at("redis").at("accept")));
-  EXPECT_NE(YAML::Dump(c["startupProbe"]["exec"]["command"]).find("/" + accept_port), std::string::npos)
-      << name << ": the startupProbe does not check the tunnel's port";
-  EXPECT_TRUE(c["securityContext"]["runAsNonRoot"].as<bool>()) << name;
-  EXPECT_TRUE(c["securityContext"]["readOnlyRootFilesystem"].as<bool>()) << name;
-  EXPECT_FALSE(c["securityContext"]["allowPrivilegeEscalation"].as<bool>()) << name;
-  EXPECT_TRUE(c["resources"]["requests"]["memory"] && c["resources"]["limits"]["memory"]) << name;
-  // The volume mounted over `path` in the sidecar.
-  const auto volume_at = [&](const std::string& path) -> YAML::Node {
-    for (const auto& m : c["volumeMounts"]) {
-      if (path.rfind(m["mountPath"].as<std::string>() + "/", 0) != 0) continue;
-      for (const auto& v : pod["volumes"])
-        if (v["name"].as<std::string>() == m["name"].as<std::string>()) return v;
-    }
-    ADD_FAILURE() << name << ": nothing mounted over " << path;
-    return YAML::Node();
-  };
-  const std::string conf_path = c["args"][0].as<std::string>();
-  const auto conf_volume = volume_at(conf_path);
-  ASSERT_TRUE(conf_volume["configMap"]) << name;
-  const std::string cm = "ConfigMap/" + conf_volume["configMap"]["name"].as<std::string>();
-  ASSERT_TRUE(objects.count(cm)) << name << " mounts a missing " << cm;
-  EXPECT_TRUE(objects.at(cm)["data"][conf_path.substr(conf_path.rfind('/') + 1)]) << cm;
-  const auto ca_volume = volume_at(conf.at("redis").at("CAfile"));
-  ASSERT_TRUE(ca_volume["secret"]) << name << ": the CA does not come from a Secret";
-  EXPECT_TRUE(objects.count("Secret/" + ca_volume["secret"]["secretName"].as<std::string>())) << name;
-}
-
-TEST(ManifestsTest, RedisTlsComponentAddsAVerifyingTunnelSidecarToEveryDeployment) {
-  const std::string rendered = render_with_redis_tls();
-  if (rendered.empty()) GTEST_SKIP() << "kubectl (with kustomize components) is not installed";
-  std::map<std::string, YAML::Node> objects;
-  std::vector<YAML::Node> deployments;
-  for (const auto& d : YAML::LoadAll(rendered)) {
-    EXPECT_EQ(d["metadata"]["namespace"].as<std::string>("hm"), "hm") << YAML::Dump(d["metadata"]);
-    if (d["kind"].as<std::string>() != "Namespace") {
-      EXPECT_TRUE(d["metadata"]["namespace"]) << d["metadata"]["name"] << " has no namespace";
-    }
-    objects[d["kind"].as<std::string>() + "/" + d["metadata"]["name"].as<std::string>()] = d;
-    if (d["kind"].as<std::string>() == "Deployment") deployments.push_back(d);
-  }
-  ASSERT_TRUE(objects.count("ConfigMap/hm-redis-tunnel"));
-  const auto conf = parse_stunnel(objects["ConfigMap/hm-redis-tunnel"]["data"]["stunnel.conf"].as<std::string>());
-  expect_verifying_client(conf);
-  ASSERT_EQ(deployments.size(), 4u);
-  for (const auto& d : deployments) expect_tunnel_sidecar(d, objects, conf);
-  // The workers' configuration, rendered: valid, and Redis is the tunnel.
-  RawConfig raw;
-  for (const auto& v : known_variables())
-    if (!v.default_value.empty()) raw.set(v.name, v.default_value, ValueOrigin::kDefault);
-  for (const auto& kv : objects["ConfigMap/hm-worker-config"]["data"])
-    raw.set(kv.first.as<std::string>(), kv.second.as<std::string>(), ValueOrigin::kEnvironment);
-  EXPECT_NO_THROW(parse_config(raw));
-  const auto url = redis::parse_redis_url(objects["ConfigMap/hm-worker-config"]["data"]["REDIS_URL"].as<std::string>());
-  EXPECT_EQ(url.host, "127.0.0.1");
-  EXPECT_EQ(url.port, port_of(conf.at("redis").at("accept")));
-}
-
 }  // namespace
-}  // namespace hm
+}  // namespace hm::deploy
