@@ -46,6 +46,7 @@ redis::StreamQueueOptions stream_queue_options(const Config& config, int index) 
 
 std::vector<std::string> retained_streams(const Config& config) {
   std::vector<std::string> streams;
+  streams.reserve(kAllRoles.size() + 1);
   for (Role r : kAllRoles) streams.push_back(config.queue.prefix + to_string(r));
   if (std::find(streams.begin(), streams.end(), config.queue.stream) == streams.end())
     streams.push_back(config.queue.stream);
@@ -54,6 +55,7 @@ std::vector<std::string> retained_streams(const Config& config) {
 
 std::vector<std::string> retained_dead_streams(const Config& config) {
   std::vector<std::string> dead;
+  dead.reserve(kAllRoles.size() + 1);
   for (Role r : kAllRoles) dead.push_back(config.queue.prefix + to_string(r) + ":dead");
   if (std::find(dead.begin(), dead.end(), config.queue.dead_letter_stream) == dead.end())
     dead.push_back(config.queue.dead_letter_stream);

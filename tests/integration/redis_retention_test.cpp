@@ -104,7 +104,7 @@ TEST_F(RetentionTest, AStreamWithoutGroupsOrWithoutTheKeyIsLeftAlone) {
 // Two trimmers at once, while a consumer reads and acknowledges all but every
 // 7th entry: no pending entry and no undelivered entry is ever removed.
 TEST_F(RetentionTest, TwoTrimmersAtOnceNeverRemoveAPendingOrUndeliveredEntry) {
-  const auto ids = add(3000, key_);
+  const auto ids = add(1000, key_);
   c_->command({"XGROUP", "CREATE", key_, "g", "0"});
   std::atomic<bool> done{false};
   std::atomic<long long> trimmed{0};
@@ -120,7 +120,7 @@ TEST_F(RetentionTest, TwoTrimmersAtOnceNeverRemoveAPendingOrUndeliveredEntry) {
     if (batch.empty()) break;
     std::vector<std::string> acked;
     for (const auto& id : batch) {
-      if (n >= 500 && n % 7 == 0) {
+      if (n >= 200 && n % 7 == 0) {
         kept_pending.insert(id);
       } else {
         acked.push_back(id);
@@ -129,7 +129,7 @@ TEST_F(RetentionTest, TwoTrimmersAtOnceNeverRemoveAPendingOrUndeliveredEntry) {
     }
     ack("g", acked);
   }
-  ASSERT_EQ(n, 3000u);
+  ASSERT_EQ(n, 1000u);
   done = true;
   t1.join();
   t2.join();
@@ -263,7 +263,7 @@ TEST_F(RetentionTest, JobsToAStreamWithoutGroupAreCappedOthersAreNot) {
 
 TEST_F(RetentionTest, DeadLetterStreamIsCappedAtEachWrite) {
   const std::string dead = key_ + ":dead";
-  add(400, key_);
+  add(250, key_);
   StopSignal stop;
   StreamQueueOptions o;
   o.redis = redis_;
@@ -273,7 +273,7 @@ TEST_F(RetentionTest, DeadLetterStreamIsCappedAtEachWrite) {
   o.dead_letter_max_entries = 50;
   RedisStreamQueue q(o, stop);
   int dead_lettered = 0;
-  while (dead_lettered < 400) {
+  while (dead_lettered < 250) {
     const auto batch = q.read(100);
     ASSERT_FALSE(batch.empty());
     for (const auto& e : batch) {
