@@ -2,10 +2,14 @@
 // their values), the new settings' validation, and `dead-letters` replay of
 // everything, purge that asks which, and the pod's own role by default.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "redis/connection.h"
 #include "redis/redis_url.h"
+#include "redis/stream_admin.h"
 #include "support/process.h"
 #include "support/test_db.h"
 
@@ -127,6 +131,55 @@ TEST_F(DeadLettersCliTest, TheRoleDefaultsToThePodsWorkerRole) {
   EXPECT_NE(r.err.find("dead letters in " + prefix_ + "media:dead: 2"), std::string::npos) << r.err;
   const auto flag = test::run_command(env_ + "WORKER_ROLE=media " + kBin + " dead-letters list --role ingest");
   EXPECT_NE(flag.err.find("dead letters in " + prefix_ + "ingest:dead: 5"), std::string::npos) << flag.err;
+}
+
+// The daemon wires retention in: with QUEUE_RETENTION_INTERVAL=1 an ingest
+// worker alone trims its stream of what it acknowledged, publishes every job
+// to a role with a group (enrich), none to one without (media, cap 0), and
+// /metrics shows the trimmed count, the stream lengths and the process series.
+TEST_F(DeadLettersCliTest, TheDaemonTrimsItsStreamAndCapsJobsForRolesWithoutAGroup) {
+  using namespace std::chrono_literals;
+  test::TestDatabase db("cli_retention");
+  redis::StreamAdmin ingest(redis::parse_redis_url(test::stack_redis_url()),
+                            {prefix_ + "ingest", "hm-worker", prefix_ + "ingest:dead"});
+  c_->command({"XGROUP", "CREATE", prefix_ + "enrich", "hm-worker", "0", "MKSTREAM"});
+  for (int i = 0; i < 30; ++i) {
+    // Inbound with an attachment: owes an enrich and a media job.
+    auto d = nlohmann::json::parse(test::text_delivery("ret-" + std::to_string(i), "t"));
+    d["entry"][0]["messaging"][0]["message"]["attachments"] = {
+        {{"type", "image"}, {"payload", {{"url", "https://scontent.xx.fbcdn.net/x.jpg"}}}}};
+    ingest.enqueue_one(d.dump(), 1);
+  }
+  auto env = test::worker_env_map(db.options());
+  env["QUEUE_STREAM_PREFIX"] = prefix_;
+  env["QUEUE_RETENTION_INTERVAL"] = "1";
+  env["QUEUE_UNCONSUMED_MAX_ENTRIES"] = "0";
+  env["QUEUE_BLOCK_MS"] = "200";
+  env["CONSUMER_NAME"] = "cli-retention";
+  const int port = test::free_port();
+  env["METRICS_PORT"] = std::to_string(port);
+  test::ChildProcess daemon(kBin, {"run", "--role", "ingest"}, env, "cli-retention");
+  const bool trimmed = test::eventually([&] { return ingest.pending() == 0 && length("ingest") <= 1; }, 30s);
+  std::string metrics;
+  test::eventually(
+      [&] {
+        metrics = test::http_get(port, "/metrics").body;
+        return metrics.find("hm_worker_queue_trimmed_entries_total") != std::string::npos &&
+               metrics.find("hm_worker_queue_stream_length{role=\"ingest\",stream=\"" + prefix_ + "ingest\"} 1") !=
+                   std::string::npos;
+      },
+      15s);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(20s), 0) << daemon.err();
+  ASSERT_TRUE(trimmed) << "ingest length " << length("ingest") << "\n" << daemon.err();
+  EXPECT_EQ(length("enrich"), 30);
+  EXPECT_EQ(c_->command({"EXISTS", prefix_ + "media"}).view().integer(), 0);
+  EXPECT_NE(metrics.find("hm_worker_queue_trimmed_entries_total{role=\"ingest\",stream=\"" + prefix_ + "ingest\"} 29"),
+            std::string::npos)
+      << metrics;
+  for (const char* series : {"process_cpu_seconds_total{", "process_resident_memory_bytes{", "process_open_fds{",
+                             "process_start_time_seconds{"})
+    EXPECT_NE(metrics.find(series), std::string::npos) << series;
 }
 
 }  // namespace
