@@ -179,6 +179,11 @@ TEST_F(RetentionTest, OnlyOneOfTwoRetentionRunsAtOnceDoesTheWork) {
   const auto& ran = ra.ran ? ra : rb;
   EXPECT_EQ(ran.trimmed.at(key_), 19);  // the last delivered entry is kept
   EXPECT_FALSE(a.run_once().ran);       // the lease lasts the period
+
+  // Redis unreachable: logged, nothing thrown (the periodic thread goes on).
+  o.redis = parse_redis_url("redis://127.0.0.1:1/0");
+  StreamRetention unreachable(o);
+  EXPECT_FALSE(unreachable.run_once().ran);
 }
 
 TEST_F(RetentionTest, DeadLettersAreCappedByAgeAndByCount) {
