@@ -6,8 +6,22 @@
 
 namespace hm {
 
-const std::vector<VariableSpec>& known_variables() {
-  static const std::vector<VariableSpec> vars = {
+namespace {
+
+// The queue's retention and the ingest role's fan-out (redis/stream_retention.h).
+std::vector<VariableSpec> retention_variables() {
+  return {
+      {"QUEUE_UNCONSUMED_MAX_ENTRIES", "10000", "a role stream without a consumer group (role not deployed) keeps about this many of the newest jobs (XADD MAXLEN ~), for a role deployed later; 0 = publish no job to it"},
+      {"QUEUE_RETENTION_INTERVAL", "60", "seconds between retention runs (one process of the fleet at a time): role and ingest streams trimmed of what every group acknowledged, dead letters capped, idle consumers deleted; 0 = off"},
+      {"QUEUE_CONSUMER_IDLE_DELETE", "3600", "seconds a consumer with nothing pending may stay idle before retention deletes it from its group (pods that are gone); 0 = never, else at least 60"},
+      {"DEAD_LETTER_MAX_ENTRIES", "10000", "dead-letter streams are capped at this many entries (the oldest go first); 0 = no count limit"},
+      {"DEAD_LETTER_MAX_AGE", "1209600", "seconds a dead letter is kept (default 14 days); 0 = no age limit"},
+      {"INGEST_FAN_OUT_ROLES", "auto", "roles the ingest role publishes jobs to: auto (every role; a stream without a consumer group gets only the newest QUEUE_UNCONSUMED_MAX_ENTRIES), none, or a comma list of enrich, media, reply"},
+  };
+}
+
+std::vector<VariableSpec> core_variables() {
+  return {
       {"DATABASE_URL", "", "mysql://user:password@host:port/db (?ssl-mode=MODE); DB_* variables that are set override its parts", true},
       {"DB_HOST", "127.0.0.1", "database host name or address"},
       {"DB_PORT", "3306", "database TCP port"},
@@ -50,12 +64,6 @@ const std::vector<VariableSpec>& known_variables() {
       {"QUEUE_VISIBILITY_TIMEOUT", "120", "seconds an entry may stay unacknowledged before another consumer reclaims it; must exceed the slowest batch"},
       {"QUEUE_MAX_DELIVERIES", "10", "deliveries of one entry before it is dead-lettered"},
       {"QUEUE_BLOCK_MS", "1000", "longest XREADGROUP BLOCK wait, milliseconds (bounds how fast a stop is noticed)"},
-      {"QUEUE_UNCONSUMED_MAX_ENTRIES", "10000", "a role stream without a consumer group (role not deployed) keeps about this many of the newest jobs (XADD MAXLEN ~), for a role deployed later; 0 = publish no job to it"},
-      {"QUEUE_RETENTION_INTERVAL", "60", "seconds between retention runs (one process of the fleet at a time): role and ingest streams trimmed of what every group acknowledged, dead letters capped, idle consumers deleted; 0 = off"},
-      {"QUEUE_CONSUMER_IDLE_DELETE", "3600", "seconds a consumer with nothing pending may stay idle before retention deletes it from its group (pods that are gone); 0 = never, else at least 60"},
-      {"DEAD_LETTER_MAX_ENTRIES", "10000", "dead-letter streams are capped at this many entries (the oldest go first); 0 = no count limit"},
-      {"DEAD_LETTER_MAX_AGE", "1209600", "seconds a dead letter is kept (default 14 days); 0 = no age limit"},
-      {"INGEST_FAN_OUT_ROLES", "auto", "roles the ingest role publishes jobs to: auto (every role; a stream without a consumer group gets only the newest QUEUE_UNCONSUMED_MAX_ENTRIES), none, or a comma list of enrich, media, reply"},
       {"INGEST_BATCH_SIZE", "100", "messages stored together in one transaction (1 = the per-message path)"},
       {"QUEUE_READ_COUNT", "", "entries taken per read, stored INGEST_BATCH_SIZE at a time and acknowledged together (default INGEST_BATCH_SIZE; at least that)"},
       {"INGEST_BATCH_LINGER_MS", "20", "how long to wait to fill a batch after its first entry, milliseconds"},
@@ -86,6 +94,16 @@ const std::vector<VariableSpec>& known_variables() {
       {"LOG_FORMAT", "text", "text or json (one JSON object per line)"},
       {"WORKER_ROLE", "ingest", "ingest, reply, enrich or media"},
   };
+}
+
+}  // namespace
+
+const std::vector<VariableSpec>& known_variables() {
+  static const std::vector<VariableSpec> vars = [] {
+    std::vector<VariableSpec> all = core_variables();
+    for (auto& v : retention_variables()) all.push_back(std::move(v));
+    return all;
+  }();
   return vars;
 }
 
