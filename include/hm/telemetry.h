@@ -45,6 +45,11 @@ class Telemetry {
   virtual void media_refused(const std::string& /*rule*/) {}
   // Work was committed to the database at this wall time (ms since epoch).
   virtual void committed(long long /*wall_ms*/) {}
+  // Retention (redis/stream_retention.h) removed `entries` from `stream`:
+  // acknowledged by every group, or dead letters past their count or age.
+  virtual void trimmed(const std::string& /*stream*/, long long /*entries*/) {}
+  // Retention deleted `count` idle consumers (no pending entry) from the groups of `stream`.
+  virtual void consumers_deleted(const std::string& /*stream*/, long long /*count*/) {}
 };
 
 // A shared do-nothing instance.

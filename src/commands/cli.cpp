@@ -39,7 +39,13 @@ void add_command_flags(cxxopts::OptionAdder add, const std::vector<std::string>&
   if (wanted("source")) add("source", "run: redis (default), file:PATH or - for stdin", cxxopts::value<std::string>(), "SRC");
   if (wanted("id"))
     add("id", "dead-letters: only this dead-letter entry id (repeatable)", cxxopts::value<std::vector<std::string>>(), "ID");
-  if (wanted("count")) add("count", "dead-letters: at most N entries (default 100)", cxxopts::value<std::size_t>(), "N");
+  if (wanted("count"))
+    add("count", "dead-letters: list at most N entries (default 100); replay at most N (default all)",
+        cxxopts::value<std::size_t>(), "N");
+  if (wanted("all")) add("all", "dead-letters purge: delete every dead letter");
+  if (wanted("older-than"))
+    add("older-than", "dead-letters purge: delete those written longer ago than DURATION (7d, 12h, 30m, 90s)",
+        cxxopts::value<std::string>(), "DURATION");
   if (wanted("json")) add("json", "doctor: print the report as JSON");
   if (wanted("replicas"))
     add("replicas", "doctor: replicas per role, e.g. ingest=3,reply=2 (default 1 each)", cxxopts::value<std::string>(),
@@ -219,6 +225,10 @@ int run_cli(int argc, char** argv) {
   if (command->run == commands::run_config) return command->run(in);
   const bool daemon = command->logs_to_stdout && (!args.count("source") || args["source"].as<std::string>() == "redis");
   setup_logging(cfg.log, to_string(cfg.role), daemon);
+  // Names only: the value of a mistyped variable may be a secret.
+  for (const auto& unknown : unknown_variables(environment_names()))
+    spdlog::warn("unknown variable {} in the environment is ignored (a typo? `hm-worker --help` lists the known ones)",
+                 unknown);
   return run_guarded(*command, in);
 }
 

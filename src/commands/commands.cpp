@@ -16,9 +16,11 @@ const std::vector<CommandSpec>& command_table() {
        "add JSONL deliveries to the role's stream (replays, backfills)\n",
        {"role"}, {"REDIS_", "QUEUE_", "MAX_DELIVERY_BYTES", "WORKER_ROLE", "LOG_"},
        "a FILE (or - for stdin)", false, run_enqueue},
-      {"dead-letters", "dead-letters list|replay|purge [--id ID]... [--count N]",
-       "show dead letters, move them back to the stream, or delete them\n",
-       {"role", "id", "count"}, {"REDIS_", "QUEUE_", "WORKER_ROLE", "LOG_"},
+      {"dead-letters", "dead-letters list|replay|purge [--id ID]... [--count N] [--older-than DURATION] [--all]",
+       "show dead letters, move them back to the stream (replay without --id:\n"
+       "all of them), or delete them (purge needs --id, --older-than or --all);\n"
+       "the role is WORKER_ROLE's (the pod's own) unless --role is given\n",
+       {"role", "id", "count", "older-than", "all"}, {"REDIS_", "QUEUE_", "WORKER_ROLE", "LOG_"},
        "an action: list, replay or purge", false, run_dead_letters},
       {"doctor", "doctor [--json] [--replicas ingest=N,reply=N,enrich=N,media=N] [--long-query-seconds N]",
        "check the live database: lock waits, long statements, connections\n"

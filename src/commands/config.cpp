@@ -7,6 +7,9 @@ namespace hm::commands {
 
 int run_config(const Invocation& in) {
   for (const auto& line : describe_config(in.raw)) std::cout << line << "\n";
+  // Names only, never values: a mistyped variable may hold a secret.
+  for (const auto& name : unknown_variables(environment_names()))
+    std::cout << "# unknown variable in the environment, ignored: " << name << "\n";
   return kExitOk;
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -38,6 +39,41 @@ redis::StreamQueueOptions stream_queue_options(const Config& config, int index) 
   o.block = config.queue.block;
   o.linger = config.ingest.batch_linger;
   o.visibility_timeout = config.queue.visibility_timeout;
+  o.unconsumed_max_entries = config.queue.unconsumed_max_entries;
+  o.dead_letter_max_entries = config.queue.dead_letter_max_entries;
+  return o;
+}
+
+std::vector<std::string> retained_streams(const Config& config) {
+  std::vector<std::string> streams;
+  streams.reserve(kAllRoles.size() + 1);
+  for (Role r : kAllRoles) streams.push_back(config.queue.prefix + to_string(r));
+  if (std::find(streams.begin(), streams.end(), config.queue.stream) == streams.end())
+    streams.push_back(config.queue.stream);
+  return streams;
+}
+
+std::vector<std::string> retained_dead_streams(const Config& config) {
+  std::vector<std::string> dead;
+  dead.reserve(kAllRoles.size() + 1);
+  for (Role r : kAllRoles) dead.push_back(config.queue.prefix + to_string(r) + ":dead");
+  if (std::find(dead.begin(), dead.end(), config.queue.dead_letter_stream) == dead.end())
+    dead.push_back(config.queue.dead_letter_stream);
+  return dead;
+}
+
+redis::RetentionOptions retention_options(const Config& config) {
+  redis::RetentionOptions o;
+  o.redis = redis_options(config);
+  o.streams = retained_streams(config);
+  o.dead_streams = retained_dead_streams(config);
+  o.dead_max_entries = config.queue.dead_letter_max_entries;
+  o.dead_max_age = config.queue.dead_letter_max_age;
+  o.consumer_idle_delete = config.queue.consumer_idle_delete;
+  for (int i = 0; i < config.worker.concurrency; ++i) o.own_consumers.push_back(stream_queue_options(config, i).consumer);
+  o.lease_key = config.queue.prefix + "retention:lease";
+  o.lease_token = redis::lease_token(hostname());
+  o.period = config.queue.retention_interval;
   return o;
 }
 

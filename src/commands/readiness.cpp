@@ -52,6 +52,13 @@ void ReadinessChecks::gather_queue_gauges() {
     q.lag = gauge_admin_->lag();
     q.dead_letters = gauge_admin_->dead_length();
     q.oldest_pending_age_ms = gauge_admin_->oldest_pending_age_ms();
+    if (!measured_streams_.empty()) {
+      std::vector<std::vector<std::string>> xlens;
+      for (const auto& s : measured_streams_) xlens.push_back({"XLEN", s});
+      const auto replies = gauge_admin_->connection().pipeline(xlens);
+      for (std::size_t i = 0; i < replies.size(); ++i)
+        if (replies[i].view().is_integer()) q.stream_lengths.emplace_back(measured_streams_[i], replies[i].view().integer());
+    }
     metrics_.set_queue(q);
   } catch (const redis::RedisError&) {
     gauge_admin_.reset();  // reconnect next time; readiness reports the outage
@@ -60,6 +67,7 @@ void ReadinessChecks::gather_queue_gauges() {
 
 std::string ReadinessChecks::metrics() {
   metrics_.set_pool(pool_.stats());
+  if (const auto process = read_process_stats()) metrics_.set_process(*process);
   return metrics_.serialize();
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "mysql/driver.h"
 #include "mysql/message_store.h"
@@ -37,7 +38,10 @@ class ReadinessChecks {
   // from Redis on a connection of its own and stores them in the metrics; on
   // a Redis error the last values stay.
   void gather_queue_gauges();
-  // Metrics text with the pool gauges refreshed; no I/O.
+  // The streams whose length gather_queue_gauges() also reads (XLEN); call
+  // before the background threads start.
+  void measure_streams(std::vector<std::string> streams) { measured_streams_ = std::move(streams); }
+  // Metrics text with the pool gauges and the process' figures (/proc/self) refreshed; no network I/O.
   std::string metrics();
 
  private:
@@ -53,6 +57,7 @@ class ReadinessChecks {
   std::unique_ptr<redis::StreamAdmin> admin_;  // guarded by admin_mutex_
   std::mutex gauge_mutex_;
   std::unique_ptr<redis::StreamAdmin> gauge_admin_;  // guarded by gauge_mutex_
+  std::vector<std::string> measured_streams_;  // constant once the threads run
 };
 
 }  // namespace hm::commands

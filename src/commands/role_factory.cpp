@@ -47,7 +47,7 @@ struct IngestRole final : RoleHandler {
   explicit IngestRole(const RoleContext& c)
       : store(c.pool),
         service(store, c.clock,
-                {c.cfg.retry, c.cfg.ingest.per_transaction, {true, c.rules.empty() ? nullptr : &c.rules}}, &c.stop,
+                {c.cfg.retry, c.cfg.ingest.per_transaction, {true, c.rules.empty() ? nullptr : &c.rules, c.cfg.ingest.fan_out_roles}}, &c.stop,
                 &c.telemetry) {}
   const BatchHandler& handler() const override { return service; }
   mysql::MysqlMessageStore store;

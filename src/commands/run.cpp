@@ -22,6 +22,7 @@
 #include "commands/queue_options.h"
 #include "redis/stream_admin.h"
 #include "redis/stream_queue.h"
+#include "redis/stream_retention.h"
 #include "worker/worker_loop.h"
 
 namespace hm::commands {
@@ -154,6 +155,16 @@ std::unique_ptr<PeriodicTask> start_housekeeping(const RoleHandler& role, mysql:
       [&driver] { return std::make_shared<mysql::Driver::ThreadScope>(driver); });
 }
 
+// Retention of the streams (redis/stream_retention.h), every
+// QUEUE_RETENTION_INTERVAL on a thread of its own; one process of the fleet
+// does a period's run (a lease in Redis). None when the interval is 0.
+std::unique_ptr<PeriodicTask> start_retention(const Config& cfg, Telemetry& telemetry) {
+  if (cfg.queue.retention_interval.count() <= 0) return nullptr;
+  // Owned by the task (which may outlive this frame when detached at stop).
+  auto retention = std::make_shared<redis::StreamRetention>(retention_options(cfg), telemetry);
+  return std::make_unique<PeriodicTask>(cfg.queue.retention_interval, [retention] { retention->run_once(); });
+}
+
 // The share of SHUTDOWN_TIMEOUT kept for stopping the helper threads (the HTTP
 // server, the background checks) once the workers are done: a quarter, at
 // most 2 s. The workers get the rest, so the whole stop fits in the timeout.
@@ -199,6 +210,9 @@ int run_stream(const Config& cfg) {
 
   ReadinessChecks checks(db.driver, cfg.db, redis_options(cfg),
                          {cfg.queue.stream, cfg.queue.group, cfg.queue.dead_letter_stream}, pool, metrics);
+  std::vector<std::string> measured = retained_streams(cfg);
+  for (auto& d : retained_dead_streams(cfg)) measured.push_back(std::move(d));
+  checks.measure_streams(std::move(measured));
   StatusEndpoints::Background background;
   background.readiness = {[&] { return checks.database(); }, [&] { return checks.queue(); }, [&] { return checks.pool(); }};
   background.gather = [&checks] { checks.gather_queue_gauges(); };
@@ -208,6 +222,7 @@ int run_stream(const Config& cfg) {
                             stop, std::move(background), [&checks] { return checks.metrics(); });
   auto http = serve_status(cfg, endpoints);
   auto housekeeping = start_housekeeping(*role_handler, db.driver);
+  auto retention = start_retention(cfg, metrics);
 
   const std::chrono::milliseconds shutdown_timeout = cfg.worker.shutdown_timeout;
   const std::chrono::milliseconds reserve = helper_reserve(shutdown_timeout);
@@ -232,7 +247,8 @@ int run_stream(const Config& cfg) {
   };
   const bool http_stopped = !http || http->stop(left());
   const bool housekeeping_stopped = !housekeeping || housekeeping->stop(left());
-  if (!http_stopped || !endpoints.stop(left()) || !housekeeping_stopped) {
+  const bool retention_stopped = !retention || retention->stop(left());
+  if (!http_stopped || !endpoints.stop(left()) || !housekeeping_stopped || !retention_stopped) {
     spdlog::warn("a status thread did not stop within {} ms; exiting without waiting for it", reserve.count());
     exit_now(totals, code);
   }

@@ -169,6 +169,18 @@ Role worker_role(const Values& v) {
   return *role;
 }
 
+// Caps and trims of the streams, and the clean-up of idle consumers.
+void parse_retention(const Values& v, QueueOptions& q) {
+  q.unconsumed_max_entries = v.integer("QUEUE_UNCONSUMED_MAX_ENTRIES", 0, 1000000000, " (entries)");
+  q.retention_interval = v.seconds("QUEUE_RETENTION_INTERVAL", 0, 86400);
+  q.consumer_idle_delete = v.seconds("QUEUE_CONSUMER_IDLE_DELETE", 0, kMaxSeconds);
+  if (q.consumer_idle_delete.count() > 0 && q.consumer_idle_delete.count() < 60)
+    throw ConfigError("QUEUE_CONSUMER_IDLE_DELETE", std::to_string(q.consumer_idle_delete.count()) +
+                                                        " is too small: 0 (never) or at least 60 (seconds)");
+  q.dead_letter_max_entries = v.integer("DEAD_LETTER_MAX_ENTRIES", 0, 1000000000, " (entries)");
+  q.dead_letter_max_age = v.seconds("DEAD_LETTER_MAX_AGE", 0, 10 * kMaxSeconds);
+}
+
 // Redis and the role's stream; the stream names default from the role.
 QueueOptions parse_queue(const Values& v, Role role) {
   QueueOptions q;
@@ -193,7 +205,28 @@ QueueOptions parse_queue(const Values& v, Role role) {
     throw ConfigError("QUEUE_BLOCK_MS", std::to_string(q.block.count()) + " must be below REDIS_TIMEOUT (" +
                                             std::to_string(q.redis_timeout.count()) +
                                             " s): a blocked read would look like a dead connection");
+  parse_retention(v, q);
   return q;
+}
+
+// INGEST_FAN_OUT_ROLES: auto, none, or a comma list of enrich, media, reply.
+std::vector<Role> parse_fan_out_roles(const Values& v) {
+  const std::string raw = trim(v.str("INGEST_FAN_OUT_ROLES"));
+  if (raw == "auto") return {Role::kEnrich, Role::kMedia, Role::kReply};
+  if (raw == "none") return {};
+  std::vector<Role> roles;
+  std::size_t from = 0;
+  for (;;) {
+    const std::size_t comma = raw.find(',', from);
+    const std::string name = trim(raw.substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+    const std::optional<Role> role = parse_role(name);
+    if (!role || *role == Role::kIngest)
+      throw ConfigError("INGEST_FAN_OUT_ROLES", "'" + name + "' is not one of enrich, media, reply (or use auto or none)");
+    if (std::find(roles.begin(), roles.end(), *role) == roles.end()) roles.push_back(*role);
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
+  return roles;
 }
 
 // INGEST_BATCH_SIZE (per_transaction), INGEST_BATCH_LINGER_MS and
@@ -344,6 +377,7 @@ Config parse_config(const RawConfig& raw) {
   c.role = worker_role(v);
   c.queue = parse_queue(v, c.role);
   parse_batching(v, c.ingest);
+  c.ingest.fan_out_roles = parse_fan_out_roles(v);
   c.worker = parse_worker(v);
   c.roles = parse_roles(v);
   c.worker.metrics_bind = v.required("METRICS_BIND");

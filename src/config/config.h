@@ -50,6 +50,10 @@ struct IngestOptions {
   std::size_t read_count = 100;
   // After the first entry of a batch, how long to wait for more. 0 = do not wait.
   std::chrono::milliseconds batch_linger{20};
+  // INGEST_FAN_OUT_ROLES: the roles jobs are published to. `auto` (the
+  // default) is every role: a stream with a consumer group gets every job, one
+  // without (a role not deployed) only the newest QUEUE_UNCONSUMED_MAX_ENTRIES.
+  std::vector<Role> fan_out_roles = {Role::kEnrich, Role::kMedia, Role::kReply};
 };
 
 // The Redis Streams queue of one role.
@@ -66,6 +70,12 @@ struct QueueOptions {
   std::chrono::seconds visibility_timeout{120};
   int max_deliveries = 10;                // then dead-lettered
   std::chrono::milliseconds block{1000};  // XREADGROUP BLOCK
+  // Retention (redis/stream_retention.h).
+  long long unconsumed_max_entries = 10000;  // jobs kept in a role stream without a group; 0 = none
+  std::chrono::seconds retention_interval{60};  // trims and consumer clean-up; 0 = off
+  std::chrono::seconds consumer_idle_delete{3600};  // idle consumers (nothing pending) deleted; 0 = never
+  long long dead_letter_max_entries = 10000;  // 0 = no count limit
+  std::chrono::seconds dead_letter_max_age{14 * 86400};  // 0 = no age limit
 };
 
 struct WorkerOptions {
@@ -154,5 +164,14 @@ Config parse_config(const RawConfig& raw);
 
 // "name=value" lines for `hm-worker config`, secrets shown as "<redacted>".
 std::vector<std::string> describe_config(const RawConfig& raw);
+
+// The names of the process' environment variables.
+std::vector<std::string> environment_names();
+// Of `names`, those that look like ours (they start with the prefix of a
+// known variable: DB_, REDIS_, QUEUE_...) but are not known: a typo such as
+// DB_POOL_SIZ, otherwise silently ignored. Kubernetes' service links
+// (REDIS_PORT, REDIS_SERVICE_HOST, REDIS_PORT_6379_TCP_ADDR... for a Service
+// named redis) are not reported. Sorted.
+std::vector<std::string> unknown_variables(const std::vector<std::string>& names);
 
 }  // namespace hm

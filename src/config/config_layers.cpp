@@ -1,7 +1,12 @@
 // The layers of raw values (defaults, file, environment, flags) and their
 // description for `hm-worker config`.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
+#include <set>
+
+#include <unistd.h>
 
 #include "config/config.h"
 #include "config/values.h"
@@ -22,7 +27,37 @@ std::string redact_url_password(const std::string& url) {
   return url.substr(0, start) + "<redacted>" + url.substr(at);
 }
 
+// Kubernetes' service links for a Service named S: S_SERVICE_HOST,
+// S_SERVICE_PORT(_NAME), S_PORT, S_PORT_<n>_<proto>(_PROTO|_PORT|_ADDR).
+bool is_service_link(const std::string& name) {
+  static const std::regex link("^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$");
+  return std::regex_match(name, link);
+}
+
 }  // namespace
+
+std::vector<std::string> environment_names() {
+  std::vector<std::string> names;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string entry(*e);
+    names.push_back(entry.substr(0, entry.find('=')));
+  }
+  return names;
+}
+
+std::vector<std::string> unknown_variables(const std::vector<std::string>& names) {
+  std::set<std::string> prefixes;  // "DB_" of DB_HOST, "REDIS_" of REDIS_URL...
+  for (const auto& v : known_variables())
+    if (const auto underscore = v.name.find('_'); underscore != std::string::npos)
+      prefixes.insert(v.name.substr(0, underscore + 1));
+  std::set<std::string> unknown;
+  for (const auto& name : names) {
+    if (find_variable(name) || is_service_link(name)) continue;
+    if (std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return name.rfind(p, 0) == 0; }))
+      unknown.insert(name);
+  }
+  return {unknown.begin(), unknown.end()};
+}
 
 const char* to_string(ValueOrigin origin) {
   switch (origin) {

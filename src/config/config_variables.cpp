@@ -6,8 +6,22 @@
 
 namespace hm {
 
-const std::vector<VariableSpec>& known_variables() {
-  static const std::vector<VariableSpec> vars = {
+namespace {
+
+// The queue's retention and the ingest role's fan-out (redis/stream_retention.h).
+std::vector<VariableSpec> retention_variables() {
+  return {
+      {"QUEUE_UNCONSUMED_MAX_ENTRIES", "10000", "a role stream without a consumer group (role not deployed) keeps about this many of the newest jobs (XADD MAXLEN ~), for a role deployed later; 0 = publish no job to it"},
+      {"QUEUE_RETENTION_INTERVAL", "60", "seconds between retention runs (one process of the fleet at a time): role and ingest streams trimmed of what every group acknowledged, dead letters capped, idle consumers deleted; 0 = off"},
+      {"QUEUE_CONSUMER_IDLE_DELETE", "3600", "seconds a consumer with nothing pending may stay idle before retention deletes it from its group (pods that are gone); 0 = never, else at least 60"},
+      {"DEAD_LETTER_MAX_ENTRIES", "10000", "dead-letter streams are capped at this many entries (the oldest go first); 0 = no count limit"},
+      {"DEAD_LETTER_MAX_AGE", "1209600", "seconds a dead letter is kept (default 14 days); 0 = no age limit"},
+      {"INGEST_FAN_OUT_ROLES", "auto", "roles the ingest role publishes jobs to: auto (every role; a stream without a consumer group gets only the newest QUEUE_UNCONSUMED_MAX_ENTRIES), none, or a comma list of enrich, media, reply"},
+  };
+}
+
+std::vector<VariableSpec> core_variables() {
+  return {
       {"DATABASE_URL", "", "mysql://user:password@host:port/db (?ssl-mode=MODE); DB_* variables that are set override its parts", true},
       {"DB_HOST", "127.0.0.1", "database host name or address"},
       {"DB_PORT", "3306", "database TCP port"},
@@ -80,6 +94,16 @@ const std::vector<VariableSpec>& known_variables() {
       {"LOG_FORMAT", "text", "text or json (one JSON object per line)"},
       {"WORKER_ROLE", "ingest", "ingest, reply, enrich or media"},
   };
+}
+
+}  // namespace
+
+const std::vector<VariableSpec>& known_variables() {
+  static const std::vector<VariableSpec> vars = [] {
+    std::vector<VariableSpec> all = core_variables();
+    for (auto& v : retention_variables()) all.push_back(std::move(v));
+    return all;
+  }();
   return vars;
 }
 

@@ -54,14 +54,19 @@ void record(DeliveryOutcome& out, std::size_t index, const Event& ev, const Stor
 
 }  // namespace
 
+bool IngestService::fans_out_to(Role role) const {
+  const auto& roles = options_.fan_out.roles;
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
 void IngestService::add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const {
   nlohmann::json j = {{"mid", m.mid}};
   if (message_id) j["message_id"] = message_id;
   const std::string payload = j.dump();
   const bool inbound = m.direction == Direction::kInbound;
-  if (inbound) jobs.push_back({Role::kEnrich, payload});
-  if (m.attachments_json) jobs.push_back({Role::kMedia, payload});
-  if (inbound && options_.fan_out.rules &&
+  if (inbound && fans_out_to(Role::kEnrich)) jobs.push_back({Role::kEnrich, payload});
+  if (m.attachments_json && fans_out_to(Role::kMedia)) jobs.push_back({Role::kMedia, payload});
+  if (inbound && options_.fan_out.rules && fans_out_to(Role::kReply) &&
       options_.fan_out.rules->match(m.account_id, m.text.value_or(""), clock_.wall_ms()).has_value()) {
     jobs.push_back({Role::kReply, payload});
   }

@@ -32,6 +32,8 @@ class ReplyRules;
 struct FanOutOptions {
   bool enabled = false;              // only the stream daemon fans out
   const ReplyRules* rules = nullptr;  // reply jobs only where a rule matches
+  // The roles that get jobs at all (INGEST_FAN_OUT_ROLES); others get none.
+  std::vector<Role> roles = {Role::kEnrich, Role::kMedia, Role::kReply};
 };
 
 struct IngestServiceOptions {
@@ -74,6 +76,7 @@ class IngestService final : public BatchHandler {
   void store_new_messages(Batch& batch) const;
   void store_other_events(Batch& batch) const;
   void add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const;
+  bool fans_out_to(Role role) const;
 };
 
 }  // namespace hm

@@ -66,6 +66,14 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Counter>* graph_blocks;
   prometheus::Family<prometheus::Gauge>* last_commit;
   prometheus::Family<prometheus::Gauge>* build_info;
+  prometheus::Family<prometheus::Counter>* trimmed;
+  prometheus::Family<prometheus::Counter>* consumers_deleted;
+  prometheus::Family<prometheus::Gauge>* stream_length;
+  prometheus::Family<prometheus::Counter>* process_cpu;
+  double cpu_reported = 0;  // guarded by mutex: what process_cpu holds
+  prometheus::Family<prometheus::Gauge>* process_rss;
+  prometheus::Family<prometheus::Gauge>* process_fds;
+  prometheus::Family<prometheus::Gauge>* process_start;
 
   // Series created lazily (per error code, per reason) are cached here.
   std::mutex mutex;
@@ -119,6 +127,7 @@ PrometheusMetrics::PrometheusMetrics(const std::string& role, const std::string&
                                .Help("From enqueueing a delivery to acknowledging it")
                                .Register(r);
   register_pool_and_queue(r);
+  register_retention_and_process(r);
   f_->build_info = &BuildGauge().Name("hm_worker_build_info").Help("Build information; always 1").Register(r);
 
   f_->build_info->Add({{"role", role_}, {"version", version}}).Set(1);
@@ -202,6 +211,33 @@ void PrometheusMetrics::register_pool_and_queue(prometheus::Registry& r) {
                          .Name("hm_worker_last_commit_timestamp_seconds")
                          .Help("Unix time of the last commit to the database (0 before the first)")
                          .Register(r);
+}
+
+void PrometheusMetrics::register_retention_and_process(prometheus::Registry& r) {
+  using prometheus::BuildCounter;
+  using prometheus::BuildGauge;
+  f_->trimmed = &BuildCounter()
+                     .Name("hm_worker_queue_trimmed_entries_total")
+                     .Help("Stream entries removed by retention: acknowledged by every group, or dead letters past "
+                           "DEAD_LETTER_MAX_ENTRIES / DEAD_LETTER_MAX_AGE; by stream")
+                     .Register(r);
+  f_->consumers_deleted = &BuildCounter()
+                               .Name("hm_worker_queue_consumers_deleted_total")
+                               .Help("Idle consumers with nothing pending deleted from their group by retention")
+                               .Register(r);
+  f_->stream_length = &BuildGauge()
+                           .Name("hm_worker_queue_stream_length")
+                           .Help("Entries in a stream (XLEN), by stream; every pod reports every stream: max by (stream)")
+                           .Register(r);
+  f_->process_cpu =
+      &BuildCounter().Name("process_cpu_seconds_total").Help("Total user and system CPU time spent in seconds").Register(r);
+  f_->process_rss =
+      &BuildGauge().Name("process_resident_memory_bytes").Help("Resident memory size in bytes").Register(r);
+  f_->process_fds = &BuildGauge().Name("process_open_fds").Help("Number of open file descriptors").Register(r);
+  f_->process_start = &BuildGauge()
+                           .Name("process_start_time_seconds")
+                           .Help("Start time of the process since unix epoch in seconds")
+                           .Register(r);
 }
 
 PrometheusMetrics::~PrometheusMetrics() = default;
@@ -314,6 +350,30 @@ void PrometheusMetrics::set_queue(const QueueGauges& q) {
   if (q.dead_letters >= 0) f_->queue_dead->Add({{"role", role_}}).Set(static_cast<double>(q.dead_letters));
   if (q.oldest_pending_age_ms >= 0)
     f_->queue_oldest_age->Add({{"role", role_}}).Set(static_cast<double>(q.oldest_pending_age_ms) / 1000.0);
+  for (const auto& [stream, length] : q.stream_lengths)
+    f_->stream_length->Add({{"role", role_}, {"stream", stream}}).Set(static_cast<double>(length));
+}
+
+void PrometheusMetrics::trimmed(const std::string& stream, long long entries) {
+  f_->trimmed->Add({{"role", role_}, {"stream", stream}}).Increment(static_cast<double>(entries));
+}
+
+void PrometheusMetrics::consumers_deleted(const std::string& stream, long long count) {
+  f_->consumers_deleted->Add({{"role", role_}, {"stream", stream}}).Increment(static_cast<double>(count));
+}
+
+void PrometheusMetrics::set_process(const ProcessStats& p) {
+  {
+    // A counter only grows: add what the kernel counted since the last read.
+    std::lock_guard<std::mutex> lock(f_->mutex);
+    if (p.cpu_seconds > f_->cpu_reported) {
+      f_->process_cpu->Add({{"role", role_}}).Increment(p.cpu_seconds - f_->cpu_reported);
+      f_->cpu_reported = p.cpu_seconds;
+    }
+  }
+  f_->process_rss->Add({{"role", role_}}).Set(p.resident_bytes);
+  f_->process_fds->Add({{"role", role_}}).Set(p.open_fds);
+  f_->process_start->Add({{"role", role_}}).Set(p.start_time_seconds);
 }
 
 std::string PrometheusMetrics::serialize() const {

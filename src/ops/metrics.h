@@ -7,9 +7,12 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pool/connection_pool.h"
 #include "hm/telemetry.h"
+#include "ops/process_stats.h"
 
 namespace prometheus {
 class Registry;
@@ -27,6 +30,8 @@ struct QueueGauges {
   long long lag = -1;           // entries not yet delivered to the group (-1 unknown)
   long long dead_letters = -1;  // length of the dead-letter stream (-1 unknown)
   long long oldest_pending_age_ms = -1;  // age of the oldest unacknowledged entry; 0 when none (-1 unknown)
+  // XLEN of the streams retention looks after (and the dead-letter streams), by name.
+  std::vector<std::pair<std::string, long long>> stream_lengths;
 };
 
 class PrometheusMetrics final : public Telemetry {
@@ -44,15 +49,20 @@ class PrometheusMetrics final : public Telemetry {
   void breaker(const std::string& dependency, bool open) override;
   void graph_account(const std::string& account, const std::string& reason, bool blocked) override;
   void committed(long long wall_ms) override;
+  void trimmed(const std::string& stream, long long entries) override;
+  void consumers_deleted(const std::string& stream, long long count) override;
 
   void set_pool(const PoolStats& stats);
   void set_queue(const QueueGauges& queue);
+  // The standard process_* series (no hm_worker_ prefix, as Prometheus' own clients name them).
+  void set_process(const ProcessStats& stats);
 
   // The text exposition format (version 0.0.4).
   std::string serialize() const;
 
  private:
   void register_pool_and_queue(prometheus::Registry& r);
+  void register_retention_and_process(prometheus::Registry& r);
 
   struct Families;
   std::shared_ptr<prometheus::Registry> registry_;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "redis/stream_retention.h"
+
 namespace hm::redis {
 namespace {
 
@@ -50,8 +52,9 @@ std::size_t StreamAdmin::enqueue(DeliverySource& source, const Clock& clock) {
   return added;
 }
 
-std::vector<StreamAdmin::DeadEntry> StreamAdmin::dead_letters(std::size_t max) {
-  Reply reply = conn_->command({"XRANGE", names_.dead_stream, "-", "+", "COUNT", std::to_string(max)});
+std::vector<StreamAdmin::DeadEntry> StreamAdmin::read_dead(const std::string& start, const std::string& end,
+                                                           std::size_t count) {
+  Reply reply = conn_->command({"XRANGE", names_.dead_stream, start, end, "COUNT", std::to_string(count)});
   std::vector<DeadEntry> out;
   const ReplyView root = reply.view();
   for (std::size_t i = 0; i < root.size(); ++i) {
@@ -72,10 +75,9 @@ std::vector<StreamAdmin::DeadEntry> StreamAdmin::dead_letters(std::size_t max) {
   return out;
 }
 
-std::size_t StreamAdmin::replay(const std::vector<std::string>& ids, std::size_t max) {
-  std::vector<DeadEntry> chosen;
-  for (auto& d : dead_letters(ids.empty() ? max : 1000000))
-    if (ids.empty() || std::find(ids.begin(), ids.end(), d.id) != ids.end()) chosen.push_back(std::move(d));
+std::vector<StreamAdmin::DeadEntry> StreamAdmin::dead_letters(std::size_t max) { return read_dead("-", "+", max); }
+
+std::size_t StreamAdmin::replay_entries(const std::vector<DeadEntry>& chosen) {
   if (chosen.empty()) return 0;
   // XADD first; XDEL only the dead letters whose XADD succeeded (a
   // transaction would XDEL even after a failed XADD: Redis does not roll back).
@@ -105,15 +107,44 @@ std::size_t StreamAdmin::replay(const std::vector<std::string>& ids, std::size_t
   return moved;
 }
 
-std::size_t StreamAdmin::purge(const std::vector<std::string>& ids) {
-  if (ids.empty()) {
-    const long long n = dead_length();
-    conn_->command({"DEL", names_.dead_stream});
-    return static_cast<std::size_t>(n);
+std::size_t StreamAdmin::replay(const std::vector<std::string>& ids, std::size_t max) {
+  if (!ids.empty()) {
+    std::vector<DeadEntry> chosen;
+    for (const auto& id : ids)
+      for (auto& d : read_dead(id, id, 1)) chosen.push_back(std::move(d));
+    return replay_entries(chosen);
   }
+  // The last dead letter now: the end of this replay.
+  Reply last = conn_->command({"XREVRANGE", names_.dead_stream, "+", "-", "COUNT", "1"});
+  if (last.view().size() == 0) return 0;
+  const std::string end = last.view().at(0).at(0).str();
+  std::size_t moved = 0;
+  std::string cursor = "-";
+  while (max == 0 || moved < max) {
+    const std::size_t want = max == 0 ? kEnqueueChunk : std::min(kEnqueueChunk, max - moved);
+    const std::vector<DeadEntry> page = read_dead(cursor, end, want);
+    if (page.empty()) break;
+    moved += replay_entries(page);
+    cursor = "(" + page.back().id;
+  }
+  return moved;
+}
+
+std::size_t StreamAdmin::purge(const std::vector<std::string>& ids) {
+  if (ids.empty()) return 0;
   std::vector<std::string> argv = {"XDEL", names_.dead_stream};
   argv.insert(argv.end(), ids.begin(), ids.end());
   return static_cast<std::size_t>(conn_->command(argv).view().integer());
+}
+
+std::size_t StreamAdmin::purge_all() {
+  const long long n = dead_length();
+  conn_->command({"DEL", names_.dead_stream});
+  return static_cast<std::size_t>(n);
+}
+
+std::size_t StreamAdmin::purge_older_than(std::chrono::milliseconds age) {
+  return static_cast<std::size_t>(trim_dead_letters(*conn_, names_.dead_stream, 0, std::max(age, std::chrono::milliseconds(1))));
 }
 
 long long StreamAdmin::length() { return conn_->command({"XLEN", names_.stream}).view().integer(); }

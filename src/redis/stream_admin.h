@@ -6,6 +6,7 @@
 //
 // Thread-safety: none; one connection, used by one thread at a time.
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -40,12 +41,19 @@ class StreamAdmin {
     std::string entry_id;
   };
   std::vector<DeadEntry> dead_letters(std::size_t max);
-  // Moves dead letters back to the stream (all when ids is empty, up to max):
-  // XADD to the stream, then XDEL of those whose XADD succeeded. If some
+  // Moves dead letters back to the stream: those named by ids, or when ids
+  // is empty every one there was when the call began (at most max; 0 = no
+  // limit), a page at a time (dead letters written meanwhile, e.g. by a
+  // worker dead-lettering a replayed one again, are left for later). Each
+  // page: XADD to the stream, then XDEL of those whose XADD succeeded. If some
   // failed, throws RedisError after moving the others; the failed ones stay.
   std::size_t replay(const std::vector<std::string>& ids, std::size_t max);
-  // Deletes dead letters (all when ids is empty).
+  // Deletes the dead letters named by ids.
   std::size_t purge(const std::vector<std::string>& ids);
+  // Deletes every dead letter.
+  std::size_t purge_all();
+  // Deletes the dead letters written more than `age` ago (Redis' clock).
+  std::size_t purge_older_than(std::chrono::milliseconds age);
 
   long long length();        // XLEN of the stream
   long long dead_length();   // XLEN of the dead-letter stream
@@ -61,6 +69,12 @@ class StreamAdmin {
   Connection& connection() { return *conn_; }
 
  private:
+  // XRANGE of the dead-letter stream from start to end (inclusive, or
+  // exclusive with a leading '('), at most count.
+  std::vector<DeadEntry> read_dead(const std::string& start, const std::string& end, std::size_t count);
+  // Replays these dead letters (see replay()); returns how many moved.
+  std::size_t replay_entries(const std::vector<DeadEntry>& chosen);
+
   StreamNames names_;
   std::unique_ptr<Connection> conn_;
 };

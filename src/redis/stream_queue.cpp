@@ -287,15 +287,39 @@ Status RedisStreamQueue::deliver(const std::string& what, const std::vector<std:
   return Status::Ok();
 }
 
+// KEYS: one role stream per job; ARGV[1] the cap of a stream without a
+// group (0: publish nothing to it), ARGV[2] enqueued_at, ARGV[2 + i] job i's
+// payload. Whether a stream has a group is read in the same atomic step as the
+// XADD: a group created meanwhile never sees its stream capped.
+constexpr const char* kPublishJobsScript = R"lua(
+local cap = tonumber(ARGV[1])
+local consumed = {}
+local published = 0
+for i, key in ipairs(KEYS) do
+  if consumed[key] == nil then
+    consumed[key] = redis.call('EXISTS', key) == 1 and #redis.call('XINFO', 'GROUPS', key) > 0
+  end
+  if consumed[key] then
+    redis.call('XADD', key, '*', 'payload', ARGV[i + 2], 'enqueued_at', ARGV[2])
+    published = published + 1
+  elseif cap > 0 then
+    redis.call('XADD', key, 'MAXLEN', '~', cap, '*', 'payload', ARGV[i + 2], 'enqueued_at', ARGV[2])
+    published = published + 1
+  end
+end
+return published
+)lua";
+
 Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) {
   if (!jobs.empty()) {
     // Jobs first: an entry is acknowledged only once every job it owes is published.
-    std::vector<std::vector<std::string>> xadds;
-    xadds.reserve(jobs.size());
-    const std::string now = std::to_string(now_ms());
-    for (const auto& j : jobs)
-      xadds.push_back({"XADD", options_.names.prefix + to_string(j.role), "*", "payload", j.payload, "enqueued_at", now});
-    Status published = deliver("publishing " + std::to_string(jobs.size()) + " jobs", xadds);
+    std::vector<std::string> eval = {"EVAL", kPublishJobsScript, std::to_string(jobs.size())};
+    eval.reserve(3 + 2 * jobs.size() + 2);
+    for (const auto& j : jobs) eval.push_back(options_.names.prefix + to_string(j.role));
+    eval.push_back(std::to_string(options_.unconsumed_max_entries));
+    eval.push_back(std::to_string(now_ms()));
+    for (const auto& j : jobs) eval.push_back(j.payload);
+    Status published = deliver("publishing " + std::to_string(jobs.size()) + " jobs", {eval});
     if (!published.ok()) return published;
   }
   if (ids.empty()) return Status::Ok();
@@ -307,11 +331,16 @@ Status RedisStreamQueue::ack(const std::vector<std::string>& ids, const std::vec
 // Written and acknowledged in one step, and only while the entry is still
 // pending: a retry after a lost reply, a worker killed in between or a Redis
 // restart never leaves a second copy (scripts run atomically; an error in the
-// XADD raises before the XACK, so nothing changes).
+// XADD raises before the XACK, so nothing changes). ARGV[3]: the cap of the
+// dead-letter stream (0 = none).
 constexpr const char* kDeadLetterScript = R"lua(
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
 if #pending == 0 then return 0 end
-redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+if ARGV[3] == '0' then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return 1
 )lua";
@@ -319,7 +348,7 @@ return 1
 Status RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) {
   return deliver("dead-lettering " + entry.id,
                  {{"EVAL", kDeadLetterScript, "2", options_.names.stream, options_.names.dead_stream,
-                   options_.names.group, entry.id, "payload", entry.payload, "reason", reason, "attempts",
+                   options_.names.group, entry.id, std::to_string(options_.dead_letter_max_entries), "payload", entry.payload, "reason", reason, "attempts",
                    std::to_string(attempts), "time", std::to_string(now_ms()), "entry_id", entry.id, "stream",
                    options_.names.stream, "consumer", options_.consumer}});
 }

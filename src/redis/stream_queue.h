@@ -5,8 +5,10 @@
 // - entries left pending by any consumer for longer than the visibility
 //   timeout are reclaimed with XAUTOCLAIM (every visibility_timeout / 4);
 // - an entry's delivery count comes from XPENDING for redelivered entries;
-// - ack publishes the jobs (XADD to each role's stream) and, only when every
-//   XADD succeeded, XACKs the entries; dead-lettering likewise XADDs to the
+// - ack publishes the jobs (XADD to each role's stream, in one script that
+//   caps a stream without a consumer group, a role not deployed, at about
+//   unconsumed_max_entries: XADD MAXLEN ~) and, only when every XADD
+//   succeeded, XACKs the entries; dead-lettering likewise XADDs to the
 //   dead-letter stream, then XACKs. MULTI/EXEC would not help: Redis does not
 //   roll back a transaction whose XADD failed, it would XACK anyway. A crash
 //   between the two steps publishes again on redelivery (job handlers are
@@ -48,6 +50,13 @@ struct StreamQueueOptions {
   std::chrono::milliseconds linger{20};    // time to fill a batch after its first entry; 0 = do not wait
   // An entry pending this long with another consumer is reclaimed (XAUTOCLAIM min-idle-time).
   std::chrono::milliseconds visibility_timeout{120000};
+  // QUEUE_UNCONSUMED_MAX_ENTRIES: a role stream without a consumer group keeps
+  // about this many of the newest jobs (a role deployed later finds them); 0 =
+  // no job is published to it.
+  long long unconsumed_max_entries = 10000;
+  // DEAD_LETTER_MAX_ENTRIES: the dead-letter stream is capped at about this
+  // many entries at each write (XADD MAXLEN ~); 0 = no cap.
+  long long dead_letter_max_entries = 10000;
 };
 
 class RedisStreamQueue final : public DeliveryQueue {

@@ -143,7 +143,7 @@ TEST(CliTest, EnqueueRunAndDeadLettersEndToEnd) {
   EXPECT_EQ(again[0]["delivery"], "{broken");
   EXPECT_EQ(again[0]["reason"], letter["reason"]);
 
-  const auto purge = test::run_command(shell_env + kBin + " dead-letters purge");
+  const auto purge = test::run_command(shell_env + kBin + " dead-letters purge --all");
   EXPECT_EQ(purge.exit_code, 0) << purge.err;
   EXPECT_NE(purge.out.find("purged=1"), std::string::npos) << purge.out;
   EXPECT_EQ(admin.dead_length(), 0);

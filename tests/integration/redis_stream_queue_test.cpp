@@ -224,7 +224,9 @@ TEST_F(StreamQueueTest, ReplayAndPurgeDeadLetters) {
   const auto again = q.read(10);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].payload, batch[0].payload);
-  EXPECT_EQ(admin_->purge({}), 1u);
+  EXPECT_EQ(admin_->purge({}), 0u);  // no ids: nothing
+  EXPECT_EQ(admin_->dead_length(), 1);
+  EXPECT_EQ(admin_->purge_all(), 1u);
   EXPECT_EQ(admin_->dead_length(), 0);
 }
 

@@ -315,4 +315,41 @@ TEST_F(ConfigTest, RepliesAreDeclaredUnknownOnlyAfterASendWithItsRetriesCouldHav
   EXPECT_EQ(load().roles.reply_sending_timeout, std::chrono::seconds(191));
 }
 
+TEST_F(ConfigTest, RetentionDefaultsAndFanOutRoles) {
+  const Config c = load();
+  EXPECT_EQ(c.ingest.fan_out_roles, (std::vector<Role>{Role::kEnrich, Role::kMedia, Role::kReply}));  // auto
+  EXPECT_EQ(c.queue.unconsumed_max_entries, 10000);
+  EXPECT_EQ(c.queue.retention_interval, std::chrono::seconds(60));
+  EXPECT_EQ(c.queue.consumer_idle_delete, std::chrono::seconds(3600));
+  EXPECT_EQ(c.queue.dead_letter_max_entries, 10000);
+  EXPECT_EQ(c.queue.dead_letter_max_age, std::chrono::seconds(14 * 86400));
+  g_env["INGEST_FAN_OUT_ROLES"] = " reply, enrich ,reply";
+  EXPECT_EQ(load().ingest.fan_out_roles, (std::vector<Role>{Role::kReply, Role::kEnrich}));
+  g_env["INGEST_FAN_OUT_ROLES"] = "none";
+  EXPECT_TRUE(load().ingest.fan_out_roles.empty());
+  for (const char* bad : {"", "ingest", "enrich;media", "Enrich", "enrich,"}) {
+    g_env["INGEST_FAN_OUT_ROLES"] = bad;
+    expect_rejected("INGEST_FAN_OUT_ROLES", "is not one of enrich, media, reply");
+  }
+  g_env.erase("INGEST_FAN_OUT_ROLES");
+  g_env["QUEUE_CONSUMER_IDLE_DELETE"] = "59";
+  expect_rejected("QUEUE_CONSUMER_IDLE_DELETE", "at least 60");
+  g_env["QUEUE_CONSUMER_IDLE_DELETE"] = "0";
+  EXPECT_EQ(load().queue.consumer_idle_delete.count(), 0);
+  g_env["DEAD_LETTER_MAX_AGE"] = "7d";
+  expect_rejected("DEAD_LETTER_MAX_AGE", "not a number");
+}
+
+// Typos with one of our prefixes are reported; Kubernetes' service links for
+// Services named like our prefixes (redis, db...) and others' variables are not.
+TEST_F(ConfigTest, UnknownVariablesAreThoseWithOurPrefixesOnly) {
+  const std::vector<std::string> names = {
+      "DB_POOL_SIZ", "DB_POOL_SIZE", "REDIS_URLL", "REDIS_SERVICE_HOST", "REDIS_SERVICE_PORT",
+      "REDIS_SERVICE_PORT_REDIS", "REDIS_PORT", "REDIS_PORT_6379_TCP", "REDIS_PORT_6379_TCP_ADDR",
+      "REDIS_PORT_6379_TCP_PORT", "REDIS_PORT_6379_TCP_PROTO", "DB_PORT_3306_UDP_ADDR", "PATH", "HOME", "HM_DB_PORT",
+      "KUBERNETES_SERVICE_HOST", "WORKER_ROLES", "GRAPH_TOKEN", "LOG_LEVEL", "MEDIA_DIRS", "METRICS_PORTS"};
+  EXPECT_EQ(unknown_variables(names), (std::vector<std::string>{"DB_POOL_SIZ", "GRAPH_TOKEN", "MEDIA_DIRS",
+                                                                "METRICS_PORTS", "REDIS_URLL", "WORKER_ROLES"}));
+}
+
 }  // namespace hm

@@ -276,5 +276,20 @@ TEST(FanOutTest, IngestOwesJobsForInboundAttachmentsAndMatchingRules) {
   EXPECT_TRUE(plain.ingest(delivery_with({{"mid", "m2"}, {"text", "hours"}})).jobs.empty());
 }
 
+// INGEST_FAN_OUT_ROLES: a role left out of the list gets no job at all.
+TEST(FanOutTest, OnlyTheListedRolesGetJobs) {
+  test::FakeStore store;
+  test::FakeClock clock;
+  const auto rules = ReplyRules::parse(kRules, "rules.json");
+  IngestService svc(store, clock, {RetryOptions{}, 0, {true, &rules, {Role::kReply}}});
+  const auto out = svc.ingest_batch({
+      delivery_with({{"mid", "m-hours"}, {"text", "hours?"}, {"attachments", {{{"type", "image"}}}}}),
+  });
+  ASSERT_EQ(out[0].jobs.size(), 1u);
+  EXPECT_EQ(out[0].jobs[0].role, Role::kReply);
+  IngestService none(store, clock, {RetryOptions{}, 0, {true, &rules, {}}});
+  EXPECT_TRUE(none.ingest(delivery_with({{"mid", "m-x"}, {"text", "hours?"}})).jobs.empty());
+}
+
 }  // namespace
 }  // namespace hm

@@ -9,6 +9,7 @@
 #include "ops/metrics.h"
 #include "ops/periodic.h"
 #include "ops/probes.h"
+#include "ops/process_stats.h"
 #include "support/fakes.h"
 #include "support/process.h"
 
@@ -228,7 +229,7 @@ TEST(PrometheusMetricsTest, ExportsTheDocumentedSeries) {
   ps.in_use = 3;
   ps.idle = 1;
   m.set_pool(ps);
-  m.set_queue({7, 2, 1, 90500});
+  m.set_queue({7, 2, 1, 90500, {}});
   m.redis_error("NOGROUP");
   m.redis_error("NOGROUP");
   m.redis_error("io");
@@ -262,7 +263,7 @@ TEST(PrometheusMetricsTest, ABreakerClosesAgainAndUnknownGaugesKeepTheirLastValu
   PrometheusMetrics m("media", "1");
   m.breaker("redis", true);
   m.breaker("redis", false);
-  m.set_queue({3, 0, 0, 1000});
+  m.set_queue({3, 0, 0, 1000, {}});
   m.set_queue({});  // Redis unreachable: -1 everywhere, the last values stay
   const std::string text = m.serialize();
   EXPECT_NE(text.find("hm_worker_breaker_open{dependency=\"redis\",role=\"media\"} 0"), std::string::npos) << text;
@@ -279,6 +280,53 @@ TEST(PrometheusMetricsTest, RefusedMediaDownloadsByRule) {
   const std::string text = m.serialize();
   EXPECT_NE(text.find("hm_worker_media_refused_total{reason=\"address\",role=\"media\"} 2"), std::string::npos) << text;
   EXPECT_NE(text.find("hm_worker_media_refused_total{reason=\"host\",role=\"media\"} 1"), std::string::npos) << text;
+}
+
+TEST(PrometheusMetricsTest, RetentionStreamLengthsAndProcessSeries) {
+  PrometheusMetrics m("ingest", "1");
+  m.trimmed("hm:enrich", 40);
+  m.trimmed("hm:enrich", 2);
+  m.consumers_deleted("hm:ingest", 3);
+  QueueGauges q;
+  q.stream_lengths = {{"hm:ingest", 12}, {"hm:media:dead", 0}};
+  m.set_queue(q);
+  m.set_process({1.5, 4096, 9, 1768396566.5});
+  m.set_process({2.25, 8192, 10, 1768396566.5});
+  const std::string text = m.serialize();
+  for (const char* line : {
+           "hm_worker_queue_trimmed_entries_total{role=\"ingest\",stream=\"hm:enrich\"} 42",
+           "hm_worker_queue_consumers_deleted_total{role=\"ingest\",stream=\"hm:ingest\"} 3",
+           "hm_worker_queue_stream_length{role=\"ingest\",stream=\"hm:ingest\"} 12",
+           "hm_worker_queue_stream_length{role=\"ingest\",stream=\"hm:media:dead\"} 0",
+           "# TYPE process_cpu_seconds_total counter",
+           "process_cpu_seconds_total{role=\"ingest\"} 2.25",
+           "process_resident_memory_bytes{role=\"ingest\"} 8192",
+           "process_open_fds{role=\"ingest\"} 10",
+           "process_start_time_seconds{role=\"ingest\"} 1768396566.5",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+}
+
+TEST(ProcessStatsTest, ParsesProcStatWhateverTheCommandName) {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+  // priority nice threads itrealvalue starttime vsize rss ...
+  const std::string stat =
+      "4242 (hm worker) (x)) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 5 0 10000 123456789 300 "
+      "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+  const auto s = parse_proc_stat(stat, 100, 4096, 1768390000.0);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_DOUBLE_EQ(s->cpu_seconds, 3.0);
+  EXPECT_DOUBLE_EQ(s->start_time_seconds, 1768390100.0);
+  EXPECT_DOUBLE_EQ(s->resident_bytes, 300.0 * 4096);
+  EXPECT_FALSE(parse_proc_stat("garbage", 100, 4096, 0).has_value());
+  EXPECT_FALSE(parse_proc_stat("1 (x) S 1 2", 100, 4096, 0).has_value());
+  // This process, for real.
+  const auto self = read_process_stats();
+  ASSERT_TRUE(self.has_value());
+  EXPECT_GT(self->resident_bytes, 0);
+  EXPECT_GE(self->open_fds, 3);
+  EXPECT_GT(self->start_time_seconds, 1.6e9);
 }
 
 TEST(PrometheusMetricsTest, DeadLetterClasses) {
