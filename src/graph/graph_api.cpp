@@ -221,7 +221,8 @@ std::string describe(const AccountBlock& b) {
   switch (b.outcome) {
     case GraphOutcome::kAuth:
       return head + " blocked: token or permission refused (" + b.answer +
-             "); calls resume when its token in GRAPH_ACCESS_TOKENS_FILE changes, or are tried again in " + left;
+             "); calls resume when its token in GRAPH_ACCESS_TOKENS_FILE changes (GRAPH_ACCESS_TOKEN: after a "
+             "restart), or are tried again in " + left;
     case GraphOutcome::kRateLimited:
       return head + " rate limited (" + b.answer + "); calls resume in " + left;
     case GraphOutcome::kNoToken:
