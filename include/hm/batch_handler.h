@@ -48,6 +48,11 @@ struct DeliveryOutcome {
   // that (and not a lock conflict) is why; the worker then pauses its work
   // until the dependency answers (worker/breaker.h).
   std::string unavailable;
+  // For kRetryLater: false when the entry waits for something outside it and
+  // outside the infrastructure (an account's Graph token refused, its calls
+  // rate limited): this delivery is then not counted toward
+  // QUEUE_MAX_DELIVERIES, so a long wait never makes it a dead letter.
+  bool counts_as_delivery = true;
   std::vector<Job> jobs;  // published when the delivery is acknowledged
 };
 

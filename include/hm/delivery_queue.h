@@ -57,6 +57,12 @@ class DeliveryQueue {
   // failure the entry stays pending (and will be delivered again; a dead
   // letter may then be written twice, never lost); failures are as in ack().
   virtual Status dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) = 0;
+
+  // Leaves entries pending (delivered again after the visibility timeout)
+  // without counting this delivery toward the dead-letter limit: they wait for
+  // something outside them (DeliveryOutcome::counts_as_delivery). On failure
+  // the delivery simply counts; failures are as in ack().
+  virtual Status keep_uncounted(const std::vector<QueueEntry>& entries) = 0;
 };
 
 }  // namespace hm

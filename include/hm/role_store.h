@@ -163,8 +163,11 @@ class RoleStore {
   virtual Status defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) = 0;
   // Deferred replies whose next attempt is due, longest waiting first; also
   // replies reserved but never claimed for over `unclaimed_after` (their job
-  // was lost or came back too late).
-  virtual Result<std::vector<DueReply>> due_replies(int limit, std::chrono::seconds unclaimed_after) = 0;
+  // was lost or came back too late). Replies of `held_accounts` (decimal
+  // ids: accounts whose calls are paused) are left out, so that they never
+  // crowd out the others.
+  virtual Result<std::vector<DueReply>> due_replies(int limit, std::chrono::seconds unclaimed_after,
+                                                    const std::vector<std::string>& held_accounts) = 0;
 };
 
 }  // namespace hm

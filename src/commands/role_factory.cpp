@@ -20,7 +20,17 @@ GraphOptions graph_options(const Config& cfg) {
   o.base = cfg.roles.graph_base;
   o.timeout = cfg.roles.graph_timeout;
   o.retry.max_attempts = cfg.roles.graph_attempts;
+  o.rate_limit_pause = cfg.roles.graph_rate_limit_pause;
+  o.auth_pause = cfg.roles.graph_auth_pause;
   return o;
+}
+
+// The /readyz lines of the accounts whose Graph calls are held back.
+std::vector<std::string> graph_notes(GraphApi* graph) {
+  std::vector<std::string> out;
+  if (!graph) return out;
+  for (const AccountBlock& b : graph->blocked_accounts()) out.push_back(describe(b));
+  return out;
 }
 
 MediaOptions media_options(const Config& cfg) {
@@ -40,6 +50,8 @@ MediaOptions media_options(const Config& cfg) {
 ReplyOptions reply_options(const Config& cfg) {
   ReplyOptions o;
   o.sending_timeout = cfg.roles.reply_sending_timeout;
+  o.rate_limit_delay = cfg.roles.graph_rate_limit_pause;
+  o.auth_delay = cfg.roles.reply_housekeeping_interval;
   return o;
 }
 
@@ -60,12 +72,13 @@ struct EnrichRole final : RoleHandler {
         graph(c.tokens.empty() ? std::nullopt
                                : std::make_optional<GraphApi>(http, c.tokens, graph_options(c.cfg), c.clock, &c.stop,
                                                               c.telemetry)),
-        service(store, graph ? &*graph : nullptr, EnrichOptions{c.cfg.roles.profile_ttl}) {
+        service(store, graph ? &*graph : nullptr, EnrichOptions{c.cfg.roles.profile_ttl}, c.clock) {
     if (!graph)
       spdlog::warn("no Graph token (GRAPH_ACCESS_TOKENS_FILE, GRAPH_ACCESS_TOKEN): contacts and conversations are kept, "
                    "profiles are not fetched");
   }
   const BatchHandler& handler() const override { return service; }
+  std::vector<std::string> readiness_notes() override { return graph_notes(graph ? &*graph : nullptr); }
   mysql::MysqlRoleStore store;
   CurlHttpClient http;
   std::optional<GraphApi> graph;
@@ -85,10 +98,13 @@ struct ReplyRole final : RoleHandler {
   explicit ReplyRole(const RoleContext& c)
       : store(c.pool),
         graph(http, c.tokens, graph_options(c.cfg), c.clock, &c.stop, c.telemetry),
-        service(store, graph, c.rules, c.clock, reply_options(c.cfg), &c.stop) {}
+        service(store, graph, c.rules, c.clock, reply_options(c.cfg), &c.stop),
+        housekeeping_interval(c.cfg.roles.reply_housekeeping_interval) {}
   const BatchHandler& handler() const override { return service; }
-  // Stale sends and deferred replies are found by index: a look every 10 s.
-  std::chrono::milliseconds housekeeping_period() const override { return std::chrono::seconds(10); }
+  std::vector<std::string> readiness_notes() override { return graph_notes(&graph); }
+  // Stale sends and deferred replies are found by index: a look every
+  // REPLY_HOUSEKEEPING_INTERVAL (10 s).
+  std::chrono::milliseconds housekeeping_period() const override { return housekeeping_interval; }
   void housekeeping() const override {
     service.expire_stale_sends();
     service.retry_due();
@@ -97,6 +113,7 @@ struct ReplyRole final : RoleHandler {
   CurlHttpClient http;
   GraphApi graph;
   ReplyService service;
+  std::chrono::milliseconds housekeeping_interval;
 };
 
 }  // namespace

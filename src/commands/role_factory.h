@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "graph/account_tokens.h"
@@ -29,6 +31,10 @@ class RoleHandler {
   // period is 0.
   virtual std::chrono::milliseconds housekeeping_period() const { return std::chrono::milliseconds(0); }
   virtual void housekeeping() const {}
+  // Lines /readyz shows without making the pod unready (e.g. a Graph account
+  // whose token was refused). Memory only, called every second off the HTTP
+  // threads.
+  virtual std::vector<std::string> readiness_notes() { return {}; }
 };
 
 // What every role's parts may draw on; all outlive the RoleHandler.

@@ -215,6 +215,7 @@ int run_stream(const Config& cfg) {
   checks.measure_streams(std::move(measured));
   StatusEndpoints::Background background;
   background.readiness = {[&] { return checks.database(); }, [&] { return checks.queue(); }, [&] { return checks.pool(); }};
+  background.notes = [&role_handler] { return role_handler->readiness_notes(); };
   background.gather = [&checks] { checks.gather_queue_gauges(); };
   background.thread_scope = [&db] { return std::make_shared<mysql::Driver::ThreadScope>(db.driver); };
   // A batch may legitimately take up to the visibility timeout; longer is stuck.

@@ -285,6 +285,9 @@ RoleOptions parse_roles(const Values& v) {
   r.graph_attempts = static_cast<int>(v.integer("GRAPH_RETRY_ATTEMPTS", 1, 100, ""));
   r.profile_ttl = v.seconds("PROFILE_TTL", 0, kMaxSeconds);
   r.reply_sending_timeout = v.seconds("REPLY_SENDING_TIMEOUT", 1, kMaxSeconds);
+  r.graph_rate_limit_pause = v.seconds("GRAPH_RATE_LIMIT_PAUSE", 1, 86400);
+  r.graph_auth_pause = v.seconds("GRAPH_AUTH_PAUSE", 1, 86400);
+  r.reply_housekeeping_interval = v.seconds("REPLY_HOUSEKEEPING_INTERVAL", 1, 3600);
   r.media_dir = v.required("MEDIA_DIR");
   r.media_max_bytes = v.integer("MEDIA_MAX_BYTES", 1, 1LL << 40, " (bytes)");
   r.media_connect_timeout = v.seconds("MEDIA_CONNECT_TIMEOUT", 1, 600);

@@ -95,6 +95,9 @@ struct RoleOptions {
   int graph_attempts = 4;
   std::chrono::seconds profile_ttl{86400};
   std::chrono::seconds reply_sending_timeout{300};
+  std::chrono::seconds graph_rate_limit_pause{60};        // GRAPH_RATE_LIMIT_PAUSE
+  std::chrono::seconds graph_auth_pause{300};             // GRAPH_AUTH_PAUSE
+  std::chrono::seconds reply_housekeeping_interval{10};   // REPLY_HOUSEKEEPING_INTERVAL
   std::string media_dir = "/var/lib/hm-worker/media";
   long long media_max_bytes = 25LL * 1024 * 1024;
   std::chrono::seconds media_connect_timeout{5};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -109,7 +110,7 @@ const char* to_string(GraphOutcome o) {
   return "unknown";
 }
 
-GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::string* error) {
+GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::string* error, std::string* answer) {
   if (r.failure == HttpFailure::kNotSent) {
     *error = "not sent: " + r.error;
     return GraphOutcome::kRetryable;
@@ -121,9 +122,11 @@ GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::strin
   }
   if (r.status >= 200 && r.status < 300) return GraphOutcome::kOk;
   const GraphError e = graph_error(r.body);
-  *error = "HTTP " + std::to_string(r.status) + (e.code ? ", Graph error " + std::to_string(e.code) : "") +
-           (e.subcode ? "/" + std::to_string(e.subcode) : "") +
-           (e.message.empty() ? "" : ": " + utf8_truncate(e.message, 300));
+  const std::string codes = "HTTP " + std::to_string(r.status) +
+                            (e.code ? ", Graph error " + std::to_string(e.code) : "") +
+                            (e.subcode ? "/" + std::to_string(e.subcode) : "");
+  *error = codes + (e.message.empty() ? "" : ": " + utf8_truncate(e.message, 300));
+  if (answer) *answer = codes;
   return classify_error(r.status, e, is_send);
 }
 
@@ -148,35 +151,97 @@ std::optional<std::string> GraphApi::admit(const std::string& account_id, GraphC
     out.outcome = GraphOutcome::kNoToken;
     out.error = "no access token for account " + account_id + " (GRAPH_ACCESS_TOKENS_FILE or GRAPH_ACCESS_TOKEN)";
     telemetry_.graph_account(account_id, to_string(out.outcome), true);
+    saw_no_token(account_id);
     return std::nullopt;
   }
+  const std::uint64_t generation = tokens_.generation();
   std::lock_guard<std::mutex> lock(mutex_);
+  no_token_.erase(account_id);
   const auto it = paused_.find(account_id);
-  if (it == paused_.end()) return token;
   // A new token may cure a refused one: try it at once.
-  if (clock_.now() >= it->second.until || tokens_.generation() != it->second.token_generation) {
-    telemetry_.graph_account(account_id, to_string(it->second.outcome), false);
-    paused_.erase(it);
-    return token;
-  }
+  if (it == paused_.end() || pause_over(it, generation)) return token;
   out.outcome = it->second.outcome;
   out.error = "account paused after: " + it->second.error;
+  out.answer = it->second.answer;
   out.attempts = 0;
   return std::nullopt;
 }
 
+bool GraphApi::pause_over(std::map<std::string, Pause>::iterator it, std::uint64_t generation) {
+  if (clock_.now() < it->second.until && generation == it->second.token_generation) return false;
+  telemetry_.graph_account(it->first, to_string(it->second.outcome), false);
+  paused_.erase(it);
+  return true;
+}
+
+void GraphApi::saw_no_token(const std::string& account_id) {
+  constexpr std::size_t kMaxNoToken = 16;  // account ids come from deliveries: keep a bounded few
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (no_token_.size() >= kMaxNoToken && no_token_.count(account_id) == 0) {
+    no_token_.erase(std::min_element(no_token_.begin(), no_token_.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; }));
+  }
+  no_token_[account_id] = clock_.now();
+}
+
 bool GraphApi::paused(const std::string& account_id) {
+  const std::uint64_t generation = tokens_.generation();
   std::lock_guard<std::mutex> lock(mutex_);
   const auto it = paused_.find(account_id);
-  return it != paused_.end() && clock_.now() < it->second.until &&
-         tokens_.generation() == it->second.token_generation;
+  return it != paused_.end() && !pause_over(it, generation);
+}
+
+std::vector<AccountBlock> GraphApi::blocked_accounts() {
+  constexpr auto kNoTokenShown = std::chrono::minutes(10);
+  const std::uint64_t generation = tokens_.generation();
+  std::vector<AccountBlock> out;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto now = clock_.now();
+  for (auto it = paused_.begin(); it != paused_.end();) {
+    const auto next = std::next(it);
+    if (!pause_over(it, generation))
+      out.push_back({it->first, it->second.outcome, it->second.answer,
+                     std::chrono::ceil<std::chrono::seconds>(it->second.until - now)});
+    it = next;
+  }
+  for (auto it = no_token_.begin(); it != no_token_.end();) {
+    if (now - it->second > kNoTokenShown) {
+      it = no_token_.erase(it);
+      continue;
+    }
+    out.push_back({it->first, GraphOutcome::kNoToken, "", std::chrono::seconds(0)});
+    ++it;
+  }
+  return out;
+}
+
+std::string describe(const AccountBlock& b) {
+  const std::string head = "graph: account " + b.account;
+  const std::string left = std::to_string(b.left.count()) + " s";
+  switch (b.outcome) {
+    case GraphOutcome::kAuth:
+      return head + " blocked: token or permission refused (" + b.answer +
+             "); calls resume when its token in GRAPH_ACCESS_TOKENS_FILE changes (GRAPH_ACCESS_TOKEN: after a "
+             "restart), or are tried again in " + left;
+    case GraphOutcome::kRateLimited:
+      return head + " rate limited (" + b.answer + "); calls resume in " + left;
+    case GraphOutcome::kNoToken:
+      return head + " has no token (GRAPH_ACCESS_TOKENS_FILE or GRAPH_ACCESS_TOKEN): its profiles are not fetched, "
+                    "its replies fail";
+    default:
+      return head + " blocked: " + to_string(b.outcome);
+  }
 }
 
 void GraphApi::note(const std::string& account_id, const GraphCall& call) {
   if (call.outcome != GraphOutcome::kRateLimited && call.outcome != GraphOutcome::kAuth) return;
   const auto pause = call.outcome == GraphOutcome::kAuth ? options_.auth_pause : options_.rate_limit_pause;
+  const std::uint64_t generation = tokens_.generation();
   std::lock_guard<std::mutex> lock(mutex_);
-  paused_[account_id] = {clock_.now() + pause, call.outcome, call.error, tokens_.generation()};
+  // A pause for another reason ends here: its gauge goes back to 0.
+  if (const auto it = paused_.find(account_id); it != paused_.end() && it->second.outcome != call.outcome)
+    telemetry_.graph_account(account_id, to_string(it->second.outcome), false);
+  paused_[account_id] = {clock_.now() + pause, call.outcome, call.error, call.answer, generation};
   telemetry_.graph_account(account_id, to_string(call.outcome), true);
 }
 
@@ -195,7 +260,7 @@ ProfileResult GraphApi::fetch_profile(const std::string& account_id, const std::
   Backoff backoff(options_.retry, clock_, {}, stop_);
   for (;;) {
     const HttpResult r = http_.get(url, call_options(*token));
-    out.outcome = classify_graph_answer(r, false, &out.error);
+    out.outcome = classify_graph_answer(r, false, &out.error, &out.answer);
     out.attempts = backoff.attempts();
     if (out.outcome == GraphOutcome::kOk) {
       const json j = json::parse(r.body, nullptr, false);
@@ -238,7 +303,7 @@ SendResult GraphApi::send_text(const std::string& account_id, const std::string&
   Backoff backoff(options_.retry, clock_, {}, stop_);
   for (;;) {
     const HttpResult r = http_.post_json(url, body, call_options(*token));
-    out.outcome = classify_graph_answer(r, true, &out.error);
+    out.outcome = classify_graph_answer(r, true, &out.error, &out.answer);
     out.attempts = backoff.attempts();
     if (out.outcome == GraphOutcome::kOk) {
       const json j = json::parse(r.body, nullptr, false);

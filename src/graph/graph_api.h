@@ -12,12 +12,16 @@
 //     and try later; the account's calls pause for a while, no retry storm;
 //   token and permission errors (190, 102, 3, 10, 200-299): configuration; the
 //     account's calls pause until its token changes or the pause ends;
+//   an account without a token: no call (kNoToken);
 //   outside the 24-hour window (10 with subcode 2534022 or 2018278), user
 //     unavailable (551), invalid parameter (100), other 4xx: permanent;
 //   a send answered with code 1 or a 5xx, or unanswered after the request
 //     left: unknown, never repeated (replies are sent at most once);
 //   a request that never left (refused connection, DNS, TLS): retried with
 //     backoff; a profile read also on 5xx and transient codes.
+// What is held back is visible: blocked_accounts() lists the paused accounts
+// and those recently seen without a token (for /readyz), and Telemetry's
+// graph_account gauge follows each pause, back to 0 when it ends.
 // Thread-safe when the HttpClient is (CurlHttpClient is).
 
 #include <chrono>
@@ -26,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/retry.h"
 #include "graph/account_tokens.h"
@@ -61,9 +66,21 @@ const char* to_string(GraphOutcome o);
 
 struct GraphCall {
   GraphOutcome outcome = GraphOutcome::kOk;
-  std::string error;  // for failures: status, Graph error code and message (never a token)
+  std::string error;   // for failures: status, Graph error code and message (never a token)
+  std::string answer;  // for answered failures: "HTTP 400, Graph error 190/460" (no message text)
   int attempts = 1;
 };
+
+// An account whose Graph calls are held back now, as /readyz lists it.
+struct AccountBlock {
+  std::string account;
+  GraphOutcome outcome = GraphOutcome::kAuth;  // kRateLimited, kAuth or kNoToken
+  std::string answer;                          // what Graph answered (kRateLimited, kAuth); never a token
+  std::chrono::seconds left{0};                // until its calls are tried again (kNoToken: 0)
+};
+
+// One line for /readyz: which account, why, and what lets it through again.
+std::string describe(const AccountBlock& block);
 
 struct ProfileResult : GraphCall {
   Profile profile;
@@ -77,8 +94,10 @@ struct SendResult : GraphCall {
 // is never put into a Graph URL.
 bool is_graph_id(std::string_view id);
 
-// Classifies one answer (or failure) as above. Pure; for tests.
-GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::string* error);
+// Classifies one answer (or failure) as above; `answer` (optional) gets the
+// status and Graph codes without the message text. Pure; for tests.
+GraphOutcome classify_graph_answer(const HttpResult& r, bool is_send, std::string* error,
+                                   std::string* answer = nullptr);
 
 class GraphApi {
  public:
@@ -88,14 +107,24 @@ class GraphApi {
   SendResult send_text(const std::string& account_id, const std::string& recipient_id, const std::string& text);
   // True while the account's calls are held back (a rate limit, a refused token).
   bool paused(const std::string& account_id);
+  // The accounts held back now: the paused ones, and those seen without a
+  // token in the last 10 minutes (at most 16, the most recent). A pause that
+  // ended or whose token changed is dropped here, its gauge back to 0, without
+  // waiting for the account's next call. No network (it may look at the tokens
+  // file); call it off the HTTP threads.
+  std::vector<AccountBlock> blocked_accounts();
 
  private:
   struct Pause {
     Clock::time_point until;
     GraphOutcome outcome;
     std::string error;
+    std::string answer;
     std::uint64_t token_generation;
   };
+  // Drops the pause when it ended or the tokens changed; with mutex_ held.
+  bool pause_over(std::map<std::string, Pause>::iterator it, std::uint64_t generation);
+  void saw_no_token(const std::string& account_id);
   // The account's token, or why the call must not be made now.
   std::optional<std::string> admit(const std::string& account_id, GraphCall& out);
   // Pauses the account after a rate limit or a refused token.
@@ -110,6 +139,7 @@ class GraphApi {
   Telemetry& telemetry_;
   std::mutex mutex_;
   std::map<std::string, Pause> paused_;  // by account, guarded by mutex_
+  std::map<std::string, Clock::time_point> no_token_;  // account -> last seen, guarded by mutex_
 };
 
 }  // namespace hm

@@ -330,16 +330,26 @@ Status MysqlRoleStore::defer_reply(std::uint64_t message_id, std::chrono::second
   }).status;
 }
 
-Result<std::vector<DueReply>> MysqlRoleStore::due_replies(int limit, std::chrono::seconds unclaimed_after) {
+Result<std::vector<DueReply>> MysqlRoleStore::due_replies(int limit, std::chrono::seconds unclaimed_after,
+                                                         const std::vector<std::string>& held_accounts) {
+  // One statement whatever the number of held accounts: ids are decimal
+  // digits, so a comma-separated list for FIND_IN_SET is exact.
+  std::string held;
+  for (const auto& a : held_accounts) {
+    if (a.empty() || a.find_first_not_of("0123456789") != std::string::npos) continue;
+    held += (held.empty() ? "" : ",") + a;
+  }
   return run<std::vector<DueReply>>("reading due replies", [&](Session& s) {
     auto& st = s.prepare(
         "SELECT r.message_id, r.account_id, m.ig_message_id, r.rule, r.text FROM reply r "
         "JOIN message m ON m.id = r.message_id "
         "WHERE r.status = 'reserved' AND (r.next_attempt_at <= NOW(3) OR "
         "(r.next_attempt_at IS NULL AND r.updated_at < NOW(3) - INTERVAL ? SECOND)) "
+        "AND FIND_IN_SET(r.account_id, ?) = 0 "
         "ORDER BY r.next_attempt_at LIMIT ?");
     st.setInt64(1, unclaimed_after.count());
-    st.setInt(2, limit);
+    st.setString(2, held);
+    st.setInt(3, limit);
     std::unique_ptr<sql::ResultSet> rs(st.executeQuery());
     std::vector<DueReply> out;
     while (rs->next())

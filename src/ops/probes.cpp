@@ -30,7 +30,9 @@ StatusEndpoints::StatusEndpoints(WorkerHeartbeats& heartbeats, std::chrono::mill
     : heartbeats_(heartbeats), liveness_limit_(liveness_limit), stop_(stop), metrics_(std::move(metrics)) {
   readiness_task_ = std::make_unique<PeriodicTask>(
       std::chrono::seconds(1),
-      [problems = problems_, checks = std::move(background.readiness)] { check_readiness(checks, *problems); },
+      [problems = problems_, checks = std::move(background.readiness), notes = std::move(background.notes)] {
+        check_readiness(checks, notes, *problems);
+      },
       background.thread_scope);
   if (background.gather) {
     gather_task_ = std::make_unique<PeriodicTask>(background.gather_period, std::move(background.gather),
@@ -38,7 +40,8 @@ StatusEndpoints::StatusEndpoints(WorkerHeartbeats& heartbeats, std::chrono::mill
   }
 }
 
-void StatusEndpoints::check_readiness(const std::vector<Check>& checks, Problems& out) {
+void StatusEndpoints::check_readiness(const std::vector<Check>& checks,
+                                      const std::function<std::vector<std::string>()>& notes, Problems& out) {
   std::vector<std::string> problems;
   for (const auto& check : checks) {
     std::string problem;
@@ -49,8 +52,15 @@ void StatusEndpoints::check_readiness(const std::vector<Check>& checks, Problems
     }
     if (!problem.empty()) problems.push_back(problem);
   }
+  std::vector<std::string> noted;
+  try {
+    if (notes) noted = notes();
+  } catch (const std::exception& e) {
+    noted = {std::string("notes: ") + e.what()};
+  }
   std::lock_guard<std::mutex> lock(out.mutex);
   out.list = std::move(problems);
+  out.notes = std::move(noted);
 }
 
 bool StatusEndpoints::stop(std::chrono::milliseconds limit) {
@@ -76,15 +86,17 @@ HttpResponse StatusEndpoints::healthz() const {
 
 HttpResponse StatusEndpoints::readyz() {
   std::vector<std::string> problems;
+  std::vector<std::string> notes;
   {
     std::lock_guard<std::mutex> lock(problems_->mutex);
     problems = problems_->list;
+    notes = problems_->notes;
   }
   if (stop_.requested()) problems.insert(problems.begin(), "shutting down");
-  if (problems.empty()) return {200, "text/plain; charset=utf-8", "ready\n"};
-  std::string body;
+  std::string body = problems.empty() ? "ready\n" : "";
   for (const auto& p : problems) body += p + "\n";
-  return {503, "text/plain; charset=utf-8", body};
+  for (const auto& n : notes) body += n + "\n";
+  return {problems.empty() ? 200 : 503, "text/plain; charset=utf-8", body};
 }
 
 }  // namespace hm

@@ -5,6 +5,9 @@
 //             a loop); 503 naming the stuck threads otherwise.
 //   /readyz   200 only when MariaDB and Redis answer and the pool is not
 //             exhausted; 503 with the reasons otherwise (and while stopping).
+//             Notes (e.g. a Graph account whose token was refused) follow
+//             in the body either way, without making the pod unready: one
+//             account's problem must not take every pod out of service.
 //   /metrics  the Prometheus text format.
 // All three answer from memory: whatever needs the network (the readiness
 // checks, gauges read from Redis) runs on background threads (ops/periodic.h)
@@ -53,6 +56,8 @@ class StatusEndpoints {
   struct Background {
     // Run every second on a thread of their own; /readyz answers from their last results.
     std::vector<Check> readiness;
+    // Run with them: lines /readyz adds to its body, ready or not. May be empty.
+    std::function<std::vector<std::string>()> notes;
     // Refreshes the gauges that need the network (every `gather_period`, on
     // another thread); may be empty.
     std::function<void()> gather;
@@ -80,8 +85,10 @@ class StatusEndpoints {
   struct Problems {
     std::mutex mutex;
     std::vector<std::string> list{"not checked yet"};  // guarded by mutex
+    std::vector<std::string> notes;                    // guarded by mutex
   };
-  static void check_readiness(const std::vector<Check>& checks, Problems& out);
+  static void check_readiness(const std::vector<Check>& checks, const std::function<std::vector<std::string>()>& notes,
+                              Problems& out);
 
   WorkerHeartbeats& heartbeats_;
   std::chrono::milliseconds liveness_limit_;

@@ -353,4 +353,14 @@ Status RedisStreamQueue::dead_letter(const QueueEntry& entry, const std::string&
                    options_.names.stream, "consumer", options_.consumer}});
 }
 
+Status RedisStreamQueue::keep_uncounted(const std::vector<QueueEntry>& entries) {
+  if (entries.empty()) return Status::Ok();
+  std::vector<std::vector<std::string>> tx;
+  tx.reserve(entries.size());
+  for (const auto& e : entries)
+    tx.push_back({"XCLAIM", options_.names.stream, options_.names.group, options_.consumer, "0", e.id, "RETRYCOUNT",
+                  std::to_string(std::max(0, e.deliveries - 1)), "JUSTID"});
+  return deliver("uncounting " + std::to_string(entries.size()) + " deliveries", tx);
+}
+
 }  // namespace hm::redis

@@ -67,6 +67,9 @@ class RedisStreamQueue final : public DeliveryQueue {
   using DeliveryQueue::ack;
   Status ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& jobs) override;
   Status dead_letter(const QueueEntry& entry, const std::string& reason, int attempts) override;
+  // XCLAIM to this consumer with RETRYCOUNT one less and JUSTID (which does
+  // not count a delivery): the next reclaim counts the same delivery again.
+  Status keep_uncounted(const std::vector<QueueEntry>& entries) override;
 
   // Connects (up to max_attempts, with backoff between them) and creates the
   // group if missing. False when not connected (or on stop).

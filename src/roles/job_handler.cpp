@@ -53,6 +53,12 @@ DeliveryOutcome JobHandler::later(std::string reason) {
   return o;
 }
 
+DeliveryOutcome JobHandler::wait(std::string reason) {
+  DeliveryOutcome o = later(std::move(reason));
+  o.counts_as_delivery = false;
+  return o;
+}
+
 DeliveryOutcome JobHandler::store_failed(const Status& s) {
   if (!s.retryable()) return dead("cannot be stored: " + s.message);
   DeliveryOutcome out = later(s.message);

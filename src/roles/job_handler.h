@@ -43,6 +43,10 @@ class JobHandler : public BatchHandler {
   static DeliveryOutcome done(long long applied = 1);
   static DeliveryOutcome dead(std::string reason);
   static DeliveryOutcome later(std::string reason);
+  // Left pending like later(), but this delivery does not count toward
+  // QUEUE_MAX_DELIVERIES: the job waits for something outside it (an
+  // account's token, a rate limit), never for long enough to be a dead letter.
+  static DeliveryOutcome wait(std::string reason);
   // A failed store call: kRetryable is retried later with the store's
   // message as the reason; any other category is dead-lettered ("cannot be
   // stored: <message>").

@@ -78,7 +78,10 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
 }
 
 long long ReplyService::retry_due() const {
-  const auto due = store().due_replies(options_.due_batch, options_.sending_timeout);
+  std::vector<std::string> held;  // paused accounts: their replies wait, untouched
+  for (const AccountBlock& b : graph_.blocked_accounts())
+    if (b.outcome != GraphOutcome::kNoToken) held.push_back(b.account);
+  const auto due = store().due_replies(options_.due_batch, options_.sending_timeout, held);
   if (!due.ok()) {
     log_event(spdlog::level::warn, "could not read deferred replies; trying again later", {{"error", due.status.message}});
     return 0;

@@ -21,10 +21,14 @@ struct ReplyOptions {
   // mid-send (REPLY_SENDING_TIMEOUT): expire_stale_sends() records it
   // `unknown`. Longer than a send with all its retries.
   std::chrono::seconds sending_timeout{300};
-  // A reply not sent because of a rate limit, a refused token or the Graph
-  // API unreachable waits this long in `reserved` before retry_due() tries it again.
+  // A reply not sent waits in `reserved` before retry_due() tries it again:
+  // after a rate limit as long as the account's pause
+  // (GRAPH_RATE_LIMIT_PAUSE); after a refused token only a short while
+  // (REPLY_HOUSEKEEPING_INTERVAL), because retry_due() passes the replies of
+  // a paused account by, and a changed token lets them out at its next turn;
+  // with the Graph API unreachable, retry_delay.
   std::chrono::seconds rate_limit_delay{60};
-  std::chrono::seconds auth_delay{300};
+  std::chrono::seconds auth_delay{10};
   std::chrono::seconds retry_delay{30};
   int due_batch = 50;  // deferred replies tried per retry_due() call
 };
@@ -42,7 +46,9 @@ class ReplyService final : public JobHandler {
   long long expire_stale_sends() const;
   // Housekeeping too: deferred replies that are due are claimed and sent
   // (unless the message was deleted or the 24-hour window closed meanwhile:
-  // then `failed`). Returns how many were handled.
+  // then `failed`), except those of accounts whose calls are paused: they
+  // stay reserved, untouched, and never crowd out the others. Returns how
+  // many were handled.
   long long retry_due() const;
 
  private:

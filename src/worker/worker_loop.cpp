@@ -124,6 +124,27 @@ long long wall_now_ms() {
       .count();
 }
 
+// Why an entry is dead-lettered before its handler sees it, or "".
+std::string refusal(const QueueEntry& e, const StreamWorkerOptions& o) {
+  if (!e.problem.empty()) return "bad queue entry: " + e.problem;
+  if (e.deliveries > o.max_deliveries)
+    return "delivered " + std::to_string(e.deliveries) + " times, over QUEUE_MAX_DELIVERIES=" +
+           std::to_string(o.max_deliveries);
+  if (e.payload.size() > o.max_delivery_bytes)
+    return "delivery is " + std::to_string(e.payload.size()) + " bytes, over MAX_DELIVERY_BYTES=" +
+           std::to_string(o.max_delivery_bytes);
+  return "";
+}
+
+// Seconds from enqueue to now for each known enqueue time (ms since epoch).
+std::vector<double> latencies_s(const std::vector<long long>& enqueued_ms) {
+  const long long now_wall = wall_now_ms();
+  std::vector<double> out;
+  for (long long t : enqueued_ms)
+    if (t > 0 && t <= now_wall) out.push_back(static_cast<double>(now_wall - t) / 1000.0);
+  return out;
+}
+
 }  // namespace
 
 IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
@@ -139,18 +160,8 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   std::vector<std::string_view> payloads;
   std::vector<const QueueEntry*> sent;
   for (const auto& e : batch) {
-    if (!e.problem.empty()) {
-      doomed.push_back({&e, "bad queue entry: " + e.problem, e.deliveries});
-    } else if (e.deliveries > options_.max_deliveries) {
-      doomed.push_back({&e,
-                        "delivered " + std::to_string(e.deliveries) + " times, over QUEUE_MAX_DELIVERIES=" +
-                            std::to_string(options_.max_deliveries),
-                        e.deliveries});
-    } else if (e.payload.size() > options_.max_delivery_bytes) {
-      doomed.push_back({&e,
-                        "delivery is " + std::to_string(e.payload.size()) + " bytes, over MAX_DELIVERY_BYTES=" +
-                            std::to_string(options_.max_delivery_bytes),
-                        e.deliveries});
+    if (std::string reason = refusal(e, options_); !reason.empty()) {
+      doomed.push_back({&e, std::move(reason), e.deliveries});
     } else {
       payloads.push_back(e.payload);
       sent.push_back(&e);
@@ -158,6 +169,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   }
   const auto outcomes = service_.handle(payloads);
   std::vector<std::string> acks;
+  std::vector<QueueEntry> waiting;  // left pending, this delivery not counted
   std::vector<OutboundJob> jobs;
   std::vector<long long> committed_enqueued;  // ms since epoch
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
@@ -176,6 +188,12 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
         doomed.push_back({sent[i], out.reason, sent[i]->deliveries});
         break;
       case Verdict::kRetryLater:
+        if (!out.counts_as_delivery) {
+          log_event(spdlog::level::info, "waiting; left for redelivery, not counted as a delivery",
+                    {{"entry", sent[i]->id}, {"reason", out.reason}});
+          waiting.push_back(*sent[i]);
+          break;
+        }
         log_event(spdlog::level::warn, "left for redelivery",
                   {{"entry", sent[i]->id}, {"delivery", sent[i]->deliveries}, {"reason", out.reason}});
         if (!out.unavailable.empty() && options_.breaker) options_.breaker->failed(out.reason);
@@ -187,6 +205,8 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
     spdlog::warn("could not acknowledge {} stored entries; they will be delivered again (harmless)", acks.size());
   }
   if (!acks.empty()) telemetry_.committed(wall_now_ms());
+  if (!waiting.empty() && !queue_.keep_uncounted(waiting).ok())
+    spdlog::warn("could not uncount {} waiting entries; this delivery counts toward QUEUE_MAX_DELIVERIES", waiting.size());
   for (const auto& d : doomed) {
     log_event(spdlog::level::warn, "dead-lettering",
               {{"entry", d.entry->id}, {"class", dead_letter_class(d.reason)}, {"attempts", d.attempts}, {"reason", d.reason}});
@@ -197,13 +217,9 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
       spdlog::error("could not dead-letter entry {}; it stays pending and will be delivered again", d.entry->id);
     }
   }
-  const long long now_wall = wall_now_ms();
-  std::vector<double> latencies;
-  for (long long t : committed_enqueued)
-    if (t > 0 && t <= now_wall) latencies.push_back(static_cast<double>(now_wall - t) / 1000.0);
   telemetry_.counted(counts);
-  telemetry_.batch_done(batch.size(),
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), latencies);
+  telemetry_.batch_done(batch.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                        latencies_s(committed_enqueued));
   return counts;
 }
 

@@ -8,7 +8,9 @@
 //
 // StreamWorker (a queue): done -> acknowledged; dead letter, or delivered more
 // than QUEUE_MAX_DELIVERIES times -> moved to the dead-letter stream and
-// acknowledged; retries exhausted -> left unacknowledged, to be delivered again.
+// acknowledged; retries exhausted -> left unacknowledged, to be delivered again;
+// waiting for something outside the entry (counts_as_delivery false) -> left
+// unacknowledged without counting the delivery (DeliveryQueue::keep_uncounted).
 
 #include <atomic>
 #include <functional>

@@ -113,7 +113,7 @@ TEST_F(HostileTextTest, AStoredMessageWithAHostileCustomerIdIsADeadLetterNotAGra
   GraphApi api(http, tokens, g, clock_);
   const std::string job = nlohmann::json{{"mid", "evil-1"}}.dump();
 
-  EnrichService enrich(roles_, &api, EnrichOptions{3600s});
+  EnrichService enrich(roles_, &api, EnrichOptions{3600s}, clock_);
   const auto e = enrich.handle({job}).at(0);
   EXPECT_EQ(e.verdict, Verdict::kDeadLetter);
   EXPECT_NE(e.reason.find("customer_id is not decimal digits"), std::string::npos) << e.reason;

@@ -182,6 +182,30 @@ TEST_F(StreamQueueTest, IdleEntriesOfADeadConsumerAreReclaimed) {
   EXPECT_EQ(got[0].deliveries, 2);
 }
 
+// An entry that waits (an enrich job whose account's token was refused) is
+// kept uncounted: it comes back after the visibility timeout again and again
+// with the same delivery count, so it never reaches QUEUE_MAX_DELIVERIES; an
+// entry left the ordinary way counts each delivery.
+TEST_F(StreamQueueTest, AnEntryKeptUncountedComesBackWithoutItsDeliveriesGrowing) {
+  enqueue(2);
+  RedisStreamQueue q(options("c1", 300ms), stop_);
+  auto first = q.read(10);
+  ASSERT_EQ(first.size(), 2u);
+  const std::string waiting = first[0].id, counted = first[1].id;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<QueueEntry> keep;
+    for (const auto& e : first)
+      if (e.id == waiting) keep.push_back(e);
+    ASSERT_TRUE(q.keep_uncounted(keep).ok());
+    const auto again = read_until(q, 2);
+    ASSERT_EQ(again.size(), 2u) << "round " << round;
+    for (const auto& e : again) EXPECT_EQ(e.deliveries, e.id == waiting ? 1 : round + 2) << "round " << round;
+    first = again;
+  }
+  EXPECT_EQ(admin_->pending(), 2);
+  EXPECT_TRUE(q.ack({waiting, counted}).ok());
+}
+
 TEST_F(StreamQueueTest, DeadLetterIsWrittenThenAcknowledged) {
   enqueue(1);
   RedisStreamQueue q(options("c1"), stop_);

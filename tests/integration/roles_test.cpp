@@ -92,7 +92,7 @@ TEST_F(RolesTest, EnrichKeepsContactConversationAndFetchesTheProfileOncePerTtl) 
   stored("e2", "Yanıt", now - 50000, /*echo=*/true);
   stored("e3", "Tekrar", now - 40000);
   GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
-  EnrichService enrich(roles_, &api, EnrichOptions{3600s});
+  EnrichService enrich(roles_, &api, EnrichOptions{3600s}, clock_);
   const auto out = enrich.handle({job("e1"), job("e2"), job("e3"), job("e1")});
   for (const auto& o : out) EXPECT_EQ(o.verdict, Verdict::kDone) << o.reason;
   EXPECT_EQ(graph.count("GET", "/" + kCustomer), 1);  // once per TTL
@@ -133,9 +133,12 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   NewMessage bad = stored("r2", "hi", now);
   db_.execute("UPDATE message SET customer_id = '9999999999', sender_id = '9999999999' WHERE ig_message_id = 'r2'");
   GraphApi api(http_, tokens_, graph_options(graph.base()), clock_);
-  EnrichService enrich(roles_, &api, EnrichOptions{3600s});
-  // Rate limited: the profile is not marked fetched, the job is done.
-  EXPECT_EQ(enrich.handle({job("r1")})[0].verdict, Verdict::kDone);
+  EnrichService enrich(roles_, &api, EnrichOptions{3600s}, clock_);
+  // Rate limited: the profile is not marked fetched, the job waits (left
+  // pending, the delivery not counted toward QUEUE_MAX_DELIVERIES).
+  const auto limited = enrich.handle({job("r1")})[0];
+  EXPECT_EQ(limited.verdict, Verdict::kRetryLater);
+  EXPECT_FALSE(limited.counts_as_delivery);
   EXPECT_EQ(calls.load(), 1);
   auto contact = db_.query("SELECT profile_fetched_at IS NULL, profile_error FROM contact WHERE igsid = '" + kCustomer + "'");
   EXPECT_EQ(contact.at(0).at(0).value_or(""), "1");
@@ -156,14 +159,14 @@ TEST_F(RolesTest, EnrichRetriesRateLimitsAndRecordsPermanentErrors) {
   });
   db_.execute("UPDATE contact SET profile_fetched_at = NULL");
   GraphApi api2(http_, tokens_, graph_options(failing.base()), clock_);
-  EnrichService enrich2(roles_, &api2, EnrichOptions{3600s});
+  EnrichService enrich2(roles_, &api2, EnrichOptions{3600s}, clock_);
   EXPECT_EQ(enrich2.handle({job("r1")})[0].verdict, Verdict::kRetryLater);
   EXPECT_EQ(failing.count("GET", "/"), 3);
 }
 
 TEST_F(RolesTest, EnrichWithoutATokenKeepsContactsAndSkipsProfiles) {
   stored("n1", "hi", clock_.wall_ms());
-  EnrichService enrich(roles_, nullptr, EnrichOptions{3600s});
+  EnrichService enrich(roles_, nullptr, EnrichOptions{3600s}, clock_);
   EXPECT_EQ(enrich.handle({job("n1")})[0].verdict, Verdict::kDone);
   EXPECT_EQ(db_.scalar("SELECT COUNT(*) FROM contact"), 1);
   EXPECT_EQ(enrich.handle({job("missing-mid")})[0].verdict, Verdict::kDeadLetter);

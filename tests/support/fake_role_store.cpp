@@ -268,7 +268,8 @@ Status FakeRoleStore::defer_reply(std::uint64_t message_id, std::chrono::seconds
   return Status::Ok();
 }
 
-Result<std::vector<DueReply>> FakeRoleStore::due_replies(int limit, std::chrono::seconds /*unclaimed_after*/) {
+Result<std::vector<DueReply>> FakeRoleStore::due_replies(int limit, std::chrono::seconds /*unclaimed_after*/,
+                                                         const std::vector<std::string>& held_accounts) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (Status s = enter("due_replies"); !s.ok()) return failed<std::vector<DueReply>>(std::move(s));
   std::vector<DueReply> out;
@@ -276,6 +277,7 @@ Result<std::vector<DueReply>> FakeRoleStore::due_replies(int limit, std::chrono:
     if (static_cast<int>(out.size()) >= limit) break;
     if (r.record.status != ReplyStatus::kReserved || r.next_attempt_ms == 0 || r.next_attempt_ms > clock_.wall_ms())
       continue;
+    if (std::find(held_accounts.begin(), held_accounts.end(), r.account_id) != held_accounts.end()) continue;
     for (const auto& m : messages_)
       if (m.id == id) out.push_back({id, r.account_id, m.mid, r.rule, r.text});
   }

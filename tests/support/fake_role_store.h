@@ -80,7 +80,8 @@ class FakeRoleStore final : public RoleStore {
   Result<bool> claim_reply_send(std::uint64_t message_id) override;
   Result<long long> expire_sending_replies(std::chrono::seconds older_than) override;
   Status defer_reply(std::uint64_t message_id, std::chrono::seconds delay, const std::string& error) override;
-  Result<std::vector<DueReply>> due_replies(int limit, std::chrono::seconds unclaimed_after) override;
+  Result<std::vector<DueReply>> due_replies(int limit, std::chrono::seconds unclaimed_after,
+                                            const std::vector<std::string>& held_accounts) override;
   Status finish_reply(std::uint64_t message_id, ReplyStatus status, const std::string& sent_message_id,
                       const std::string& error) override;
 

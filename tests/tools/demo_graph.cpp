@@ -1,7 +1,9 @@
 // hm-demo-graph: a stand-in for the Graph API and the Instagram CDN on
 // loopback, for the demo (scripts/demo) on a machine without network access.
-//   hm-demo-graph PORT   then GET /<igsid> (profile), POST /<account>/messages
+//   hm-demo-graph PORT   then GET /<igsid> (profile), POST /me/messages
 //                        (send), GET /ig_messaging_cdn/... (a small image).
+// Like graph.facebook.com with a Page token, it refuses POST /<IG-ID>/messages
+// with error (#3).
 // Runs until SIGTERM or SIGINT; logs one line per request to stdout.
 #include <csignal>
 #include <cstdio>
@@ -25,7 +27,12 @@ int main(int argc, char** argv) {
   int sends = 0;
   hm::test::FakeHttpServer server([&](const hm::test::FakeRequest& r) {
     hm::test::FakeResponse resp;
-    if (r.method == "POST") {
+    const bool me = r.path.size() >= 12 && r.path.compare(r.path.size() - 12, 12, "/me/messages") == 0;
+    if (r.method == "POST" && !me) {
+      resp.status = 400;
+      resp.body = R"({"error":{"message":"(#3) Application does not have the capability to make this API call.",)"
+                  R"("type":"OAuthException","code":3,"fbtrace_id":"DemoTrace"}})";
+    } else if (r.method == "POST") {
       resp.body = "{\"recipient_id\":\"demo\",\"message_id\":\"demo-reply-" + std::to_string(++sends) + "\"}";
     } else if (r.path.rfind("/ig_messaging_cdn", 0) == 0) {
       resp.content_type = "image/jpeg";

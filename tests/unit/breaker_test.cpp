@@ -120,6 +120,7 @@ class CountingQueue final : public DeliveryQueue {
     return Status::Ok();
   }
   Status dead_letter(const QueueEntry&, const std::string&, int) override { return Status::Ok(); }
+  Status keep_uncounted(const std::vector<QueueEntry>&) override { return Status::Ok(); }
   std::mutex mutex;
   std::deque<QueueEntry> entries;
   std::vector<std::string> acked;

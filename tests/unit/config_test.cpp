@@ -353,3 +353,27 @@ TEST_F(ConfigTest, UnknownVariablesAreThoseWithOurPrefixesOnly) {
 }
 
 }  // namespace hm
+
+namespace hm {
+
+// The account pauses and the reply housekeeping: whole seconds, at least 1,
+// a bad value stops the start naming the variable.
+TEST_F(ConfigTest, GraphPausesAndTheReplyHousekeepingIntervalAreValidated) {
+  const Config c = load();
+  EXPECT_EQ(c.roles.graph_rate_limit_pause, std::chrono::seconds(60));
+  EXPECT_EQ(c.roles.graph_auth_pause, std::chrono::seconds(300));
+  EXPECT_EQ(c.roles.reply_housekeeping_interval, std::chrono::seconds(10));
+  for (const char* name : {"GRAPH_RATE_LIMIT_PAUSE", "GRAPH_AUTH_PAUSE", "REPLY_HOUSEKEEPING_INTERVAL"}) {
+    for (const char* bad : {"0", "-5", "1.5", "soon", "999999999"}) {
+      g_env[name] = bad;
+      expect_rejected(name, "");
+    }
+    g_env[name] = "2";
+  }
+  const Config two = load();
+  EXPECT_EQ(two.roles.graph_rate_limit_pause, std::chrono::seconds(2));
+  EXPECT_EQ(two.roles.graph_auth_pause, std::chrono::seconds(2));
+  EXPECT_EQ(two.roles.reply_housekeeping_interval, std::chrono::seconds(2));
+}
+
+}  // namespace hm

@@ -27,7 +27,7 @@ class EnrichLogicTest : public ::testing::Test {
         http_([this](const test::FakeCall& c) { return answer(c); }),
         tokens_({"", "test-token-not-logged"}, clock_),
         graph_(http_, tokens_, graph_options(), clock_),
-        enrich_(store_, &graph_, EnrichOptions{3600s}) {}
+        enrich_(store_, &graph_, EnrichOptions{3600s}, clock_) {}
 
   static GraphOptions graph_options() {
     GraphOptions g;
@@ -90,31 +90,64 @@ TEST_F(EnrichLogicTest, KeepsContactAndConversationAndFetchesTheProfileOncePerTt
 }
 
 // A rate limit or a refused token is the account's problem: the profile is
-// not marked fetched (today's profile_fetched_at would keep it dead for
-// PROFILE_TTL), the job is not repeated, and the account's calls pause.
-TEST_F(EnrichLogicTest, RateLimitsAndRefusedTokensLeaveTheProfileUnfetchedWithoutARetryStorm) {
-  for (const char* error : {R"({"error":{"code":4}})", R"({"error":{"code":190,"message":"expired"}})"}) {
+// not marked fetched (profile_fetched_at would keep it dead for PROFILE_TTL),
+// the job waits (left pending, the delivery not counted toward
+// QUEUE_MAX_DELIVERIES, so never a dead letter), and while the account's
+// calls pause its jobs make no call and claim nothing (no retry storm).
+TEST_F(EnrichLogicTest, RateLimitsAndRefusedTokensKeepTheJobWaitingWithoutARetryStorm) {
+  for (const char* error : {R"({"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"is_transient":true,"fbtrace_id":"A1"}})",
+                            R"({"error":{"message":"Error validating access token: Session has expired","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"A2"}})"}) {
     clock_.advance(std::chrono::hours(1));  // past any pause
     answer = [error](const test::FakeCall&) { return test::http_answer(400, error); };
-    const std::string mid = std::string("r-") + error;
+    const std::string mid = std::string("r-") + std::to_string(http_.count("GET"));
     message(mid, 1000);
     const int before = http_.count("GET");
     const auto out = enrich_.handle({job(mid)}).at(0);
-    EXPECT_EQ(out.verdict, Verdict::kDone) << error;
+    EXPECT_EQ(out.verdict, Verdict::kRetryLater) << error;
+    EXPECT_FALSE(out.counts_as_delivery) << error;
+    EXPECT_TRUE(out.unavailable.empty());  // not the database: no breaker
     EXPECT_EQ(http_.count("GET") - before, 1) << error;  // no retries in the call
     const auto c = store_.contact(kAccount, kCustomer);
     EXPECT_FALSE(c->profile_claimed_ms.has_value());
     EXPECT_FALSE(c->profile_fetched_ms.has_value()) << error;
-    // Paused: the next message of the account makes no call.
+    // Paused: the job again, and the next message of the account, make no
+    // call and claim nothing; they wait too.
     message(mid + "-2", 500);
-    EXPECT_EQ(enrich_.handle({job(mid + "-2")}).at(0).verdict, Verdict::kDone);
+    const int claims = store_.calls("claim_profile_fetch");
+    for (const auto& o : enrich_.handle({job(mid), job(mid + "-2")})) {
+      EXPECT_EQ(o.verdict, Verdict::kRetryLater) << error;
+      EXPECT_FALSE(o.counts_as_delivery);
+    }
     EXPECT_EQ(http_.count("GET") - before, 1) << error;
+    EXPECT_EQ(store_.calls("claim_profile_fetch"), claims);
   }
+  // The pause over: the waiting job fetches the profile and is done.
   clock_.advance(std::chrono::hours(1));
   answer = [](const test::FakeCall&) { return test::http_answer(200, R"({"name":"Karim"})"); };
   message("r-ok", 100);
   EXPECT_EQ(enrich_.handle({job("r-ok")}).at(0).verdict, Verdict::kDone);
   EXPECT_EQ(store_.contact(kAccount, kCustomer)->profile->name.value_or(""), "Karim");
+}
+
+// A job does not wait for its account forever: once its message is older
+// than max_account_wait it is done without the profile (the contact's next
+// message fetches it), and an account without a token has nothing to wait for.
+TEST_F(EnrichLogicTest, AnOldMessageOrAnAccountWithoutATokenIsNotKeptWaiting) {
+  answer = [](const test::FakeCall&) {
+    return test::http_answer(400, R"({"error":{"message":"Invalid OAuth access token - Cannot parse access token","type":"OAuthException","code":190,"fbtrace_id":"A3"}})");
+  };
+  message("old", 25LL * 3600 * 1000);
+  const auto out = enrich_.handle({job("old")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kDone) << out.reason;
+  EXPECT_EQ(out.counts.applied, 0);
+  EXPECT_FALSE(store_.contact(kAccount, kCustomer)->profile_fetched_ms.has_value());
+
+  AccountTokens other_account({"", ""}, clock_);  // no token at all
+  GraphApi no_token_graph(http_, other_account, graph_options(), clock_);
+  EnrichService no_token(store_, &no_token_graph, EnrichOptions{3600s}, clock_);
+  message("fresh", 1000);
+  EXPECT_EQ(no_token.handle({job("fresh")}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http_.count("GET"), 1);  // the first one only
 }
 
 TEST_F(EnrichLogicTest, APermanentRefusalIsRecordedNotRetriedBeforeTheTtl) {
@@ -132,7 +165,7 @@ TEST_F(EnrichLogicTest, APermanentRefusalIsRecordedNotRetriedBeforeTheTtl) {
 
 TEST_F(EnrichLogicTest, WithoutAGraphClientOrForEchoesNoProfileIsFetched) {
   message("n1", 1000);
-  EnrichService no_token(store_, nullptr, EnrichOptions{3600s});
+  EnrichService no_token(store_, nullptr, EnrichOptions{3600s}, clock_);
   EXPECT_EQ(no_token.handle({job("n1")}).at(0).verdict, Verdict::kDone);
   EXPECT_TRUE(store_.contact(kAccount, kCustomer).has_value());
   message("n2", 1000, Direction::kEcho, "7459812036650348");

@@ -4,6 +4,10 @@
 #include "roles/reply.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -236,6 +240,71 @@ TEST_F(ReplyLogicTest, BadJobsAndUnknownMessagesAreDeadLettered) {
   EXPECT_EQ(out[2].verdict, Verdict::kDeadLetter);
   store_.fail_next("find_message", Status::Retryable("Lost connection to server during query", 2013));
   EXPECT_EQ(run("nope"), Verdict::kRetryLater);
+}
+
+// A paused account's replies wait untouched and never crowd out the other
+// accounts' (due_replies leaves them out, even with a batch of one); once its
+// token changes they go out at the housekeeping's next turn, without waiting
+// for the pause (GRAPH_AUTH_PAUSE) to end.
+TEST(ReplyHeldAccountsTest, APausedAccountsRepliesWaitWithoutCrowdingOutOthersAndGoOutOnceItsTokenIsFixed) {
+  const std::string a = "17841400000000001", b = "17841400000000002";
+  const std::string path = "/tmp/hm-reply-tokens-" + std::to_string(::getpid()) + ".json";
+  const auto write = [&](const std::string& text) {
+    std::ofstream(path + ".new") << text;
+    std::rename((path + ".new").c_str(), path.c_str());
+  };
+  write(R"({")" + a + R"(": "revoked-token", ")" + b + R"(": "token-b"})");
+  test::FakeClock clock;
+  test::FakeRoleStore store(clock);
+  AccountTokens tokens({path, ""}, clock);
+  int b_posts = 0;
+  test::FakeHttpClient http([&](const test::FakeCall& c) {
+    if (c.options.headers.at(0) == "Authorization: Bearer revoked-token")
+      return test::http_answer(400, R"({"error":{"message":"Error validating access token: The user has not authorized application 1.","type":"OAuthException","code":190,"error_subcode":458,"fbtrace_id":"B1"}})");
+    if (c.options.headers.at(0) == "Authorization: Bearer token-b" && ++b_posts == 1)
+      return test::http_answer(400, R"({"error":{"message":"(#613) Calls to this api have exceeded the rate limit.","type":"OAuthException","code":613,"fbtrace_id":"B2"}})");
+    return test::http_answer(200, R"({"recipient_id":"990000000000001","message_id":"ok"})");
+  });
+  GraphOptions g;
+  g.base = "https://graph.test";
+  g.rate_limit_pause = 60s;
+  g.auth_pause = 300s;
+  GraphApi graph(http, tokens, g, clock);
+  const auto rules = ReplyRules::parse(R"({"accounts": {")" + a + R"(": {"rules": [{"name": "h", "keywords": ["saat"], "reply": "09-22"}]}, ")" + b +
+                                           R"(": {"rules": [{"name": "h", "keywords": ["saat"], "reply": "10-20"}]}}})",
+                                       "test");
+  ReplyOptions o;
+  o.due_batch = 1;
+  o.rate_limit_delay = 60s;
+  o.auth_delay = 10s;
+  ReplyService reply(store, graph, rules, clock, o);
+  const auto add = [&](const std::string& mid, const std::string& account, const std::string& customer) {
+    StoredMessage m;
+    m.mid = mid;
+    m.account_id = account;
+    m.customer_id = customer;
+    m.direction = Direction::kInbound;
+    m.text = "saat?";
+    m.event_time_ms = clock.wall_ms() - 1000;
+    return store.add_message(m);
+  };
+  const auto a1 = add("a1", a, "990000000000011"), a2 = add("a2", a, "990000000000012"),
+             b1 = add("b1", b, "990000000000021");
+  for (const char* mid : {"a1", "a2", "b1"}) EXPECT_EQ(reply.handle({json{{"mid", mid}}.dump()}).at(0).verdict, Verdict::kDone);
+  EXPECT_EQ(http.count("POST"), 2);  // a2 found its account paused: no call
+  clock.advance(61s);  // every reply is due; account A is still paused
+  EXPECT_EQ(reply.retry_due(), 1);
+  EXPECT_EQ(store.stored_reply(b1)->record.status, ReplyStatus::kSent);
+  EXPECT_EQ(store.stored_reply(a1)->record.status, ReplyStatus::kReserved);
+  EXPECT_EQ(http.count("POST"), 3);  // none for A
+  EXPECT_EQ(reply.retry_due(), 0);
+  write(R"({")" + a + R"(": "new-token", ")" + b + R"(": "token-b"})");
+  clock.advance(11s);
+  EXPECT_EQ(reply.retry_due() + reply.retry_due(), 2);
+  EXPECT_EQ(store.stored_reply(a1)->record.status, ReplyStatus::kSent);
+  EXPECT_EQ(store.stored_reply(a2)->record.status, ReplyStatus::kSent);
+  EXPECT_EQ(http.count("POST"), 5);
+  std::remove(path.c_str());
 }
 
 }  // namespace

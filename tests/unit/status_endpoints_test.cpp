@@ -88,6 +88,24 @@ TEST(StatusEndpointsTest, ReadyzAnswersFromTheLastCheckAndSaysWhenStopping) {
   EXPECT_NE(r.body.find("shutting down"), std::string::npos);
 }
 
+// One Graph account's refused token must not take every enrich and reply
+// pod out of service: its line is in the body, the answer stays 200; with a
+// real problem both are listed and the answer is 503.
+TEST(StatusEndpointsTest, NotesAreListedWithoutMakingThePodUnready) {
+  test::FakeClock clock;
+  WorkerHeartbeats h(1, clock);
+  StopSignal stop;
+  std::atomic<bool> db_down{false};
+  StatusEndpoints::Background b = checks({[&] { return std::string(db_down ? "database does not answer" : ""); }});
+  b.notes = [] { return std::vector<std::string>{"graph: account 111 blocked: token or permission refused"}; };
+  StatusEndpoints ep(h, 60s, stop, std::move(b), [] { return std::string(); });
+  ASSERT_TRUE(test::eventually([&] { return ep.readyz().status == 200; }, 5s));
+  EXPECT_EQ(ep.readyz().body, "ready\ngraph: account 111 blocked: token or permission refused\n");
+  db_down = true;
+  ASSERT_TRUE(test::eventually([&] { return ep.readyz().status == 503; }, 5s));
+  EXPECT_EQ(ep.readyz().body, "database does not answer\ngraph: account 111 blocked: token or permission refused\n");
+}
+
 TEST(StatusEndpointsTest, ABlockingCheckNeverHoldsUpTheProbes) {
   test::FakeClock clock;
   WorkerHeartbeats h(1, clock);

@@ -35,6 +35,11 @@ class FakeQueue final : public DeliveryQueue {
     dead.push_back({e.id, reason, attempts});
     return Status::Ok();
   }
+  Status keep_uncounted(const std::vector<QueueEntry>& entries) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& e : entries) uncounted.push_back(e.id);
+    return Status::Ok();
+  }
   struct Dead {
     std::string id;
     std::string reason;
@@ -49,6 +54,7 @@ class FakeQueue final : public DeliveryQueue {
   std::vector<std::string> acked;
   std::vector<OutboundJob> jobs;
   std::vector<Dead> dead;
+  std::vector<std::string> uncounted;
 };
 
 QueueEntry entry(const std::string& id, const std::string& payload, int deliveries = 1) {
@@ -100,6 +106,32 @@ TEST_F(StreamWorkerTest, EntriesOverTheDeliveryCapAreDeadLetteredUnprocessed) {
   EXPECT_NE(queue.dead[0].reason.find("QUEUE_MAX_DELIVERIES=3"), std::string::npos);
   EXPECT_EQ(queue.acked, std::vector<std::string>{"2-0"});
   EXPECT_EQ(store.seen_mids(), std::vector<std::string>{"m2"});
+}
+
+// An entry that waits for something outside it (an enrich job whose
+// account's token was refused) is left pending without counting the delivery,
+// so a long wait never makes it a dead letter; an ordinary retry still counts.
+TEST_F(StreamWorkerTest, AWaitingEntryIsLeftPendingWithoutCountingTheDelivery) {
+  struct WaitingHandler final : BatchHandler {
+    std::vector<DeliveryOutcome> handle(const std::vector<std::string_view>& payloads) const override {
+      std::vector<DeliveryOutcome> out;
+      for (auto p : payloads) {
+        DeliveryOutcome o;
+        if (p != "done") {
+          o.verdict = Verdict::kRetryLater;
+          o.reason = std::string(p);
+          o.counts_as_delivery = p != "waits";
+        }
+        out.push_back(o);
+      }
+      return out;
+    }
+  } handler;
+  StreamWorker w(queue, handler, options(), stop, totals);
+  w.process({entry("1-0", "waits", 3), entry("2-0", "retry", 3), entry("3-0", "done")});
+  EXPECT_EQ(queue.uncounted, std::vector<std::string>{"1-0"});
+  EXPECT_EQ(queue.acked, std::vector<std::string>{"3-0"});
+  EXPECT_TRUE(queue.dead.empty());
 }
 
 TEST_F(StreamWorkerTest, RetryableFailuresAreLeftUnacknowledged) {
