@@ -218,7 +218,7 @@ int run_cli(int argc, char** argv) {
   const commands::Invocation in{args, extra, raw, cfg};
   if (command->run == commands::run_config) return command->run(in);
   const bool daemon = command->logs_to_stdout && (!args.count("source") || args["source"].as<std::string>() == "redis");
-  setup_logging(cfg.log, to_string(cfg.role), daemon);
+  setup_logging(cfg.log, cfg.webhook.enabled ? "webhook" : to_string(cfg.role), daemon);
   return run_guarded(*command, in);
 }
 
