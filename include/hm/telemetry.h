@@ -45,6 +45,9 @@ class Telemetry {
   virtual void media_refused(const std::string& /*rule*/) {}
   // Work was committed to the database at this wall time (ms since epoch).
   virtual void committed(long long /*wall_ms*/) {}
+  // Per stored entry that came through the webhook receiver: the time from
+  // the receiver getting the HTTP request to acknowledgement.
+  virtual void received_to_commit(const std::vector<double>& /*seconds*/) {}
 };
 
 // A shared do-nothing instance.

@@ -44,6 +44,7 @@ class PrometheusMetrics final : public Telemetry {
   void breaker(const std::string& dependency, bool open) override;
   void graph_account(const std::string& account, const std::string& reason, bool blocked) override;
   void committed(long long wall_ms) override;
+  void received_to_commit(const std::vector<double>& seconds) override;
 
   void set_pool(const PoolStats& stats);
   void set_queue(const QueueGauges& queue);

@@ -160,6 +160,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   std::vector<std::string> acks;
   std::vector<OutboundJob> jobs;
   std::vector<long long> committed_enqueued;  // ms since epoch
+  std::vector<long long> committed_received;  // ms since epoch (through the webhook receiver)
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const DeliveryOutcome& out = outcomes[i];
     counts += out.counts;
@@ -171,6 +172,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
       case Verdict::kDone:
         acks.push_back(sent[i]->id);
         committed_enqueued.push_back(sent[i]->enqueued_ms);
+        committed_received.push_back(sent[i]->received_ms);
         break;
       case Verdict::kDeadLetter:
         doomed.push_back({sent[i], out.reason, sent[i]->deliveries});
@@ -201,6 +203,10 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   std::vector<double> latencies;
   for (long long t : committed_enqueued)
     if (t > 0 && t <= now_wall) latencies.push_back(static_cast<double>(now_wall - t) / 1000.0);
+  std::vector<double> from_receipt;
+  for (long long t : committed_received)
+    if (t > 0 && t <= now_wall) from_receipt.push_back(static_cast<double>(now_wall - t) / 1000.0);
+  if (!from_receipt.empty()) telemetry_.received_to_commit(from_receipt);
   telemetry_.counted(counts);
   telemetry_.batch_done(batch.size(),
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), latencies);
