@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -85,7 +86,12 @@ void read_body(const httplib::Request& req, const httplib::ContentReader& reader
   }
 }
 
-void configure(httplib::Server& s, const WebhookServerOptions& o) {
+// Debian's cpp-httplib is built with a listen backlog of 5: a burst of new
+// connections (Meta's, or 64 from a load test) would see SYNs dropped and
+// 1 s retransmits. listen() again on the bound socket raises it.
+constexpr int kListenBacklog = 1024;
+
+void configure(httplib::Server& s, const WebhookServerOptions& o, std::shared_ptr<std::atomic<int>> listening) {
   const auto threads = static_cast<std::size_t>(o.threads > 0 ? o.threads : 1);
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_read_timeout(o.read_timeout);
@@ -98,10 +104,11 @@ void configure(httplib::Server& s, const WebhookServerOptions& o) {
   // No SO_REUSEPORT (a second process must not share the port silently);
   // TCP_DEFER_ACCEPT: a connection reaches accept() (and a pool thread) only
   // once its first bytes have arrived.
-  s.set_socket_options([defer](socket_t sock) {
+  s.set_socket_options([defer, listening](socket_t sock) {
     const int one = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ::setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
+    listening->store(sock);  // the last socket configured is the one bound
   });
 }
 
@@ -113,7 +120,8 @@ WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookH
   if (!numeric_address(bind_address))
     throw std::runtime_error("WEBHOOK_BIND: '" + bind_address + "' is not a numeric IP address");
   httplib::Server& s = state_->server;
-  configure(s, options);
+  auto listening = std::make_shared<std::atomic<int>>(-1);
+  configure(s, options, listening);
   const std::size_t max = options.max_body_bytes;
   auto shared = std::make_shared<WebhookHandler>(std::move(handler));
   s.Get(options.path, [shared](const httplib::Request& req, httplib::Response& res) {
@@ -140,6 +148,7 @@ WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookH
     throw std::runtime_error("WEBHOOK_PORT: cannot listen on " + bind_address + ":" + std::to_string(port) + ": " +
                              std::strerror(errno));
   }
+  if (listening->load() >= 0) ::listen(listening->load(), kListenBacklog);
   thread_ = std::thread([state = state_] {
     state->server.listen_after_bind();
     std::lock_guard<std::mutex> lock(state->mutex);

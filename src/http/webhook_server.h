@@ -6,7 +6,8 @@
 // content, what to answer) is the handler's (webhook/receiver.h).
 //
 // Hostile clients: a connection is handed to a pool thread only once it has
-// sent something (TCP_DEFER_ACCEPT), so idle connections do not hold threads;
+// sent something (TCP_DEFER_ACCEPT), and one idle longer than `keep_alive` is
+// closed at once, so idle connections do not hold threads;
 // each read and write has a timeout; a body over `max_body_bytes` is never
 // read into memory (declared by Content-Length: refused before reading;
 // chunked: refused at the first chunk that passes the limit), the handler is
@@ -50,7 +51,12 @@ struct WebhookServerOptions {
   std::size_t max_body_bytes = 1 << 20;    // MAX_DELIVERY_BYTES
   std::chrono::seconds read_timeout{5};    // per read of a request
   std::chrono::seconds write_timeout{5};   // per write of an answer
-  std::chrono::seconds keep_alive{5};      // an idle kept-alive connection is closed after this
+  // How long a connection may sit idle before (or between) requests. 0 (the
+  // default): cpp-httplib still polls ~10 ms, so a client that sends its next
+  // request at once keeps the connection, while an idle one gives its pool
+  // thread back at once instead of holding it (thousands of idle connections
+  // would otherwise queue real requests behind them).
+  std::chrono::seconds keep_alive{0};
   int keep_alive_requests = 100;           // requests per connection, then it is closed
 };
 

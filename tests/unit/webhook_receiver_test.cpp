@@ -50,7 +50,7 @@ struct Rig {
   }
   double count(const std::string& outcome) const {
     const std::string text = metrics.serialize();
-    const std::string key = "hm_worker_webhook_requests_total{outcome=\"" + outcome + "\",role=\"webhook\"} ";
+    const std::string key = "hm_worker_webhook_requests_total{role=\"webhook\",outcome=\"" + outcome + "\"} ";
     const auto at = text.find(key);
     return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
   }
