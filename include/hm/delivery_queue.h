@@ -22,9 +22,9 @@ struct QueueEntry {
   std::string id;             // the queue's id for the entry (stream entry id)
   std::string payload;        // the webhook delivery, as enqueued
   long long enqueued_ms = 0;  // when it was enqueued (ms since epoch), 0 if unknown
-  long long received_ms = 0;  // when the webhook receiver got it (ms since epoch), 0 if it did not
   int deliveries = 1;         // times it has been delivered, this time included
   std::string problem;        // set when the entry itself is malformed (e.g. no payload field)
+  long long received_ms = 0;  // when the webhook receiver got it (ms since epoch), 0 if it did not
 };
 
 struct OutboundJob {

@@ -91,7 +91,7 @@ void read_body(const httplib::Request& req, const httplib::ContentReader& reader
 // 1 s retransmits. listen() again on the bound socket raises it.
 constexpr int kListenBacklog = 1024;
 
-void configure(httplib::Server& s, const WebhookServerOptions& o, std::shared_ptr<std::atomic<int>> listening) {
+void configure(httplib::Server& s, const WebhookServerOptions& o, const std::shared_ptr<std::atomic<int>>& listening) {
   const auto threads = static_cast<std::size_t>(o.threads > 0 ? o.threads : 1);
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_read_timeout(o.read_timeout);
@@ -115,7 +115,7 @@ void configure(httplib::Server& s, const WebhookServerOptions& o, std::shared_pt
 }  // namespace
 
 WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookHandler handler,
-                             WebhookServerOptions options)
+                             const WebhookServerOptions& options)
     : state_(std::make_shared<State>()) {
   if (!numeric_address(bind_address))
     throw std::runtime_error("WEBHOOK_BIND: '" + bind_address + "' is not a numeric IP address");

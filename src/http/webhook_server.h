@@ -64,7 +64,7 @@ class WebhookServer {
  public:
   // Binds and listens now (throws std::runtime_error naming WEBHOOK_BIND or
   // WEBHOOK_PORT); serves on background threads. Port 0: the kernel picks.
-  WebhookServer(const std::string& bind_address, int port, WebhookHandler handler, WebhookServerOptions options);
+  WebhookServer(const std::string& bind_address, int port, WebhookHandler handler, const WebhookServerOptions& options);
   ~WebhookServer();
   WebhookServer(const WebhookServer&) = delete;
   WebhookServer& operator=(const WebhookServer&) = delete;

@@ -65,6 +65,15 @@ std::string read_all(int fd, std::chrono::seconds limit) {
   return got;
 }
 
+// The first bytes the peer sends within `limit` (empty when none).
+std::string read_first(int fd, std::chrono::seconds limit) {
+  timeval tv{static_cast<time_t>(limit.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[512];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
 class WebhookReceiverTest : public WorkerProcessTest {
  protected:
   void SetUp() override {
@@ -309,9 +318,9 @@ TEST_F(WebhookReceiverTest, HostileClientsDoNotStopRealDeliveries) {
   ::send(big, head.data(), head.size(), MSG_NOSIGNAL);
   const std::string chunk(1 << 20, '[');
   for (int i = 0; i < 8; ++i) ::send(big, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  const std::string big_answer = read_all(big, 10s);
+  const std::string big_answer = read_first(big, 10s);
   EXPECT_EQ(big_answer.rfind("HTTP/1.1 413", 0), 0u) << big_answer.substr(0, 100);
-  EXPECT_LT(std::chrono::steady_clock::now() - big_start, 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - big_start, 3s) << "413 only after reading the body?";
   ::close(big);
 
   // Meanwhile a real delivery is served.
