@@ -109,7 +109,7 @@ struct WebhookSettings {
   int redis_replicas = 0;         // WEBHOOK_REDIS_REPLICAS: WAIT for this many; 0 = no WAIT
   std::chrono::milliseconds redis_wait{1000};  // WEBHOOK_REDIS_WAIT_MS
   long long max_backlog = 100000;  // WEBHOOK_MAX_BACKLOG: entries; 0 = no limit
-  int threads = 16;                // WEBHOOK_THREADS
+  int threads = 64;                // WEBHOOK_THREADS
   std::chrono::seconds drain{5};   // WEBHOOK_DRAIN_SECONDS: served while unready after SIGTERM
 };
 

@@ -87,7 +87,7 @@ const std::vector<VariableSpec>& known_variables() {
       {"WEBHOOK_REDIS_REPLICAS", "0", "webhook receiver: replicas that must acknowledge each XADD (Redis WAIT) before 200; 0 = the primary's acknowledgement"},
       {"WEBHOOK_REDIS_WAIT_MS", "1000", "webhook receiver: WAIT timeout, milliseconds (fewer replicas by then: 503)"},
       {"WEBHOOK_MAX_BACKLOG", "100000", "webhook receiver: ingest entries not yet acknowledged above which deliveries get 503 + Retry-After (0 = no limit)"},
-      {"WEBHOOK_THREADS", "16", "webhook receiver: requests served at once (each may hold one Redis connection)"},
+      {"WEBHOOK_THREADS", "64", "webhook receiver: connections served at once (a kept-alive connection holds its thread; each thread may hold one Redis connection)"},
       {"WEBHOOK_DRAIN_SECONDS", "5", "webhook receiver: after SIGTERM, seconds it keeps serving while /readyz says 503 (so the load balancer stops sending first); below SHUTDOWN_TIMEOUT"},
   };
   return vars;

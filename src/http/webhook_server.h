@@ -47,7 +47,7 @@ using WebhookHandler = std::function<WebhookAnswer(const WebhookRequest&)>;
 
 struct WebhookServerOptions {
   std::string path = "/webhook";           // WEBHOOK_PATH
-  int threads = 16;                        // WEBHOOK_THREADS: requests served at once
+  int threads = 64;                        // WEBHOOK_THREADS: connections served at once
   std::size_t max_body_bytes = 1 << 20;    // MAX_DELIVERY_BYTES
   std::chrono::seconds read_timeout{5};    // per read of a request
   std::chrono::seconds write_timeout{5};   // per write of an answer
