@@ -124,6 +124,14 @@ long long wall_now_ms() {
       .count();
 }
 
+// Seconds from each known time (ms since the epoch; 0 = unknown, skipped) to now_ms.
+std::vector<double> seconds_since(const std::vector<long long>& times_ms, long long now_ms) {
+  std::vector<double> out;
+  for (long long t : times_ms)
+    if (t > 0 && t <= now_ms) out.push_back(static_cast<double>(now_ms - t) / 1000.0);
+  return out;
+}
+
 }  // namespace
 
 IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
@@ -200,13 +208,8 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
     }
   }
   const long long now_wall = wall_now_ms();
-  std::vector<double> latencies;
-  for (long long t : committed_enqueued)
-    if (t > 0 && t <= now_wall) latencies.push_back(static_cast<double>(now_wall - t) / 1000.0);
-  std::vector<double> from_receipt;
-  for (long long t : committed_received)
-    if (t > 0 && t <= now_wall) from_receipt.push_back(static_cast<double>(now_wall - t) / 1000.0);
-  if (!from_receipt.empty()) telemetry_.received_to_commit(from_receipt);
+  const std::vector<double> latencies = seconds_since(committed_enqueued, now_wall);
+  telemetry_.received_to_commit(seconds_since(committed_received, now_wall));  // empty unless via the receiver
   telemetry_.counted(counts);
   telemetry_.batch_done(batch.size(),
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), latencies);
