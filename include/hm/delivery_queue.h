@@ -24,6 +24,7 @@ struct QueueEntry {
   long long enqueued_ms = 0;  // when it was enqueued (ms since epoch), 0 if unknown
   int deliveries = 1;         // times it has been delivered, this time included
   std::string problem;        // set when the entry itself is malformed (e.g. no payload field)
+  long long received_ms = 0;  // when the webhook receiver got it (ms since epoch), 0 if it did not
 };
 
 struct OutboundJob {

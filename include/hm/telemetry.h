@@ -50,6 +50,9 @@ class Telemetry {
   virtual void trimmed(const std::string& /*stream*/, long long /*entries*/) {}
   // Retention deleted `count` idle consumers (no pending entry) from the groups of `stream`.
   virtual void consumers_deleted(const std::string& /*stream*/, long long /*count*/) {}
+  // Per stored entry that came through the webhook receiver: the time from
+  // the receiver getting the HTTP request to acknowledgement.
+  virtual void received_to_commit(const std::vector<double>& /*seconds*/) {}
 };
 
 // A shared do-nothing instance.

@@ -224,7 +224,7 @@ int run_cli(int argc, char** argv) {
   const commands::Invocation in{args, extra, raw, cfg};
   if (command->run == commands::run_config) return command->run(in);
   const bool daemon = command->logs_to_stdout && (!args.count("source") || args["source"].as<std::string>() == "redis");
-  setup_logging(cfg.log, to_string(cfg.role), daemon);
+  setup_logging(cfg.log, cfg.webhook.enabled ? "webhook" : to_string(cfg.role), daemon);
   // Names only: the value of a mistyped variable may be a secret.
   for (const auto& unknown : unknown_variables(environment_names()))
     spdlog::warn("unknown variable {} in the environment is ignored (a typo? `hm-worker --help` lists the known ones)",

@@ -10,6 +10,7 @@
 #include "commands/readiness.h"
 #include "commands/role_factory.h"
 #include "commands/signal_watcher.h"
+#include "commands/webhook.h"
 #include "commands/worker_group.h"
 #include "graph/account_tokens.h"
 #include "hm/version.h"
@@ -264,6 +265,11 @@ int run_stream(const Config& cfg) {
 int run_run(const Invocation& in) {
   const Config& cfg = in.cfg;
   const std::string source_spec = in.args.count("source") ? in.args["source"].as<std::string>() : "redis";
+  if (cfg.webhook.enabled) {
+    if (source_spec == "redis") return run_webhook(cfg);
+    std::cerr << "hm-worker: --role webhook: takes no --source (it serves HTTP)\n";
+    return kExitUsage;
+  }
   if (source_spec == "redis") return run_stream(cfg);
   if (cfg.role != Role::kIngest) {
     const char* role = to_string(cfg.role);

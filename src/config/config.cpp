@@ -9,6 +9,7 @@
 #include "config/database_url.h"
 #include "core/destination.h"
 #include "config/values.h"
+#include "config/webhook_config.h"
 #include "redis/redis_url.h"
 
 namespace hm {
@@ -165,7 +166,7 @@ LogOptions parse_log(const Values& v) {
 Role worker_role(const Values& v) {
   const std::string name = trim(v.str("WORKER_ROLE"));
   const std::optional<Role> role = parse_role(name);
-  if (!role) throw ConfigError("WORKER_ROLE", "'" + name + "' is not one of ingest, reply, enrich, media");
+  if (!role) throw ConfigError("WORKER_ROLE", "'" + name + "' is not one of ingest, reply, enrich, media, webhook");
   return *role;
 }
 
@@ -377,7 +378,8 @@ Config parse_config(const RawConfig& raw) {
   c.retry = parse_retry(v);
   parse_ingest_limits(v, c.ingest);
   c.log = parse_log(v);
-  c.role = worker_role(v);
+  c.webhook = config::parse_webhook(raw);
+  c.role = c.webhook.enabled ? Role::kIngest : worker_role(v);  // the receiver writes to the ingest stream
   c.queue = parse_queue(v, c.role);
   parse_batching(v, c.ingest);
   c.ingest.fan_out_roles = parse_fan_out_roles(v);

@@ -109,6 +109,23 @@ struct RoleOptions {
   std::string reply_rules_path;  // empty: no reply jobs, and the reply role refuses to start
 };
 
+// The webhook receiver (WORKER_ROLE=webhook). It is not a Role: it consumes
+// no stream and has no jobs; it writes to the ingest stream (queue.stream,
+// whose role is ingest).
+struct WebhookSettings {
+  bool enabled = false;  // WORKER_ROLE=webhook
+  int port = 8080;       // WEBHOOK_PORT
+  std::string bind = "0.0.0.0";
+  std::string path = "/webhook";
+  std::string verify_token_file;  // WEBHOOK_VERIFY_TOKEN_FILE
+  std::string app_secret_file;    // APP_SECRET_FILE: one secret per line
+  int redis_replicas = 0;         // WEBHOOK_REDIS_REPLICAS: WAIT for this many; 0 = no WAIT
+  std::chrono::milliseconds redis_wait{1000};  // WEBHOOK_REDIS_WAIT_MS
+  long long max_backlog = 100000;  // WEBHOOK_MAX_BACKLOG: entries; 0 = no limit
+  int threads = 64;                // WEBHOOK_THREADS
+  std::chrono::seconds drain{5};   // WEBHOOK_DRAIN_SECONDS: served while unready after SIGTERM
+};
+
 struct Config {
   DbOptions db;
   // What `migrate` connects with: db, with DB_MIGRATE_USER and its password
@@ -122,7 +139,8 @@ struct Config {
   WorkerOptions worker;
   RoleOptions roles;
   LogOptions log;
-  Role role = Role::kIngest;  // WORKER_ROLE
+  Role role = Role::kIngest;  // WORKER_ROLE (kIngest when it is "webhook")
+  WebhookSettings webhook;
 };
 
 // Where a raw value came from, for `hm-worker config`.

@@ -47,6 +47,7 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Histogram>* batch_size;
   prometheus::Family<prometheus::Histogram>* fetch_to_commit;
   prometheus::Family<prometheus::Histogram>* enqueue_to_commit;
+  prometheus::Family<prometheus::Histogram>* receive_to_commit;
   prometheus::Family<prometheus::Gauge>* pool_size;
   prometheus::Family<prometheus::Gauge>* pool_overflow;
   prometheus::Family<prometheus::Gauge>* pool_connections;
@@ -125,6 +126,10 @@ PrometheusMetrics::PrometheusMetrics(const std::string& role, const std::string&
   f_->enqueue_to_commit = &BuildHistogram()
                                .Name("hm_worker_enqueue_to_commit_seconds")
                                .Help("From enqueueing a delivery to acknowledging it")
+                               .Register(r);
+  f_->receive_to_commit = &BuildHistogram()
+                               .Name("hm_worker_receive_to_commit_seconds")
+                               .Help("From the webhook receiver getting a delivery to acknowledging it")
                                .Register(r);
   register_pool_and_queue(r);
   register_retention_and_process(r);
@@ -288,6 +293,11 @@ void PrometheusMetrics::batch_done(std::size_t entries, double fetch_to_commit_s
   f_->fetch_to_commit->Add({{"role", role_}}, kLatencyBuckets).Observe(fetch_to_commit_s);
   auto& h = f_->enqueue_to_commit->Add({{"role", role_}}, kLatencyBuckets);
   for (double v : enqueue_to_commit_s) h.Observe(v);
+}
+
+void PrometheusMetrics::received_to_commit(const std::vector<double>& seconds) {
+  auto& h = f_->receive_to_commit->Add({{"role", role_}}, kLatencyBuckets);
+  for (double v : seconds) h.Observe(v);
 }
 
 void PrometheusMetrics::pool_checkout(double wait_s, bool timed_out) {

@@ -27,6 +27,8 @@ QueueEntry parse_entry(const ReplyView& e, bool* deleted) {
       has_payload = true;
     } else if (key == "enqueued_at") {
       q.enqueued_ms = fields.at(i + 1).integer();
+    } else if (key == "received_at") {
+      q.received_ms = fields.at(i + 1).integer();
     }
     if (names.size() < 200) names += (names.empty() ? "" : ",") + key;
   }

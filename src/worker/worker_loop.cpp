@@ -136,12 +136,11 @@ std::string refusal(const QueueEntry& e, const StreamWorkerOptions& o) {
   return "";
 }
 
-// Seconds from enqueue to now for each known enqueue time (ms since epoch).
-std::vector<double> latencies_s(const std::vector<long long>& enqueued_ms) {
-  const long long now_wall = wall_now_ms();
+// Seconds from each known time (ms since the epoch; 0 = unknown, skipped) to now_ms.
+std::vector<double> seconds_since(const std::vector<long long>& times_ms, long long now_ms) {
   std::vector<double> out;
-  for (long long t : enqueued_ms)
-    if (t > 0 && t <= now_wall) out.push_back(static_cast<double>(now_wall - t) / 1000.0);
+  for (long long t : times_ms)
+    if (t > 0 && t <= now_ms) out.push_back(static_cast<double>(now_ms - t) / 1000.0);
   return out;
 }
 
@@ -172,6 +171,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
   std::vector<QueueEntry> waiting;  // left pending, this delivery not counted
   std::vector<OutboundJob> jobs;
   std::vector<long long> committed_enqueued;  // ms since epoch
+  std::vector<long long> committed_received;  // ms since epoch (through the webhook receiver)
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     const DeliveryOutcome& out = outcomes[i];
     counts += out.counts;
@@ -183,6 +183,7 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
       case Verdict::kDone:
         acks.push_back(sent[i]->id);
         committed_enqueued.push_back(sent[i]->enqueued_ms);
+        committed_received.push_back(sent[i]->received_ms);
         break;
       case Verdict::kDeadLetter:
         doomed.push_back({sent[i], out.reason, sent[i]->deliveries});
@@ -217,9 +218,11 @@ IngestCounts StreamWorker::process(const std::vector<QueueEntry>& batch) {
       spdlog::error("could not dead-letter entry {}; it stays pending and will be delivered again", d.entry->id);
     }
   }
+  const long long now_wall = wall_now_ms();
+  telemetry_.received_to_commit(seconds_since(committed_received, now_wall));  // empty unless via the receiver
   telemetry_.counted(counts);
   telemetry_.batch_done(batch.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                        latencies_s(committed_enqueued));
+                        seconds_since(committed_enqueued, now_wall));
   return counts;
 }
 
