@@ -190,7 +190,7 @@ int run_cli(int argc, char** argv) {
     return kExitOk;
   }
   if (args.count("version")) {
-    std::cout << "hm-worker " << kVersion << "\n";
+    std::cout << "hm-worker " << kVersion << " (commit " << kCommit << ")\n";
     return kExitOk;
   }
   if (name.empty()) {

@@ -31,6 +31,7 @@ TEST(CliTest, HelpAndVersion) {
   const auto version = test::run_command(kBin + " --version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_NE(version.out.find("hm-worker 0."), std::string::npos);
+  EXPECT_NE(version.out.find(" (commit "), std::string::npos) << version.out;
 }
 
 TEST(CliTest, CommandHelpShowsItsOwnFlagsAndTheVariablesItReads) {
