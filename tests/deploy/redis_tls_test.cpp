@@ -1,7 +1,7 @@
 // deploy/components/redis-tls, rendered on the base and on the example
 // overlay: a verifying stunnel sidecar in every pod (the webhook receiver's
-// too), the workers on its loopback end, and KEDA reading the lag on the TLS port with the same CA,
-// composed with the overlay's Redis password in one TriggerAuthentication.
+// too), the workers on its loopback end, and KEDA reading the lag on the TLS
+// port with the same CA, composed with the overlay's Redis password in one TriggerAuthentication.
 #include <gtest/gtest.h>
 
 #include <map>
