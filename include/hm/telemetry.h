@@ -53,6 +53,10 @@ class Telemetry {
   // Per stored entry that came through the webhook receiver: the time from
   // the receiver getting the HTTP request to acknowledgement.
   virtual void received_to_commit(const std::vector<double>& /*seconds*/) {}
+  // The reply role recorded how `count` replies ended: "sent", "failed",
+  // "unknown" (the request may have reached Graph: never sent again, a human
+  // checks) or "deferred" (provably not sent: back to reserved, tried later).
+  virtual void replied(const std::string& /*status*/, long long /*count*/) {}
 };
 
 // A shared do-nothing instance.

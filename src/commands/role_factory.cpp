@@ -98,7 +98,7 @@ struct ReplyRole final : RoleHandler {
   explicit ReplyRole(const RoleContext& c)
       : store(c.pool),
         graph(http, c.tokens, graph_options(c.cfg), c.clock, &c.stop, c.telemetry),
-        service(store, graph, c.rules, c.clock, reply_options(c.cfg), &c.stop),
+        service(store, graph, c.rules, c.clock, reply_options(c.cfg), &c.stop, &c.telemetry),
         housekeeping_interval(c.cfg.roles.reply_housekeeping_interval) {}
   const BatchHandler& handler() const override { return service; }
   std::vector<std::string> readiness_notes() override { return graph_notes(&graph); }

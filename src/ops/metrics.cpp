@@ -15,27 +15,6 @@
 
 namespace hm {
 
-namespace {
-
-class NoTelemetry final : public Telemetry {};
-
-}  // namespace
-
-Telemetry& no_telemetry() {
-  static NoTelemetry none;
-  return none;
-}
-
-std::string dead_letter_class(const std::string& reason) {
-  auto starts = [&](const char* p) { return reason.rfind(p, 0) == 0; };
-  if (starts("bad payload")) return "bad_payload";
-  if (starts("bad queue entry")) return "malformed_entry";
-  if (starts("delivered ")) return "max_deliveries";
-  if (starts("delivery is ")) return "oversized";
-  if (starts("retries exhausted")) return "retries_exhausted";
-  return "data_error";
-}
-
 struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Counter>* deliveries;
   prometheus::Family<prometheus::Counter>* messages;
@@ -69,6 +48,7 @@ struct PrometheusMetrics::Families {
   prometheus::Family<prometheus::Gauge>* build_info;
   prometheus::Family<prometheus::Counter>* trimmed;
   prometheus::Family<prometheus::Counter>* consumers_deleted;
+  prometheus::Family<prometheus::Counter>* replies;
   prometheus::Family<prometheus::Gauge>* stream_length;
   prometheus::Family<prometheus::Counter>* process_cpu;
   double cpu_reported = 0;  // guarded by mutex: what process_cpu holds
@@ -230,6 +210,14 @@ void PrometheusMetrics::register_retention_and_process(prometheus::Registry& r) 
                                .Name("hm_worker_queue_consumers_deleted_total")
                                .Help("Idle consumers with nothing pending deleted from their group by retention")
                                .Register(r);
+  f_->replies = &BuildCounter()
+                     .Name("hm_worker_replies_total")
+                     .Help("Auto-replies by how they ended: sent, failed, unknown (may have reached Graph: never "
+                           "sent again, check by hand), deferred (provably not sent: tried again later)")
+                     .Register(r);
+  // At 0 from the start in the reply role: the first unknown is an increase, not a new series.
+  if (role_ == "reply")
+    for (const char* status : {"sent", "failed", "unknown", "deferred"}) f_->replies->Add({{"role", role_}, {"status", status}});
   f_->stream_length = &BuildGauge()
                            .Name("hm_worker_queue_stream_length")
                            .Help("Entries in a stream (XLEN), by stream; every pod reports every stream: max by (stream)")
@@ -366,6 +354,10 @@ void PrometheusMetrics::set_queue(const QueueGauges& q) {
 
 void PrometheusMetrics::trimmed(const std::string& stream, long long entries) {
   f_->trimmed->Add({{"role", role_}, {"stream", stream}}).Increment(static_cast<double>(entries));
+}
+
+void PrometheusMetrics::replied(const std::string& status, long long count) {
+  f_->replies->Add({{"role", role_}, {"status", status}}).Increment(static_cast<double>(count));
 }
 
 void PrometheusMetrics::consumers_deleted(const std::string& stream, long long count) {

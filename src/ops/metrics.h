@@ -52,6 +52,7 @@ class PrometheusMetrics final : public Telemetry {
   void trimmed(const std::string& stream, long long entries) override;
   void consumers_deleted(const std::string& stream, long long count) override;
   void received_to_commit(const std::vector<double>& seconds) override;
+  void replied(const std::string& status, long long count) override;
 
   void set_pool(const PoolStats& stats);
   void set_queue(const QueueGauges& queue);

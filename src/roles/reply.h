@@ -11,6 +11,7 @@
 #include "graph/graph_api.h"
 #include "hm/clock.h"
 #include "hm/stop_signal.h"
+#include "hm/telemetry.h"
 #include "roles/job_handler.h"
 #include "rules/reply_rules.h"
 
@@ -35,10 +36,17 @@ struct ReplyOptions {
 
 class ReplyService final : public JobHandler {
  public:
-  // `stop` (may be null) ends retry_due() between replies.
+  // `stop` (may be null) ends retry_due() between replies; `telemetry` (may
+  // be null) counts how each reply ended, once the store recorded it.
   ReplyService(RoleStore& store, GraphApi& graph, const ReplyRules& rules, Clock& clock, ReplyOptions options = {},
-               const StopSignal* stop = nullptr)
-      : JobHandler(store), graph_(graph), rules_(rules), clock_(clock), options_(options), stop_(stop) {}
+               const StopSignal* stop = nullptr, Telemetry* telemetry = nullptr)
+      : JobHandler(store),
+        graph_(graph),
+        rules_(rules),
+        clock_(clock),
+        options_(options),
+        stop_(stop),
+        telemetry_(telemetry ? *telemetry : no_telemetry()) {}
 
   // Housekeeping, at start and then periodically (every sending_timeout / 2):
   // replies left in `sending` past the timeout become `unknown`, never sent
@@ -60,6 +68,7 @@ class ReplyService final : public JobHandler {
   Clock& clock_;
   ReplyOptions options_;
   const StopSignal* stop_;
+  Telemetry& telemetry_;
 };
 
 }  // namespace hm

@@ -1,7 +1,8 @@
 // The fleet's database connections, computed from the rendered manifests with
 // `hm-worker doctor`'s formula and reserve (mysql::pod_connections,
 // DoctorOptions): every pod may hold DB_POOL_SIZE + DB_MAX_OVERFLOW + 1, as
-// its container's env says (ConfigMap overridden by the Deployment's env); a
+// its container's env says (ConfigMap overridden by the Deployment's env),
+// except the webhook receiver, which opens none (commands/webhook.cpp); a
 // role may run its KEDA maxReplicaCount (or its replicas) plus the rolling
 // update's surge; the migrate Job holds one. The sum must stay within a stock
 // MariaDB's max_connections less the reserve. And the autoscaler watches each
@@ -11,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "config/config.h"
 #include "mysql/doctor.h"
 #include "redis/redis_url.h"
 #include "rendered.h"
@@ -27,24 +29,39 @@ struct Budget {
   std::string detail;
 };
 
-// Pods a Deployment may run at once: the most its ScaledObject allows (or its
+// Pods a Deployment may run at once: the most its ScaledObject or HPA allows (or its
 // replicas, 1 when unset), plus maxSurge during a rolling update.
 long long max_pods(const std::vector<YAML::Node>& objects, const YAML::Node& deployment) {
   long long replicas = deployment["spec"]["replicas"].as<long long>(1);
   for (const auto& so : of_kind(objects, "ScaledObject"))
     if (so["spec"]["scaleTargetRef"]["name"].as<std::string>("") == name_of(deployment))
       replicas = std::max(replicas, so["spec"]["maxReplicaCount"].as<long long>(100));  // KEDA's default is 100
+  for (const auto& hpa : of_kind(objects, "HorizontalPodAutoscaler"))
+    if (hpa["spec"]["scaleTargetRef"]["name"].as<std::string>("") == name_of(deployment))
+      replicas = std::max(replicas, hpa["spec"]["maxReplicas"].as<long long>());
   return replicas + deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"].as<long long>(0);
 }
 
+// The role a Deployment runs: `run --role ROLE`.
+std::string role_of(const YAML::Node& deployment) {
+  return deployment["spec"]["template"]["spec"]["containers"][0]["args"][2].as<std::string>("");
+}
+
+// Database connections one pod of `deployment` may hold.
+long long pod_connections(const std::vector<YAML::Node>& objects, const YAML::Node& deployment) {
+  const auto env = effective_env(objects, deployment["spec"]["template"]["spec"]["containers"][0]);
+  RawConfig raw = raw_config(env);
+  raw.set("WORKER_ROLE", role_of(deployment), ValueOrigin::kFlag);
+  if (parse_config(raw).webhook.enabled) return 0;  // Redis only: no pool, no readiness query
+  return mysql::pod_connections(std::stoi(env.at("DB_POOL_SIZE")), std::stoi(env.at("DB_MAX_OVERFLOW")),
+                                mysql::DoctorOptions{}.extra_per_pod);
+}
+
 Budget fleet_budget(const std::vector<YAML::Node>& objects) {
-  const mysql::DoctorOptions doctor;
   Budget b;
   std::ostringstream detail;
   for (const auto& d : of_kind(objects, "Deployment")) {
-    const auto env = effective_env(objects, d["spec"]["template"]["spec"]["containers"][0]);
-    const long long per_pod =
-        mysql::pod_connections(std::stoi(env.at("DB_POOL_SIZE")), std::stoi(env.at("DB_MAX_OVERFLOW")), doctor.extra_per_pod);
+    const long long per_pod = pod_connections(objects, d);
     const long long pods = max_pods(objects, d);
     b.connections += pods * per_pod;
     detail << name_of(d) << " " << pods << " x " << per_pod << "; ";
@@ -89,9 +106,22 @@ TEST(ConnectionBudgetTest, BudgetCountsKedaMaxReplicasAndPerDeploymentPoolOverri
   EXPECT_GT(fleet_budget(bigger_pool).connections, usable());
 }
 
+// The receiver is in the fleet and counted as 0 (it opens no connection),
+// while a database role in its place would count.
+TEST(ConnectionBudgetTest, TheWebhookReceiverIsCountedAndHoldsNoConnection) {
+  const auto d = find(base(), "Deployment", "hm-worker-webhook");
+  EXPECT_EQ(role_of(d), "webhook");
+  EXPECT_EQ(pod_connections(base(), d), 0);
+  EXPECT_NE(fleet_budget(base()).detail.find("hm-worker-webhook 9 x 0;"), std::string::npos) << fleet_budget(base()).detail;
+  YAML::Node as_ingest = YAML::Clone(d);
+  as_ingest["spec"]["template"]["spec"]["containers"][0]["args"][2] = "ingest";
+  EXPECT_GT(pod_connections(base(), as_ingest), 0);
+}
+
 TEST(ConnectionBudgetTest, EveryRoleScalesOnItsOwnStreamsLagBetweenOneAndItsBudget) {
   const auto scaled = of_kind(base(), "ScaledObject");
-  ASSERT_EQ(scaled.size(), of_kind(base(), "Deployment").size());
+  // Every consumer role; the receiver (no stream to consume) scales on CPU (its HPA).
+  ASSERT_EQ(scaled.size(), of_kind(base(), "Deployment").size() - 1);
   for (const auto& so : scaled) {
     const std::string target = so["spec"]["scaleTargetRef"]["name"].as<std::string>();
     const auto d = find(base(), "Deployment", target);

@@ -4,7 +4,8 @@
 // Pod Security agree, the migrate Job runs as the DDL account, the base holds
 // no Secret and the example overlay provides every Secret the pods mount, by
 // an image digest. The connection budget and KEDA: budget_test.cpp; alerts:
-// monitoring_test.cpp; the Redis TLS component: redis_tls_test.cpp.
+// monitoring_test.cpp; the Redis TLS component: redis_tls_test.cpp; the
+// webhook receiver's own objects: webhook_test.cpp.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -55,7 +56,10 @@ TEST(ManifestsTest, DeployRendersTheBaseAndEveryFileOfTheBaseIsUsed) {
   }
 }
 
-TEST(ManifestsTest, FourDeploymentsEachRunningItsRoleWithAConfigurationTheBinaryAccepts) {
+// The receiver: no database, no reply rules (commands/webhook.cpp).
+bool is_webhook(const YAML::Node& deployment) { return name_of(deployment) == "hm-worker-webhook"; }
+
+TEST(ManifestsTest, FiveDeploymentsEachRunningItsRoleWithAConfigurationTheBinaryAccepts) {
   std::set<std::string> roles;
   for (const auto& d : of_kind(base(), "Deployment")) {
     const std::string name = name_of(d);
@@ -71,13 +75,15 @@ TEST(ManifestsTest, FourDeploymentsEachRunningItsRoleWithAConfigurationTheBinary
     for (const auto& [k, v] : env) EXPECT_NE(find_variable(k), nullptr) << name << ": " << k << " is not a variable hm-worker knows";
     RawConfig raw = raw_config(env);
     raw.set("WORKER_ROLE", role, ValueOrigin::kFlag);
-    EXPECT_NO_THROW(parse_config(raw)) << name;
+    Config cfg;
+    EXPECT_NO_THROW(cfg = parse_config(raw)) << name;
+    EXPECT_EQ(cfg.webhook.enabled, role == "webhook") << name;
     roles.insert(role);
     EXPECT_EQ(d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"].as<std::string>(), role);
-    // KEDA owns the replica count: an apply must not reset it.
-    EXPECT_FALSE(d["spec"]["replicas"]) << name << " sets replicas; its ScaledObject decides them";
+    // KEDA (or the receiver's HPA) owns the replica count: an apply must not reset it.
+    EXPECT_FALSE(d["spec"]["replicas"]) << name << " sets replicas; its autoscaler decides them";
   }
-  EXPECT_EQ(roles, (std::set<std::string>{"ingest", "reply", "enrich", "media"}));
+  EXPECT_EQ(roles, (std::set<std::string>{"ingest", "reply", "enrich", "media", "webhook"}));
 }
 
 TEST(ManifestsTest, GeneratedConfigMapHoldsEveryVariableWithTheBinarysDefault) {
@@ -161,13 +167,19 @@ TEST(ManifestsTest, ProbesPortsGraceSpreadAndDisruptionBudgetsAgree) {
     EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
     EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
     EXPECT_EQ(d["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"].as<int>(), metrics_port) << name;
-    // The kubelet SIGKILLs only after the worker's own stop (its env's SHUTDOWN_TIMEOUT).
-    EXPECT_GT(pod["terminationGracePeriodSeconds"].as<int>(), std::stoi(env.at("SHUTDOWN_TIMEOUT"))) << name;
+    // The kubelet SIGKILLs only after the worker's own stop (its env's
+    // SHUTDOWN_TIMEOUT; the receiver's drain on top, to be safe).
+    const int drain = is_webhook(d) ? std::stoi(env.at("WEBHOOK_DRAIN_SECONDS")) : 0;
+    EXPECT_GT(pod["terminationGracePeriodSeconds"].as<int>(), std::stoi(env.at("SHUTDOWN_TIMEOUT")) + drain) << name;
     EXPECT_EQ(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"].as<int>(), 0) << name;
     std::set<std::string> spread;
     for (const auto& t : pod["topologySpreadConstraints"]) spread.insert(t["topologyKey"].as<std::string>());
     EXPECT_EQ(spread, (std::set<std::string>{"kubernetes.io/hostname", "topology.kubernetes.io/zone"})) << name;
-    // The password file is the mounted Secret.
+    // The password file is the mounted Secret (the receiver's secret files: webhook_test.cpp).
+    if (is_webhook(d)) {
+      EXPECT_FALSE(env.count("DB_PASSWORD_FILE")) << name << " opens no database connection";
+      continue;
+    }
     ASSERT_TRUE(env.count("DB_PASSWORD_FILE")) << name;
     bool mounted = false;
     for (const auto& m : c["volumeMounts"])
@@ -175,7 +187,7 @@ TEST(ManifestsTest, ProbesPortsGraceSpreadAndDisruptionBudgetsAgree) {
     EXPECT_TRUE(mounted) << name << ": DB_PASSWORD_FILE is not under a volume mount";
   }
   const auto pdbs = of_kind(base(), "PodDisruptionBudget");
-  EXPECT_EQ(pdbs.size(), 4u);
+  EXPECT_EQ(pdbs.size(), of_kind(base(), "Deployment").size());
   for (const auto& p : pdbs) EXPECT_EQ(p["spec"]["unhealthyPodEvictionPolicy"].as<std::string>(""), "AlwaysAllow") << name_of(p);
 }
 
@@ -193,6 +205,7 @@ TEST(ManifestsTest, MediaWaitsForADownloadInFlightBeforeStopping) {
 TEST(ManifestsTest, ReplyRulesAreMountedWhereTheConfigSaysAndParse) {
   const auto rules = find(base(), "ConfigMap", "hm-worker-reply-rules");
   for (const auto& d : of_kind(base(), "Deployment")) {
+    if (is_webhook(d)) continue;  // reads no rules
     const auto env = effective_env(base(), worker_container(d));
     const std::string path = env.at("REPLY_RULES_PATH");
     const std::string file = path.substr(path.rfind('/') + 1);
@@ -236,10 +249,14 @@ TEST(ManifestsTest, MigrateJobRunsAsTheDdlAccountWithItsOwnSecret) {
 }
 
 TEST(ManifestsTest, NetworkPolicyOpensOnlyDnsDatabaseRedisHttpsAndMetrics) {
-  const auto policies = of_kind(base(), "NetworkPolicy");
-  ASSERT_EQ(policies.size(), 1u);
-  const auto spec = policies[0]["spec"];
+  ASSERT_EQ(of_kind(base(), "NetworkPolicy").size(), 2u);  // and the receiver's: webhook_test.cpp
+  const auto spec = find(base(), "NetworkPolicy", "hm-worker")["spec"];
   EXPECT_EQ(spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"].as<std::string>(), "hm-worker");
+  // Not the receiver: policies add up, and it must get only its own.
+  const auto except = spec["podSelector"]["matchExpressions"][0];
+  EXPECT_EQ(except["key"].as<std::string>(""), "app.kubernetes.io/component");
+  EXPECT_EQ(except["operator"].as<std::string>(""), "NotIn");
+  EXPECT_EQ(YAML::Dump(except["values"]), "- webhook");
   std::set<std::string> egress;
   for (const auto& rule : spec["egress"])
     for (const auto& p : rule["ports"]) egress.insert(p["protocol"].as<std::string>() + "/" + p["port"].as<std::string>());

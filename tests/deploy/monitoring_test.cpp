@@ -12,14 +12,15 @@
 
 #include "ops/metrics.h"
 #include "rendered.h"
+#include "webhook/webhook_metrics.h"
 
 namespace hm::deploy {
 namespace {
 
 const fs::path kMonitoring = deploy_dir() / "monitoring";
 
-// Every metric name a worker exports, from its own exposition text, with
-// every lazily created series made once.
+// Every metric name a worker (or the webhook receiver) exports, from its own
+// exposition text, with every lazily created series made once.
 std::set<std::string> exported_names() {
   PrometheusMetrics m("ingest", "test");
   m.counted(IngestCounts{});
@@ -36,9 +37,11 @@ std::set<std::string> exported_names() {
   m.committed(1000);
   m.set_pool(PoolStats{});
   m.set_queue(QueueGauges{1, 1, 1, 1});
+  m.replied("sent", 1);
+  const webhook::WebhookMetrics receiver;
   std::set<std::string> names;
   const std::regex type_line(R"(^# TYPE (\S+) (\S+)$)");
-  std::istringstream in(m.serialize());
+  std::istringstream in(m.serialize() + receiver.serialize());
   for (std::string line; std::getline(in, line);) {
     std::smatch match;
     if (!std::regex_match(line, match, type_line)) continue;
@@ -70,6 +73,18 @@ TEST(MonitoringTest, ExportedNamesAreReadFromTheRealExposition) {
   EXPECT_TRUE(names.count("hm_worker_queue_lag"));
   EXPECT_TRUE(names.count("hm_worker_enqueue_to_commit_seconds_bucket"));
   EXPECT_FALSE(names.count("hm_worker_queue_lag_bucket"));
+  EXPECT_TRUE(names.count("hm_worker_webhook_requests_total"));
+  EXPECT_TRUE(names.count("hm_worker_replies_total"));
+}
+
+// HmWorkerRepliesUnknown takes increase(): the reply role's series must
+// exist at 0 before the first unknown, or that first one is never seen.
+TEST(MonitoringTest, TheReplyRolesStatusSeriesStartAtZero) {
+  const std::string text = PrometheusMetrics("reply", "test").serialize();
+  for (const char* status : {"sent", "failed", "unknown", "deferred"})
+    EXPECT_NE(text.find("hm_worker_replies_total{role=\"reply\",status=\"" + std::string(status) + "\"} 0"), std::string::npos)
+        << status;
+  EXPECT_EQ(PrometheusMetrics("ingest", "test").serialize().find("hm_worker_replies_total{"), std::string::npos);
 }
 
 TEST(MonitoringTest, EveryAlertUsesExistingMetricsAndLinksItsRunbookSection) {
@@ -115,6 +130,11 @@ TEST(MonitoringTest, DashboardParsesUsesExistingMetricsAndShipsForGrafana) {
             std::string::npos);
   EXPECT_NE(text.find("sum by (role, code) (rate(hm_worker_db_retries_total"), std::string::npos);
   EXPECT_NE(text.find("sum by (role, reason) (increase(hm_worker_dead_letters_total"), std::string::npos);
+  // The receiver: outcomes, p99, backlog; replies by status.
+  EXPECT_NE(text.find("sum by (outcome) (rate(hm_worker_webhook_requests_total"), std::string::npos);
+  EXPECT_NE(text.find("histogram_quantile(0.99, sum by (le) (rate(hm_worker_webhook_request_seconds_bucket"), std::string::npos);
+  EXPECT_NE(text.find("hm_worker_webhook_backlog"), std::string::npos);
+  EXPECT_NE(text.find("sum by (status) (increase(hm_worker_replies_total"), std::string::npos);
   const auto cm = find(render(kMonitoring), "ConfigMap", "hm-worker-dashboard");
   EXPECT_EQ(cm["metadata"]["labels"]["grafana_dashboard"].as<std::string>(""), "1");
   EXPECT_EQ(nlohmann::json::parse(cm["data"]["hm-worker.json"].as<std::string>()), dashboard);

@@ -1,7 +1,7 @@
 // deploy/components/redis-tls, rendered on the base and on the example
-// overlay: a verifying stunnel sidecar in every pod, the workers on its
-// loopback end, and KEDA reading the lag on the TLS port with the same CA,
-// composed with the overlay's Redis password in one TriggerAuthentication.
+// overlay: a verifying stunnel sidecar in every pod (the webhook receiver's
+// too), the workers on its loopback end, and KEDA reading the lag on the TLS
+// port with the same CA, composed with the overlay's Redis password in one TriggerAuthentication.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -126,7 +126,7 @@ TEST(ManifestsTest, RedisTlsComponentAddsAVerifyingTunnelAndPointsWorkersAndKeda
   expect_verifying_client(conf);
   expect_verifying_client(parse_stunnel(read_text(deploy_dir() / "components" / "redis-tls" / "stunnel.conf")));
   const auto deployments = of_kind(objects, "Deployment");
-  ASSERT_EQ(deployments.size(), 4u);
+  ASSERT_EQ(deployments.size(), 5u);  // the four roles and the webhook receiver (it talks to Redis too)
   for (const auto& d : deployments) expect_tunnel_sidecar(d, objects, conf);
   // The workers' configuration, rendered: valid, and Redis is the tunnel.
   const auto data = configmap(objects);

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -305,6 +306,48 @@ TEST(ReplyHeldAccountsTest, APausedAccountsRepliesWaitWithoutCrowdingOutOthersAn
   EXPECT_EQ(store.stored_reply(a2)->record.status, ReplyStatus::kSent);
   EXPECT_EQ(http.count("POST"), 5);
   std::remove(path.c_str());
+}
+
+// hm_worker_replies_total: each reply counted once, by the status the store
+// recorded, where it was decided (a job, the housekeeping's retry or expiry).
+class ReplyCounter final : public Telemetry {
+ public:
+  void replied(const std::string& status, long long count) override { counts[status] += count; }
+  std::map<std::string, long long> counts;
+};
+
+TEST_F(ReplyLogicTest, EveryOutcomeIsCountedOnceByTheStatusRecorded) {
+  ReplyCounter counter;
+  ReplyService reply(store_, graph_, rules_, clock_, ReplyOptions{}, nullptr, &counter);
+  const auto handle = [&](const std::string& mid) { return reply.handle({job(mid)}).at(0).verdict; };
+  message("c-sent", "hours?");
+  EXPECT_EQ(handle("c-sent"), Verdict::kDone);
+  EXPECT_EQ(handle("c-sent"), Verdict::kDone);  // again: nothing sent, nothing counted
+  answer = [](const test::FakeCall&) {
+    return test::http_answer(400, R"({"error":{"message":"User cannot receive messages","code":551}})");
+  };
+  message("c-failed", "hours?");
+  EXPECT_EQ(handle("c-failed"), Verdict::kDone);
+  answer = [](const test::FakeCall&) { return test::http_failure(HttpFailure::kTimeout, /*request_sent=*/true); };
+  message("c-unknown", "hours?");
+  EXPECT_EQ(handle("c-unknown"), Verdict::kDone);
+  answer = [](const test::FakeCall&) { return test::http_failure(HttpFailure::kNotSent, /*request_sent=*/false); };
+  const auto deferred = message("c-deferred", "hours?");
+  EXPECT_EQ(handle("c-deferred"), Verdict::kDone);
+  EXPECT_EQ(store_.stored_reply(deferred)->record.status, ReplyStatus::kReserved);
+  EXPECT_EQ(counter.counts, (std::map<std::string, long long>{{"sent", 1}, {"failed", 1}, {"unknown", 1}, {"deferred", 1}}));
+  // The deferred one, retried once due, is sent: counted sent as well.
+  answer = [](const test::FakeCall&) { return test::http_answer(200, R"({"message_id":"sent-later"})"); };
+  clock_.advance(std::chrono::seconds(31));
+  EXPECT_EQ(reply.retry_due(), 1);
+  EXPECT_EQ(counter.counts["sent"], 2);
+  // A send left by a dead worker, expired by the housekeeping: unknown.
+  const auto stuck = message("c-stuck", "hours?");
+  ASSERT_TRUE(store_.reserve_reply(stuck, kAccount, kCustomer, "hours", "09:00-22:00").value);
+  ASSERT_TRUE(store_.claim_reply_send(stuck).value);
+  clock_.advance(std::chrono::seconds(301));
+  EXPECT_EQ(reply.expire_stale_sends(), 1);
+  EXPECT_EQ(counter.counts, (std::map<std::string, long long>{{"sent", 2}, {"failed", 1}, {"unknown", 2}, {"deferred", 1}}));
 }
 
 }  // namespace
