@@ -133,7 +133,12 @@ int run_webhook(const Config& cfg) {
                cfg.webhook.redis_replicas, cfg.webhook.max_backlog, cfg.worker.metrics_bind,
                status ? status->port() : 0);
 
-  while (!stop.wait_for(std::chrono::hours(1))) {
+  while (!stop.wait_for(std::chrono::seconds(1))) {
+    if (!server->listening()) {  // cpp-httplib's accept loop gave up: exit, so Kubernetes restarts the pod
+      spdlog::error("the webhook listener on port {} stopped accepting connections; exiting 1", server->port());
+      spdlog::default_logger()->flush();
+      std::_Exit(kExitFailure);
+    }
   }
   // Unready from here (StatusEndpoints answers 503 once stop is requested);
   // keep serving while the load balancer takes this pod out.

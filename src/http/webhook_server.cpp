@@ -157,6 +157,11 @@ WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookH
   });
 }
 
+bool WebhookServer::listening() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return !state_->ended;
+}
+
 WebhookServer::~WebhookServer() {
   if (thread_.joinable()) stop(std::chrono::hours(24));
 }

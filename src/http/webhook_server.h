@@ -70,6 +70,9 @@ class WebhookServer {
   WebhookServer& operator=(const WebhookServer&) = delete;
 
   int port() const { return port_; }
+  // False once the listening loop has ended by itself (or by stop()): the
+  // port then refuses every connection, and the process must not look alive.
+  bool listening() const;
 
   // Stops accepting (the listening socket is closed: new connections are
   // refused), lets the requests in flight finish, and waits up to `limit`:

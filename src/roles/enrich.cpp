@@ -43,8 +43,11 @@ DeliveryOutcome EnrichService::handle_message(const StoredMessage& m) const {
     case GraphOutcome::kUnknown:
       break;
   }
+  // The Graph API failing (5xx, no answer) is an outage, not the job's fault:
+  // the job waits without counting toward QUEUE_MAX_DELIVERIES (never a dead
+  // letter), bounded by max_account_wait like an account's pause.
   const Status s = store().save_profile_error(m.account_id, m.customer_id, r.error, false);
-  return s.ok() ? later("profile fetch: " + r.error) : store_failed(s);
+  return s.ok() ? wait_for_account(m, "the Graph API failed: " + r.error) : store_failed(s);
 }
 
 DeliveryOutcome EnrichService::wait_for_account(const StoredMessage& m, const std::string& why) const {

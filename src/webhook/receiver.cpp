@@ -115,7 +115,9 @@ WebhookReceiver::WebhookReceiver(ReceiverOptions options, const SignatureCheck& 
 WebhookAnswer WebhookReceiver::handle(const WebhookRequest& request) {
   const auto start = clock_.now();
   Outcome outcome = Outcome::kBadRequest;
-  WebhookAnswer answer = request.method == "GET" ? verify(request, outcome) : deliver(request, outcome);
+  // cpp-httplib routes HEAD to the GET handler: a verification, never a delivery.
+  const bool verification = request.method == "GET" || request.method == "HEAD";
+  WebhookAnswer answer = verification ? verify(request, outcome) : deliver(request, outcome);
   metrics_.request(outcome, std::chrono::duration<double>(clock_.now() - start).count());
   return answer;
 }

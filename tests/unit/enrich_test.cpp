@@ -129,6 +129,20 @@ TEST_F(EnrichLogicTest, RateLimitsAndRefusedTokensKeepTheJobWaitingWithoutARetry
   EXPECT_EQ(store_.contact(kAccount, kCustomer)->profile->name.value_or(""), "Karim");
 }
 
+// A Graph API outage (5xx after the call's own retries) is not the job's
+// fault: it waits uncounted, so an hour-long outage never dead-letters
+// profile jobs; an old message is done without the profile.
+TEST_F(EnrichLogicTest, AGraphOutageKeepsTheJobWaitingUncounted) {
+  answer = [](const test::FakeCall&) { return test::http_answer(503, "Service Unavailable"); };
+  message("o1", 1000);
+  const auto out = enrich_.handle({job("o1")}).at(0);
+  EXPECT_EQ(out.verdict, Verdict::kRetryLater);
+  EXPECT_FALSE(out.counts_as_delivery);
+  EXPECT_FALSE(store_.contact(kAccount, kCustomer)->profile_fetched_ms.has_value());
+  clock_.advance(std::chrono::hours(25));
+  EXPECT_EQ(enrich_.handle({job("o1")}).at(0).verdict, Verdict::kDone);
+}
+
 // A job does not wait for its account forever: once its message is older
 // than max_account_wait it is done without the profile (the contact's next
 // message fetches it), and an account without a token has nothing to wait for.

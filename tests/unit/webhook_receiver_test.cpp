@@ -151,6 +151,17 @@ TEST(WebhookReceiverTest, VerificationEchoesTheChallengeOnlyForTheToken) {
   EXPECT_EQ(rig.count("verify_refused"), 7);
 }
 
+// cpp-httplib routes HEAD to the GET handler: a HEAD is a (refused)
+// verification, never a delivery without a signature.
+TEST(WebhookReceiverTest, AHeadRequestIsAVerificationNotABadSignature) {
+  Rig rig;
+  WebhookRequest head = Rig::get({});
+  head.method = "HEAD";
+  EXPECT_EQ(rig.receiver.handle(head).status, 403);
+  EXPECT_EQ(rig.count("bad_signature"), 0);
+  EXPECT_EQ(rig.count("verify_refused"), 1);
+}
+
 TEST(WebhookReceiverTest, ContentTypeIgnoresParametersAndCase) {
   EXPECT_TRUE(is_json_content_type("application/json"));
   EXPECT_TRUE(is_json_content_type("Application/JSON ; charset=UTF-8"));
