@@ -20,6 +20,22 @@ std::vector<VariableSpec> retention_variables() {
   };
 }
 
+// The webhook receiver's (WORKER_ROLE=webhook).
+std::vector<VariableSpec> webhook_variables() {
+  return {
+      {"WEBHOOK_PORT", "8080", "webhook receiver: port of the callback endpoint (not METRICS_PORT)"},
+      {"WEBHOOK_BIND", "0.0.0.0", "webhook receiver: address it binds (numeric IPv4 or IPv6)"},
+      {"WEBHOOK_PATH", "/webhook", "webhook receiver: the callback path registered with Meta"},
+      {"WEBHOOK_VERIFY_TOKEN_FILE", "", "webhook receiver: file holding the verify token of the subscription (a mounted Kubernetes secret)"},
+      {"APP_SECRET_FILE", "", "webhook receiver: file holding the app secret(s) that sign deliveries, one per line (two during a rotation; a mounted Kubernetes secret)"},
+      {"WEBHOOK_REDIS_REPLICAS", "0", "webhook receiver: replicas that must acknowledge each XADD (Redis WAIT) before 200; 0 = the primary's acknowledgement"},
+      {"WEBHOOK_REDIS_WAIT_MS", "1000", "webhook receiver: WAIT timeout, milliseconds (fewer replicas by then: 503)"},
+      {"WEBHOOK_MAX_BACKLOG", "100000", "webhook receiver: ingest entries not yet acknowledged above which deliveries get 503 + Retry-After (0 = no limit)"},
+      {"WEBHOOK_THREADS", "64", "webhook receiver: connections served at once (a kept-alive connection holds its thread; each thread may hold one Redis connection)"},
+      {"WEBHOOK_DRAIN_SECONDS", "5", "webhook receiver: after SIGTERM, seconds it keeps serving while /readyz says 503 (so the load balancer stops sending first); below SHUTDOWN_TIMEOUT"},
+  };
+}
+
 std::vector<VariableSpec> core_variables() {
   return {
       {"DATABASE_URL", "", "mysql://user:password@host:port/db (?ssl-mode=MODE); DB_* variables that are set override its parts", true},
@@ -96,16 +112,6 @@ std::vector<VariableSpec> core_variables() {
       {"LOG_LEVEL", "info", "trace, debug, info, warn, error, critical or off"},
       {"LOG_FORMAT", "text", "text or json (one JSON object per line)"},
       {"WORKER_ROLE", "ingest", "ingest, reply, enrich, media, or webhook (the HTTPS callback receiver: writes to the ingest stream)"},
-      {"WEBHOOK_PORT", "8080", "webhook receiver: port of the callback endpoint (not METRICS_PORT)"},
-      {"WEBHOOK_BIND", "0.0.0.0", "webhook receiver: address it binds (numeric IPv4 or IPv6)"},
-      {"WEBHOOK_PATH", "/webhook", "webhook receiver: the callback path registered with Meta"},
-      {"WEBHOOK_VERIFY_TOKEN_FILE", "", "webhook receiver: file holding the verify token of the subscription (a mounted Kubernetes secret)"},
-      {"APP_SECRET_FILE", "", "webhook receiver: file holding the app secret(s) that sign deliveries, one per line (two during a rotation; a mounted Kubernetes secret)"},
-      {"WEBHOOK_REDIS_REPLICAS", "0", "webhook receiver: replicas that must acknowledge each XADD (Redis WAIT) before 200; 0 = the primary's acknowledgement"},
-      {"WEBHOOK_REDIS_WAIT_MS", "1000", "webhook receiver: WAIT timeout, milliseconds (fewer replicas by then: 503)"},
-      {"WEBHOOK_MAX_BACKLOG", "100000", "webhook receiver: ingest entries not yet acknowledged above which deliveries get 503 + Retry-After (0 = no limit)"},
-      {"WEBHOOK_THREADS", "64", "webhook receiver: connections served at once (a kept-alive connection holds its thread; each thread may hold one Redis connection)"},
-      {"WEBHOOK_DRAIN_SECONDS", "5", "webhook receiver: after SIGTERM, seconds it keeps serving while /readyz says 503 (so the load balancer stops sending first); below SHUTDOWN_TIMEOUT"},
   };
 }
 
@@ -114,6 +120,7 @@ std::vector<VariableSpec> core_variables() {
 const std::vector<VariableSpec>& known_variables() {
   static const std::vector<VariableSpec> vars = [] {
     std::vector<VariableSpec> all = core_variables();
+    for (auto& v : webhook_variables()) all.push_back(std::move(v));
     for (auto& v : retention_variables()) all.push_back(std::move(v));
     return all;
   }();
