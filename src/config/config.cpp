@@ -231,11 +231,14 @@ std::vector<Role> parse_fan_out_roles(const Values& v) {
 }
 
 // INGEST_BATCH_SIZE (per_transaction), INGEST_BATCH_LINGER_MS and
-// QUEUE_READ_COUNT (read_count, default and at least per_transaction).
+// QUEUE_READ_COUNT (read_count: at least per_transaction; by default
+// kDefaultReadCount or per_transaction when larger, so that the per-message
+// path pays one fast-path check, one read back and one XACK per read, not per
+// message, while each message still commits on its own).
 void parse_batching(const Values& v, IngestOptions& ingest) {
   ingest.per_transaction = static_cast<std::size_t>(v.integer("INGEST_BATCH_SIZE", 1, 1000, " (entries)"));
   ingest.batch_linger = v.millis("INGEST_BATCH_LINGER_MS", 0, 10000);
-  ingest.read_count = ingest.per_transaction;
+  ingest.read_count = std::max(kDefaultReadCount, ingest.per_transaction);
   if (!trim(v.str("QUEUE_READ_COUNT")).empty()) {
     ingest.read_count = static_cast<std::size_t>(v.integer("QUEUE_READ_COUNT", 1, 1000, " (entries)"));
     if (ingest.read_count < ingest.per_transaction)

@@ -37,6 +37,9 @@ const VariableSpec* find_variable(const std::string& name);
 // "DB_POOL_SIZE" -> "db-pool-size"
 std::string flag_name(const std::string& variable);
 
+// QUEUE_READ_COUNT when unset and INGEST_BATCH_SIZE is smaller.
+inline constexpr std::size_t kDefaultReadCount = 50;
+
 struct IngestOptions {
   std::string dead_letter_path = "dead-letters.jsonl";
   // Largest accepted delivery (one JSONL line), bytes.
@@ -48,7 +51,8 @@ struct IngestOptions {
   // COUNT), at least per_transaction; a read's entries are stored
   // per_transaction at a time and acknowledged together.
   std::size_t read_count = 100;
-  // After the first entry of a batch, how long to wait for more. 0 = do not wait.
+  // After the first entry of a batch, how long to wait for the batch to fill
+  // (per_transaction entries, never for a whole read). 0 = do not wait.
   std::chrono::milliseconds batch_linger{20};
   // INGEST_FAN_OUT_ROLES: the roles jobs are published to. `auto` (the
   // default) is every role: a stream with a consumer group gets every job, one

@@ -225,9 +225,12 @@ void RedisStreamQueue::read_batch(std::size_t max, std::vector<QueueEntry>& batc
     if (!batch.empty()) return;
   }
   batch = read_group(">", max, options_.block.count());
-  if (batch.empty() || batch.size() >= max || options_.linger.count() <= 0) return;
+  // Linger for a batch, not for a read: with one message a transaction a
+  // lone message goes at once, however many a read may take.
+  const std::size_t fill = options_.linger_fill > 0 ? std::min(max, options_.linger_fill) : max;
+  if (batch.empty() || batch.size() >= fill || options_.linger.count() <= 0) return;
   const auto deadline = std::chrono::steady_clock::now() + options_.linger;
-  while (batch.size() < max) {
+  while (batch.size() < fill) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     auto more = read_group(">", max - batch.size(), left.count());

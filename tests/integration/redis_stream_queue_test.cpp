@@ -120,6 +120,33 @@ TEST_F(StreamQueueTest, ReadAckAndPending) {
   EXPECT_TRUE(q.read(10).empty());  // blocks 100 ms, nothing new
 }
 
+// The linger waits for a batch, not for a read: with one message a
+// transaction (linger_fill 1) a lone entry is handed over at once, however
+// many a read may take; a batch of 3 waits for its third entry.
+TEST_F(StreamQueueTest, TheLingerWaitsForABatchNotForAWholeRead) {
+  auto o = options("c1");
+  o.linger = 10s;
+  o.linger_fill = 1;
+  enqueue(1);
+  RedisStreamQueue q(o, stop_);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(q.read(50).size(), 1u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);  // not the 10 s linger
+
+  o.consumer = "c2";
+  o.linger = 5s;  // ends as soon as the batch is full
+  o.linger_fill = 3;
+  RedisStreamQueue batched(o, stop_);
+  enqueue(1, "a");
+  std::thread later([&] {
+    std::this_thread::sleep_for(50ms);
+    enqueue(2, "b");
+  });
+  const auto got = batched.read(50);
+  later.join();
+  EXPECT_EQ(got.size(), 3u);  // lingered for the batch's other two
+}
+
 TEST_F(StreamQueueTest, EntriesEnqueuedBeforeTheGroupExistedAreRead) {
   admin_->connection().command({"DEL", names_.stream});
   admin_->connection().command({"XADD", names_.stream, "*", "payload", "early"});

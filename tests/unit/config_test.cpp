@@ -269,9 +269,12 @@ TEST_F(ConfigTest, RejectsBadQueueValues) {
   expect_rejected("QUEUE_MAX_DELIVERIES", "not a number");
 }
 
-TEST_F(ConfigTest, ReadCountDefaultsToTheBatchSizeAndMayNotBeSmaller) {
+TEST_F(ConfigTest, ReadCountDefaultsToFiftyOrTheBatchSizeAndMayNotBeSmaller) {
+  g_env["INGEST_BATCH_SIZE"] = "1";  // the seed's per-message path reads 50 at a time
+  EXPECT_EQ(load().ingest.read_count, 50u);
+  g_env["INGEST_BATCH_SIZE"] = "70";
+  EXPECT_EQ(load().ingest.read_count, 70u);
   g_env["INGEST_BATCH_SIZE"] = "1";
-  EXPECT_EQ(load().ingest.read_count, 1u);
   g_env["QUEUE_READ_COUNT"] = "20";
   const Config c = load();
   EXPECT_EQ(c.ingest.per_transaction, 1u);
