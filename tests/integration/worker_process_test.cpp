@@ -59,6 +59,7 @@ TEST_F(WorkerProcessTest, SigtermWhileABatchIsInFlightCommitsAndAcknowledgesIt) 
   enqueue({test::text_delivery("held-mid", "waits for the lock"), test::text_delivery("free-mid", "x")});
   // The lock wait outlasts the signal: the batch in flight finishes after it.
   auto& w = start_worker("w1", {{"INGEST_BATCH_SIZE", "1"},
+                                {"QUEUE_READ_COUNT", "1"},  // one in flight, the other never read
                                 {"WORKER_CONCURRENCY", "1"},
                                 {"DB_LOCK_WAIT_TIMEOUT", "8"},
                                 {"DB_QUERY_TIMEOUT", "10"},
