@@ -121,21 +121,17 @@ StoreResult insert_message(Session& s, const NewMessage& m) {
 }
 
 // The fast-path check of several mids in one statement: what is stored of
-// them, by mid. The IN list is rounded up to a power of two (padded with the
-// last mid) so a handful of prepared statements serve every count.
+// them, by mid. A text statement (the mids as escaped literals): binding a
+// hundred parameters cost the worker more than the read itself.
 std::unordered_map<std::string, Found> look_up_all(Session& s, const std::vector<const std::string*>& mids,
                                                    const char* what) {
   std::unordered_map<std::string, Found> found;
   if (mids.empty()) return found;
-  std::size_t bucket = 1;
-  while (bucket < mids.size()) bucket *= 2;
-  auto& st = s.prepare(std::string("SELECT m.ig_message_id, m.id, ") + kOwesChanges +
-                       " FROM message m WHERE m.ig_message_id IN " + placeholders(bucket));
-  for (std::size_t i = 0; i < bucket; ++i) st.setString(static_cast<unsigned>(i + 1), *mids[std::min(i, mids.size() - 1)]);
-  std::unique_ptr<sql::ResultSet> rs(guarded(s, what, [&] { return st.executeQuery(); }));
+  std::string sql = std::string("SELECT m.ig_message_id, m.id, ") + kOwesChanges + " FROM message m WHERE m.ig_message_id IN ";
+  append_literal_list(s, sql, mids);
+  std::unique_ptr<sql::ResultSet> rs(guarded(s, what, [&] { return s.text_statement().executeQuery(sql); }));
   guarded(s, what, [&] {
     while (rs->next()) found[std::string(rs->getString(1))] = Found{rs->getUInt64(2), rs->getBoolean(3)};
-    st.clearParameters();
   });
   return found;
 }
@@ -158,6 +154,51 @@ void bind_message(sql::PreparedStatement& st, unsigned row, const NewMessage& m)
   st.setString(b + 12, m.direction == Direction::kEcho ? m.recipient_id : m.sender_id);
   set_optional(st, b + 13, m.reply_to_story_id);
   set_optional(st, b + 14, m.reply_to_story_url);
+}
+
+namespace {
+
+void append_optional(Session& s, std::string& sql, const std::optional<std::string>& v) {
+  if (v) {
+    s.append_literal(sql, *v);
+  } else {
+    sql += "NULL";
+  }
+}
+
+}  // namespace
+
+void append_message_row(Session& s, std::string& sql, const NewMessage& m) {
+  sql.push_back('(');
+  for (const std::string* v : {&m.mid, &m.account_id, &m.sender_id, &m.recipient_id}) {
+    s.append_literal(sql, *v);
+    sql += ", ";
+  }
+  s.append_literal(sql, to_string(m.direction));
+  sql += ", ";
+  s.append_literal(sql, to_string(m.kind));
+  for (const auto* v : {&m.text, &m.attachments_json, &m.reply_to_mid, &m.postback_payload}) {
+    sql += ", ";
+    append_optional(s, sql, *v);
+  }
+  sql += ", ";
+  s.append_literal(sql, sql_datetime_ms(m.timestamp_ms));
+  sql += ", ";
+  s.append_literal(sql, m.direction == Direction::kEcho ? m.recipient_id : m.sender_id);
+  sql += ", ";
+  append_optional(s, sql, m.reply_to_story_id);
+  sql += ", ";
+  append_optional(s, sql, m.reply_to_story_url);
+  sql.push_back(')');
+}
+
+void append_literal_list(Session& s, std::string& sql, const std::vector<const std::string*>& values) {
+  sql.push_back('(');
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) sql += ", ";
+    s.append_literal(sql, *values[i]);
+  }
+  sql.push_back(')');
 }
 
 std::string placeholders(std::size_t n) {

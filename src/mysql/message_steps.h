@@ -56,6 +56,13 @@ constexpr const char* kMessageColumnList =
 // (multi-row) INSERT.
 void bind_message(sql::PreparedStatement& st, unsigned row, const NewMessage& m);
 
+// The same columns as one row of literals, "(...)", appended to a text
+// statement (Session::append_literal()).
+void append_message_row(Session& s, std::string& sql, const NewMessage& m);
+
+// "('a', 'b', ...)": the strings as escaped literals, for a text IN list.
+void append_literal_list(Session& s, std::string& sql, const std::vector<const std::string*>& values);
+
 // "(?, ?, ..., ?)" with n placeholders.
 std::string placeholders(std::size_t n);
 

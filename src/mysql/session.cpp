@@ -8,6 +8,7 @@
 #include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
 #include <cppconn/warning.h>
+#include <mysql_connection.h>
 
 #include "mysql/guarded.h"
 
@@ -131,6 +132,7 @@ Session::Session(std::unique_ptr<sql::Connection> conn, const DbOptions& o)
 
 Session::~Session() {
   statements_.clear();  // statements before their connection
+  text_.reset();
   try {
     if (conn_) conn_->close();
   } catch (...) {
@@ -328,7 +330,22 @@ std::vector<std::vector<std::optional<std::string>>> Session::query(const std::s
   });
 }
 
-std::vector<SqlWarning> Session::warnings(sql::PreparedStatement& stmt) {
+void Session::append_literal(std::string& sql, std::string_view value) {
+  auto* conn = dynamic_cast<sql::mysql::MySQL_Connection*>(conn_.get());
+  if (conn == nullptr) throw DbError(DbErrorKind::kPermanent, 0, "the connection cannot escape literals");
+  const sql::SQLString escaped =
+      guarded(*this, "escaping a value", [&] { return conn->escapeString(sql::SQLString(value.data(), value.size())); });
+  sql.push_back('\'');
+  sql.append(escaped.asStdString());
+  sql.push_back('\'');
+}
+
+sql::Statement& Session::text_statement() {
+  if (!text_) guarded(*this, "creating a statement", [&] { text_.reset(conn_->createStatement()); });
+  return *text_;
+}
+
+std::vector<SqlWarning> Session::warnings(sql::Statement& stmt) {
   return guarded(*this, "reading warnings", [&] {
     std::vector<SqlWarning> out;
     for (const sql::SQLWarning* w = stmt.getWarnings(); w != nullptr; w = w->getNextWarning()) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hm/db_error.h"
@@ -30,6 +31,8 @@
 namespace sql {
 class Connection;
 class PreparedStatement;
+class ResultSet;
+class Statement;
 }  // namespace sql
 
 namespace hm::mysql {
@@ -97,9 +100,20 @@ class Session {
   // placeholders (a prepared statement, cached like prepare()'s).
   std::vector<std::vector<std::optional<std::string>>> query(const std::string& sql,
                                                              const std::vector<std::string>& params);
-  // Warnings of the last execution of stmt (all of them: max_error_count is
-  // raised for the session so the list is complete).
-  std::vector<SqlWarning> warnings(sql::PreparedStatement& stmt);
+  // Warnings of the last execution of stmt, prepared or text (all of them:
+  // max_error_count is raised for the session so the list is complete).
+  std::vector<SqlWarning> warnings(sql::Statement& stmt);
+
+  // The text protocol, for src/mysql only: what would need hundreds of
+  // placeholders (a multi-row insert, an IN list of a read) costs the client
+  // far less as one statement of escaped literals than as bound parameters,
+  // and keeps no prepared statement (nor its buffers) on either side.
+  // Appends `value` to `sql` as a string literal, escaped by the connection
+  // (its character set and sql_mode, mysql_real_escape_string).
+  void append_literal(std::string& sql, std::string_view value);
+  // The session's one text statement: runs statements built with
+  // append_literal() (through guarded()); its warnings are read with warnings().
+  sql::Statement& text_statement();
 
   SessionSettings read_settings();
 
@@ -129,6 +143,7 @@ class Session {
   void check_tls(const DbOptions& options);
 
   std::unique_ptr<sql::Connection> conn_;
+  std::unique_ptr<sql::Statement> text_;  // text_statement(), made on first use
   struct Cached {
     std::unique_ptr<sql::PreparedStatement> statement;
     std::uint64_t last_use = 0;

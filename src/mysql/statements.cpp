@@ -29,7 +29,7 @@ int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* wh
   return affected;
 }
 
-void check_insert_warnings(Session& s, sql::PreparedStatement& st, const char* what, const char* aftermath) {
+void check_insert_warnings(Session& s, sql::Statement& st, const char* what, const char* aftermath) {
   for (const auto& w : s.warnings(st)) {
     if (w.code != 1062) {
       throw DbError(DbErrorKind::kPermanent, w.code,
@@ -41,6 +41,14 @@ void check_insert_warnings(Session& s, sql::PreparedStatement& st, const char* w
 
 int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
   const int affected = execute_insert_ignore(s, st, what);
+  check_insert_warnings(s, st, what, "the row would be stored altered; rolled back");
+  return affected;
+}
+
+int insert_ignore_text(Session& s, const std::string& sql, const char* what) {
+  sql::Statement& st = s.text_statement();
+  guarded(s, what, [&] { st.clearWarnings(); });  // as execute_insert_ignore(): none left from before
+  const int affected = guarded(s, what, [&] { return st.executeUpdate(sql); });
   check_insert_warnings(s, st, what, "the row would be stored altered; rolled back");
   return affected;
 }

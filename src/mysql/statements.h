@@ -26,7 +26,10 @@ int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
 // The two halves of insert_ignore(), for a caller that must act between them
 // (the autocommit per-message insert removes a row found altered).
 int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
-void check_insert_warnings(Session& s, sql::PreparedStatement& st, const char* what, const char* aftermath);
+void check_insert_warnings(Session& s, sql::Statement& st, const char* what, const char* aftermath);
+
+// insert_ignore() for a text statement built with Session::append_literal().
+int insert_ignore_text(Session& s, const std::string& sql, const char* what);
 
 // "YYYY-MM-DD HH:MM:SS.mmm" in UTC, for DATETIME(3) parameters.
 std::string sql_datetime_ms(std::int64_t epoch_ms);

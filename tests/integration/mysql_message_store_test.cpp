@@ -151,6 +151,49 @@ TEST_F(MessageStoreTest, EmojiTurkishArabicComeBackByteForByte) {
   }
 }
 
+// The batch path sends its rows and mids as escaped literals (the text
+// protocol): quotes, backslashes, NUL bytes, SQL and emoji come back byte for
+// byte, in texts and in mids; a missing text is NULL, not 'NULL'; a redelivery
+// of the batch finds every row by its exact mid; a bad row in a batch fails
+// alone.
+TEST_F(MessageStoreTest, HostileValuesThroughTheBatchPathComeBackByteForByte) {
+  MysqlMessageStore store(pool());
+  const std::vector<std::string> values = {
+      "'; DROP TABLE message; -- \\ \" `",
+      std::string("NUL\0inside\x1a\r\n", 13),
+      "\\'", "\\", "'", "İĞÜŞÖÇ 👍🏽 🇹🇷 👨‍👩‍👧‍👦 وعليكم", "%_\\%", "NULL"};
+  std::vector<NewMessage> batch;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    // mids are printable ASCII: quotes and backslashes included.
+    batch.push_back(message("b'\\\"" + std::to_string(i) + "`", values[i]));
+  }
+  batch.push_back(message("b-no-text", std::nullopt));
+  const auto first = store.store_messages(batch, 100);
+  ASSERT_EQ(first.size(), batch.size());
+  for (const auto& r : first) ASSERT_EQ(r.status, StoreStatus::kInserted) << r.error;
+  auto s = db_.connect();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const auto got = s->query("SELECT text, id FROM message WHERE ig_message_id = ?", {batch[i].mid});
+    ASSERT_EQ(got.size(), 1u) << i;
+    EXPECT_EQ(got[0][0].value_or("<null>"), values[i]) << i;
+    EXPECT_EQ(got[0][1].value_or(""), std::to_string(first[i].message_id)) << i;
+  }
+  EXPECT_FALSE(s->query("SELECT text FROM message WHERE ig_message_id = 'b-no-text'").at(0).at(0).has_value());
+  const auto again = store.store_messages(batch, 100);
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    EXPECT_EQ(again[i].status, StoreStatus::kDuplicate) << i;
+    EXPECT_EQ(again[i].message_id, first[i].message_id) << i;
+  }
+  EXPECT_EQ(rows(), static_cast<long long>(batch.size()));
+  // A row a warning shows altered fails alone; the rest of its batch is stored.
+  const auto mixed = store.store_messages(
+      {message("b-fine-1"), message("b-bad-utf8", std::string("caf\xc3", 4)), message("b-fine-2")}, 100);
+  EXPECT_EQ(mixed.at(0).status, StoreStatus::kInserted) << mixed[0].error;
+  EXPECT_EQ(mixed.at(1).status, StoreStatus::kPermanent);
+  EXPECT_EQ(mixed.at(1).error_code, 1366) << mixed[1].error;
+  EXPECT_EQ(mixed.at(2).status, StoreStatus::kInserted) << mixed[2].error;
+}
+
 TEST_F(MessageStoreTest, AnyWarningOtherThanDuplicateIsAFailureAndNothingIsStored) {
   MysqlMessageStore store(pool());
   // Too long for TEXT: INSERT IGNORE would truncate it and warn.
