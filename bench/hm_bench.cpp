@@ -51,7 +51,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // QUEUE_READ_COUNT when it is not set (src/config/config.cpp).
-int hm_default_read(int batch) { return batch; }
+int hm_default_read(int batch) { return std::max(50, batch); }
 using Clock = std::chrono::steady_clock;
 using hm::test::ChildProcess;
 
