@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include <unistd.h>
 
@@ -27,11 +28,36 @@ std::string redact_url_password(const std::string& url) {
   return url.substr(0, start) + "<redacted>" + url.substr(at);
 }
 
+// After S_: PORT_<n>_<proto>(_PROTO|_PORT|_ADDR).
+bool is_port_link(std::string_view rest) {
+  if (rest.substr(0, 5) != "PORT_") return false;
+  rest.remove_prefix(5);
+  std::size_t digits = 0;
+  while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+  if (digits == 0 || digits >= rest.size() || rest[digits] != '_') return false;
+  rest.remove_prefix(digits + 1);
+  for (std::string_view proto : {"TCP", "UDP", "SCTP"}) {
+    if (rest.substr(0, proto.size()) != proto) continue;
+    const std::string_view tail = rest.substr(proto.size());
+    if (tail.empty() || tail == "_PROTO" || tail == "_PORT" || tail == "_ADDR") return true;
+  }
+  return false;
+}
+
 // Kubernetes' service links for a Service named S: S_SERVICE_HOST,
-// S_SERVICE_PORT(_NAME), S_PORT, S_PORT_<n>_<proto>(_PROTO|_PORT|_ADDR).
+// S_SERVICE_PORT(_NAME), S_PORT, S_PORT_<n>_<proto>(_PROTO|_PORT|_ADDR); S is
+// [A-Z0-9_]+. A scan, not std::regex (which recurses per character).
 bool is_service_link(const std::string& name) {
-  static const std::regex link("^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$");
-  return std::regex_match(name, link);
+  const auto allowed = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; };
+  if (!std::all_of(name.begin(), name.end(), allowed)) return false;
+  for (std::size_t p = 1; p + 1 < name.size(); ++p) {  // S = name[0, p), then '_'
+    if (name[p] != '_') continue;
+    const std::string_view rest = std::string_view(name).substr(p + 1);
+    if (rest == "SERVICE_HOST" || rest == "PORT" || rest == "SERVICE_PORT") return true;
+    if (rest.size() > 13 && rest.substr(0, 13) == "SERVICE_PORT_") return true;
+    if (is_port_link(rest)) return true;
+  }
+  return false;
 }
 
 }  // namespace

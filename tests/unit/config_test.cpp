@@ -353,6 +353,12 @@ TEST_F(ConfigTest, UnknownVariablesAreThoseWithOurPrefixesOnly) {
       "KUBERNETES_SERVICE_HOST", "WORKER_ROLES", "GRAPH_TOKEN", "LOG_LEVEL", "MEDIA_DIRS", "METRICS_PORTS"};
   EXPECT_EQ(unknown_variables(names), (std::vector<std::string>{"DB_POOL_SIZ", "GRAPH_TOKEN", "MEDIA_DIRS",
                                                                 "METRICS_PORTS", "REDIS_URLL", "WORKER_ROLES"}));
+  // Near misses of the link shapes are named; a very long name costs no stack.
+  const std::vector<std::string> near = {"REDIS_PORT_6379_TCPX", "REDIS_PORT_TCP", "REDIS_PORT_6379_ICMP",
+                                         "REDIS_SERVICE_PORT_", "REDIS_PORT_6379_TCP_HOST", "REDIS_service_HOST",
+                                         "DB_" + std::string(200000, 'A') + "_PORT_1_TCP_X"};
+  EXPECT_EQ(unknown_variables(near).size(), near.size());
+  EXPECT_TRUE(unknown_variables({"DB_" + std::string(200000, 'A') + "_PORT_1_TCP_ADDR", "DB__PORT"}).empty());
 }
 
 }  // namespace hm
