@@ -60,9 +60,11 @@ bool IngestService::fans_out_to(Role role) const {
 }
 
 void IngestService::add_jobs(std::vector<Job>& jobs, const NewMessage& m, std::uint64_t message_id) const {
-  nlohmann::json j = {{"mid", m.mid}};
-  if (message_id) j["message_id"] = message_id;
-  const std::string payload = j.dump();
+  // What nlohmann dumps for {"message_id": id, "mid": mid} (keys sorted),
+  // without building the object for every message.
+  std::string payload = "{";
+  if (message_id) payload += "\"message_id\":" + std::to_string(message_id) + ",";
+  payload += "\"mid\":" + nlohmann::json(m.mid).dump() + "}";
   const bool inbound = m.direction == Direction::kInbound;
   if (inbound && fans_out_to(Role::kEnrich)) jobs.push_back({Role::kEnrich, payload});
   if (m.attachments_json && fans_out_to(Role::kMedia)) jobs.push_back({Role::kMedia, payload});
@@ -151,11 +153,13 @@ void IngestService::store_new_messages(Batch& b) const {
   std::vector<std::size_t> pending(b.unique.size());
   for (std::size_t i = 0; i < pending.size(); ++i) pending[i] = i;
   Backoff backoff(options_.retry, clock_, {}, stop_);
+  std::vector<NewMessage> subset;  // the ones to retry (the first try takes them all, uncopied)
   for (;;) {
-    std::vector<NewMessage> batch;
-    batch.reserve(pending.size());
-    for (std::size_t i : pending) batch.push_back(b.unique[i]);
-    const auto got = store_.store_messages(batch, options_.per_transaction);
+    if (pending.size() != b.unique.size()) {
+      subset.clear();
+      for (std::size_t i : pending) subset.push_back(b.unique[i]);
+    }
+    const auto got = store_.store_messages(pending.size() == b.unique.size() ? b.unique : subset, options_.per_transaction);
     std::vector<std::size_t> again;
     for (std::size_t k = 0; k < pending.size(); ++k) {
       b.results[pending[k]] = got.at(k);

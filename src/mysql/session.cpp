@@ -331,6 +331,16 @@ std::vector<std::vector<std::optional<std::string>>> Session::query(const std::s
 }
 
 void Session::append_literal(std::string& sql, std::string_view value) {
+  // Only a value holding one of the bytes mysql_real_escape_string escapes
+  // (in either sql_mode) goes through it: the session's character set is
+  // utf8mb4 (checked at connect), where no multi-byte character holds an
+  // ASCII byte, so any other value comes back from it unchanged.
+  if (value.find_first_of(std::string_view("\0\n\r\\'\"\x1a", 7)) == std::string_view::npos) {
+    sql.push_back('\'');
+    sql.append(value);
+    sql.push_back('\'');
+    return;
+  }
   auto* conn = dynamic_cast<sql::mysql::MySQL_Connection*>(conn_.get());
   if (conn == nullptr) throw DbError(DbErrorKind::kPermanent, 0, "the connection cannot escape literals");
   const sql::SQLString escaped =
