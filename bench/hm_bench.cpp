@@ -323,15 +323,23 @@ class Bench {
   // C clients of single-row autocommit INSERT IGNOREs, and of multi-row
   // INSERT IGNOREs of `rows_per_statement` rows, each unique message once.
   // The best of `runs` runs: a limit measured low flatters every ratio.
+  // db_cpu_us_per_row: MariaDB's CPU per row in the best run.
   double client_limit(const std::vector<std::pair<std::string, std::string>>& items, int clients, int rows_per_statement,
-                      int runs = 3) {
+                      int runs, double* db_cpu_us_per_row) {
     double best = 0;
-    for (int i = 0; i < runs; ++i) best = std::max(best, client_limit_once(items, clients, rows_per_statement));
+    for (int i = 0; i < runs; ++i) {
+      double cpu = 0;
+      const double rate = client_limit_once(items, clients, rows_per_statement, &cpu);
+      if (rate > best) {
+        best = rate;
+        *db_cpu_us_per_row = cpu;
+      }
+    }
     return best;
   }
 
   double client_limit_once(const std::vector<std::pair<std::string, std::string>>& all, int clients,
-                           int rows_per_statement) {
+                           int rows_per_statement, double* db_cpu_us_per_row) {
     std::vector<std::pair<std::string, std::string>> items;
     std::set<std::string> seen;
     for (const auto& it : all)
@@ -383,6 +391,7 @@ class Bench {
       outs[c].close();
     }
     const auto& d = db_.options();
+    const double cpu0 = server_cpu().db;
     const auto start = Clock::now();
     std::vector<pid_t> pids;
     for (const auto& f : files) {
@@ -397,7 +406,9 @@ class Bench {
     }
     for (pid_t p : pids) waitpid(p, nullptr, 0);
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    const double cpu = server_cpu().db - cpu0;
     const long long rows = db_.scalar("SELECT COUNT(*) FROM message");
+    *db_cpu_us_per_row = rows > 0 ? cpu * 1e6 / static_cast<double>(rows) : 0;
     return static_cast<double>(rows) / secs;
   }
 
@@ -548,8 +559,9 @@ int main(int argc, char** argv) {
   Run l = bench.run_workers(paced_items, true, rate, during);
   // 3. The database's own limits, same concurrency.
   const int clients = o.workers * o.threads;
-  const double single = bench.client_limit(items, clients, 1, o.runs);
-  const double multi = bench.client_limit(items, clients, std::max(100, o.batch), o.runs);
+  double single_cpu = 0, multi_cpu = 0;
+  const double single = bench.client_limit(items, clients, 1, o.runs, &single_cpu);
+  const double multi = bench.client_limit(items, clients, std::max(100, o.batch), o.runs, &multi_cpu);
   // 4. hm-worker's own statements alone (no Redis, no JSON), same concurrency.
   const int read = o.read < 0 ? hm_default_read(o.batch) : std::max(o.read, o.batch);
   const double own = o.scenario == "contention" ? 0 : bench.store_only(items, clients, o.batch, read, o.runs);
@@ -586,6 +598,8 @@ int main(int argc, char** argv) {
   j["peak_rss_mb"] = static_cast<double>(std::max(t.peak_rss_kb, l.peak_rss_kb)) / 1024.0;
   j["limit_single_row_autocommit_per_s"] = single;
   j["limit_multi_row_per_s"] = multi;
+  j["limit_single_row_db_cpu_us_per_row"] = single_cpu;
+  j["limit_multi_row_db_cpu_us_per_row"] = multi_cpu;
   j["ratio_to_single_row"] = stored_per_s / single;
   j["ratio_to_multi_row"] = stored_per_s / multi;
   if (own > 0) {
