@@ -174,11 +174,13 @@ struct Run {
   std::vector<double> latencies_ms;
   // CPU seconds over the drain (from every worker's ready to drained).
   double worker_cpu_s = 0, redis_cpu_s = 0, redis_children_cpu_s = 0, db_cpu_s = 0;
+  double aof_bytes = -1;  // growth of Redis's AOF over the drain; -1 when a rewrite ran meanwhile
 };
 
 // CPU counters of the shared servers at one moment.
 struct ServerCpu {
   double redis = 0, redis_children = 0, db = 0;
+  double aof_bytes = 0, aof_rewrites = 0;  // Redis's append-only file: its size, rewrites done
 };
 
 class Bench {
@@ -255,6 +257,9 @@ class Bench {
     c.redis = hm::bench::info_field(info, "used_cpu_user") + hm::bench::info_field(info, "used_cpu_sys");
     c.redis_children =
         hm::bench::info_field(info, "used_cpu_user_children") + hm::bench::info_field(info, "used_cpu_sys_children");
+    const std::string persistence = admin_->connection().command({"INFO", "persistence"}).view().str();
+    c.aof_bytes = hm::bench::info_field(persistence, "aof_current_size");
+    c.aof_rewrites = hm::bench::info_field(persistence, "aof_rewrites");
     if (db_pid_ == 0) db_pid_ = hm::bench::pid_from_file(db_.query("SELECT @@pid_file").at(0).at(0).value_or(""));
     if (db_pid_ > 0) c.db = hm::bench::process_cpu_seconds(db_pid_);
     return c;
@@ -296,6 +301,7 @@ class Bench {
     r.redis_cpu_s = servers1.redis - servers0.redis;
     r.redis_children_cpu_s = servers1.redis_children - servers0.redis_children;
     r.db_cpu_s = servers1.db - servers0.db;
+    if (servers1.aof_rewrites == servers0.aof_rewrites) r.aof_bytes = servers1.aof_bytes - servers0.aof_bytes;
     stop_during = true;
     if (side.joinable()) side.join();
     for (int w = 0; w < o_.workers; ++w) {
@@ -595,6 +601,7 @@ int main(int argc, char** argv) {
   j["redis_cpu_us_per_delivery"] = t.redis_cpu_s * us;
   j["redis_children_cpu_us_per_delivery"] = t.redis_children_cpu_s * us;
   j["db_cpu_us_per_delivery"] = t.db_cpu_s * us;
+  j["redis_aof_bytes_per_delivery"] = t.aof_bytes < 0 ? -1.0 : t.aof_bytes / t.deliveries;
   j["peak_rss_mb"] = static_cast<double>(std::max(t.peak_rss_kb, l.peak_rss_kb)) / 1024.0;
   j["limit_single_row_autocommit_per_s"] = single;
   j["limit_multi_row_per_s"] = multi;
