@@ -121,6 +121,11 @@ std::vector<std::pair<std::string, std::string>> inline_cases() {
   c.emplace_back("nul after value", ok + std::string(1, '\0'));
   c.emplace_back("raw nul in text", msg(std::string("\"text\":\"a\0b\"", 12)));
   c.emplace_back("escaped nul in text", msg(R"("text":"a\u0000b")"));
+  c.emplace_back("nul then garbage", ok + std::string("\0garbage", 8));
+  c.emplace_back("whitespace nul garbage", ok + std::string(" \n\0}}}", 6));
+  c.emplace_back("nul inside document", ok.substr(0, 20) + std::string(1, '\0') + ok.substr(20));
+  c.emplace_back("deep then nul", nested(100, "") + std::string("\0x", 2));
+  c.emplace_back("bigint then nul", R"({"object":"instagram","n":123456789012345678901234567890})" + std::string("\0x", 2));
   c.emplace_back("trailing garbage", ok + " x");
   c.emplace_back("trailing second value", ok + "{}");
   c.emplace_back("trailing whitespace", ok + " \n\r\t");
