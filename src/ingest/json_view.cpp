@@ -17,6 +17,10 @@ using simdjson::dom::element_type;
 // below the root; 33 nested empty arrays pass), and bounds its stacks.
 constexpr std::size_t kParserMaxDepth = kMaxJsonDepth + 1;
 constexpr std::size_t kInitialCapacity = std::size_t{64} * 1024;
+// A parser grown for a bigger delivery (its buffers are ~10 to 25 times the
+// input) is shrunk back by the next one under this size, so a thread keeps
+// at most ~25 * kKeepCapacity after a rare big delivery.
+constexpr std::size_t kKeepCapacity = std::size_t{256} * 1024;
 
 struct ThreadParser {
   simdjson::dom::parser parser;
@@ -135,6 +139,14 @@ JsonDocument simd_parse(ThreadParser& p, std::string_view text, simdjson::error_
     d.error = "delivery: is " + std::to_string(text.size()) + " bytes, more than the JSON parser takes (" +
               std::to_string(p.parser.max_capacity()) + ")";
     return d;
+  }
+  if (p.parser.capacity() > kKeepCapacity && text.size() <= kKeepCapacity) {
+    p.buffer.reset();
+    p.buffer_size = 0;
+    p.parser = simdjson::dom::parser{};  // allocate() alone would keep the document's tape
+    p.setup = p.parser.allocate(kInitialCapacity, kParserMaxDepth);
+    *code = p.setup;
+    if (p.setup) return invalid(simdjson::error_message(p.setup));
   }
   const std::size_t need = text.size() + simdjson::SIMDJSON_PADDING;
   if (need > p.buffer_size) {
