@@ -130,9 +130,18 @@ JsonDocument invalid(const std::string& reason) {
   return d;
 }
 
+// Out of memory is no property of the delivery: worded as parse_delivery
+// words a std::bad_alloc, never "invalid JSON".
+JsonDocument failed(simdjson::error_code code) {
+  JsonDocument d;
+  d.error = std::string("cannot parse delivery: ") + simdjson::error_message(code);
+  return d;
+}
+
 JsonDocument simd_parse(ThreadParser& p, std::string_view text, simdjson::error_code* code) {
+  if (p.setup) p.setup = p.parser.allocate(kInitialCapacity, kParserMaxDepth);  // out of memory last time: again
   *code = p.setup;
-  if (p.setup) return invalid(simdjson::error_message(p.setup));
+  if (p.setup) return failed(p.setup);
   if (text.size() > p.parser.max_capacity()) {
     *code = simdjson::CAPACITY;
     JsonDocument d;
@@ -146,7 +155,7 @@ JsonDocument simd_parse(ThreadParser& p, std::string_view text, simdjson::error_
     p.parser = simdjson::dom::parser{};  // allocate() alone would keep the document's tape
     p.setup = p.parser.allocate(kInitialCapacity, kParserMaxDepth);
     *code = p.setup;
-    if (p.setup) return invalid(simdjson::error_message(p.setup));
+    if (p.setup) return failed(p.setup);
   }
   const std::size_t need = text.size() + simdjson::SIMDJSON_PADDING;
   if (need > p.buffer_size) {
@@ -164,7 +173,7 @@ JsonDocument simd_parse(ThreadParser& p, std::string_view text, simdjson::error_
   } else if (result.error() == simdjson::DEPTH_ERROR) {
     d.status = JsonDocument::Status::kTooDeep;
   } else {
-    d.error = std::string("invalid JSON: ") + simdjson::error_message(result.error());
+    d = result.error() == simdjson::MEMALLOC ? failed(result.error()) : invalid(simdjson::error_message(result.error()));
   }
   return d;
 }
