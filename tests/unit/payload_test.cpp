@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"
 #include "support/fakes.h"
 
 namespace hm {
@@ -283,6 +284,72 @@ TEST(PayloadTest, SharedPostArrivesAsTwoAttachmentsKeptAsReceived) {
   EXPECT_EQ(a[0]["type"], "share");
   EXPECT_EQ(a[1]["type"], "ig_post");
   EXPECT_EQ(a[0]["payload"]["url"], a[1]["payload"]["url"]);
+}
+
+}  // namespace
+}  // namespace hm
+
+namespace hm {
+namespace {
+
+std::string raw_message(const std::string& message_members) {
+  return R"({"object":"instagram","entry":[{"id":"17841405309211844","messaging":[{"sender":{"id":"1284930675412097"},)"
+         R"("recipient":{"id":"17841405309211844"},"timestamp":1768396566941,"message":{)" +
+         message_members + "}}]}]}";
+}
+
+// nlohmann kept the last of a duplicated key; the simdjson parser does too
+// (simdjson's own at_key would find the first).
+TEST(PayloadTest, DuplicatedKeysTheLastOneCounts) {
+  const auto m = only<NewMessage>(parse_delivery(raw_message(R"("mid":"first","text":"one","mid":"second","text":"two")")));
+  EXPECT_EQ(m.mid, "second");
+  EXPECT_EQ(*m.text, "two");
+  const auto bad_last = parse_delivery(raw_message(R"("mid":"first","mid":7)"));
+  EXPECT_FALSE(bad_last.ok);
+  EXPECT_EQ(bad_last.error, "entry[0].messaging[0].message.mid: is a number, expected a string");
+  EXPECT_TRUE(parse_delivery(raw_message(R"("mid":7,"mid":"second")")).ok);
+}
+
+TEST(PayloadTest, InvalidUtf8InAStringIsInvalidJsonAndNeverEchoed) {
+  for (const std::string bad : {"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "SECRET\xe2\x82"}) {
+    const auto r = parse_delivery(raw_message(R"("mid":"m","text":"SECRET)" + bad + "\""));
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.error.rfind("invalid JSON: ", 0), 0u) << r.error;
+    EXPECT_EQ(r.error.find("SECRET"), std::string::npos) << r.error;
+    EXPECT_EQ(printable_utf8(r.error), r.error);
+  }
+}
+
+// Numbers as nlohmann read them: integers beyond 64 bits were floating point
+// numbers (not whole), 1e400 was invalid JSON, -0 was the integer 0.
+TEST(PayloadTest, NumbersOutsideInt64KeepTheirOutcome) {
+  auto at = [](const std::string& ts) {
+    return parse_delivery(R"({"object":"instagram","entry":[{"id":"17841405309211844","messaging":[{"sender":{"id":"1"},)"
+                          R"("recipient":{"id":"2"},"timestamp":)" + ts + R"(,"message":{"mid":"m"}}]}]})");
+  };
+  const std::string path = "entry[0].messaging[0].timestamp: ";
+  EXPECT_EQ(at("18446744073709551616").error, path + "is a number, expected milliseconds since 1970");
+  EXPECT_EQ(at("1768396566941.0").error, path + "is a number, expected milliseconds since 1970");
+  EXPECT_EQ(at("18446744073709551615").error, path + "is out of range (expected milliseconds between 2001 and 2100)");
+  EXPECT_EQ(at("-1768396566941").error, path + "is out of range (expected milliseconds between 2001 and 2100)");
+  EXPECT_EQ(at("-0").error, path + "is out of range (expected milliseconds between 2001 and 2100)");
+  EXPECT_EQ(at("1e400").error.rfind("invalid JSON: ", 0), 0u);
+  // Where nothing reads it, a huge integer is no reason to refuse a delivery.
+  EXPECT_TRUE(parse_delivery(raw_message(R"("mid":"m","n":123456789012345678901234567890)")).ok);
+}
+
+TEST(PayloadTest, FramingOfTheDocumentKeepsItsOutcome) {
+  const std::string ok = raw_message(R"("mid":"m")");
+  EXPECT_FALSE(parse_delivery("").ok);
+  EXPECT_FALSE(parse_delivery(" \n\t").ok);
+  EXPECT_FALSE(parse_delivery(ok + " x").ok);
+  EXPECT_TRUE(parse_delivery("\xEF\xBB\xBF" + ok).ok);                     // one BOM, as nlohmann skipped it
+  EXPECT_TRUE(parse_delivery(ok + std::string("\0garbage", 8)).ok);        // nlohmann stopped at a NUL
+  EXPECT_FALSE(parse_delivery(ok.substr(0, 10) + std::string(1, '\0') + ok.substr(10)).ok);
+  const auto deep_then_bad = parse_delivery(std::string(100, '[') + std::string(100, ']') + ",");
+  EXPECT_EQ(deep_then_bad.error.rfind("invalid JSON: ", 0), 0u) << deep_then_bad.error;
+  EXPECT_EQ(parse_delivery(std::string(33, '[') + std::string(33, ']')).error, "delivery: is an array, expected an object");
+  EXPECT_EQ(parse_delivery(std::string(33, '[') + "1" + std::string(33, ']')).error, "delivery: is nested deeper than 32 levels");
 }
 
 }  // namespace
