@@ -290,6 +290,11 @@ class Bench {
       for (const auto& w : workers) sum += hm::bench::process_cpu_seconds(w->pid());
       return sum;
     };
+    // No AOF rewrite during the drain, so that the file's growth is what the
+    // drain wrote (restored after).
+    auto& redis = admin_->connection();
+    const std::string rewrite = redis.command({"CONFIG", "GET", "auto-aof-rewrite-percentage"}).view().at(1).str();
+    redis.command({"CONFIG", "SET", "auto-aof-rewrite-percentage", "0"});
     const double cpu0 = workers_cpu();
     const ServerCpu servers0 = server_cpu();
     const auto start = Clock::now();
@@ -302,6 +307,7 @@ class Bench {
     r.redis_children_cpu_s = servers1.redis_children - servers0.redis_children;
     r.db_cpu_s = servers1.db - servers0.db;
     if (servers1.aof_rewrites == servers0.aof_rewrites) r.aof_bytes = servers1.aof_bytes - servers0.aof_bytes;
+    redis.command({"CONFIG", "SET", "auto-aof-rewrite-percentage", rewrite});
     stop_during = true;
     if (side.joinable()) side.join();
     for (int w = 0; w < o_.workers; ++w) {
