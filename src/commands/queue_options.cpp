@@ -38,7 +38,7 @@ redis::StreamQueueOptions stream_queue_options(const Config& config, int index) 
   o.consumer = base + "-" + std::to_string(index);
   o.block = config.queue.block;
   o.linger = config.ingest.batch_linger;
-  o.linger_fill = config.ingest.per_transaction;
+  o.per_transaction = config.ingest.per_transaction;
   o.visibility_timeout = config.queue.visibility_timeout;
   o.unconsumed_max_entries = config.queue.unconsumed_max_entries;
   o.dead_letter_max_entries = config.queue.dead_letter_max_entries;

@@ -19,6 +19,10 @@ const char* to_string(StoreStatus s) {
   return "permanent";
 }
 
+namespace {
+constexpr int kLockWaitTimeout = 1205;  // ER_LOCK_WAIT_TIMEOUT
+}  // namespace
+
 std::vector<StoreResult> store_in_chunks(
     std::size_t count, std::size_t chunk,
     const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk) {
@@ -42,7 +46,10 @@ std::vector<StoreResult> store_in_chunks(
     }
     got.resize(to - from);
     for (auto& r : got) {
-      if (!unreachable && r.status == StoreStatus::kRetryable && !r.lock_conflict) unreachable = r;
+      if (!unreachable && r.status == StoreStatus::kRetryable && (!r.lock_conflict || r.error_code == kLockWaitTimeout)) {
+        unreachable = r;
+        if (r.lock_conflict) unreachable->error = "not tried after a lock wait timeout in the same read: " + r.error;
+      }
       out.push_back(std::move(r));
     }
   }

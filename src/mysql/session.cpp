@@ -205,8 +205,14 @@ std::string Session::next_isolation_variable(const std::string& tried, int code)
 
 SessionSettings Session::read_settings() {
   const std::string mst = flavor_ == ServerFlavor::kMariaDB ? "@@SESSION.max_statement_time" : "0";
+  // The character set is the client's and the connection's: the server reads
+  // the text statements' literals (Session::append_literal()) in the client's,
+  // so both must be utf8mb4 ("client/connection" when they differ).
   const auto rows = query(
-      "SELECT @@SESSION.innodb_lock_wait_timeout, @@SESSION.character_set_connection, @@SESSION.time_zone, " + mst);
+      "SELECT @@SESSION.innodb_lock_wait_timeout, "
+      "IF(@@SESSION.character_set_client = @@SESSION.character_set_connection, @@SESSION.character_set_connection, "
+      "CONCAT(@@SESSION.character_set_client, '/', @@SESSION.character_set_connection)), @@SESSION.time_zone, " +
+      mst);
   SessionSettings s;
   s.isolation = isolation();
   const auto& r = rows.at(0);

@@ -41,7 +41,7 @@ namespace hm::mysql {
 struct SessionSettings {
   std::string isolation;  // e.g. "READ-COMMITTED"
   long long lock_wait_timeout = 0;
-  std::string character_set;  // character_set_connection
+  std::string character_set;  // character_set_connection (and _client: "client/connection" when they differ)
   std::string time_zone;
   long long max_statement_time_s = 0;  // MariaDB only; 0 elsewhere
   unsigned read_timeout_s = 0;         // client-side

@@ -227,7 +227,7 @@ void RedisStreamQueue::read_batch(std::size_t max, std::vector<QueueEntry>& batc
   batch = read_group(">", max, options_.block.count());
   // Linger for a batch, not for a read: with one message a transaction a
   // lone message goes at once, however many a read may take.
-  const std::size_t fill = options_.linger_fill > 0 ? std::min(max, options_.linger_fill) : max;
+  const std::size_t fill = options_.per_transaction > 0 ? std::min(max, options_.per_transaction) : max;
   if (batch.empty() || batch.size() >= fill || options_.linger.count() <= 0) return;
   const auto deadline = std::chrono::steady_clock::now() + options_.linger;
   while (batch.size() < fill) {

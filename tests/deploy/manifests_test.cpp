@@ -197,6 +197,8 @@ TEST(ManifestsTest, MediaWaitsForADownloadInFlightBeforeStopping) {
   const int media_timeout = std::stoi(env.at("MEDIA_TIMEOUT"));
   const int shutdown = std::stoi(env.at("SHUTDOWN_TIMEOUT"));
   EXPECT_EQ(env.at("INGEST_BATCH_SIZE"), "1") << "a stop finishes every job it has read";
+  // The read, not only the batch: QUEUE_READ_COUNT defaults to 50 when unset.
+  EXPECT_EQ(env.at("QUEUE_READ_COUNT"), "1") << "a stop finishes every job it has read";
   EXPECT_GE(shutdown, 2 * media_timeout) << "SHUTDOWN_TIMEOUT must cover a download in flight and the next attachment";
   EXPECT_GT(d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as<int>(), shutdown);
   EXPECT_GT(std::stoi(env.at("QUEUE_VISIBILITY_TIMEOUT")), shutdown);

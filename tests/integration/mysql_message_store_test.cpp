@@ -1,4 +1,5 @@
 // The seed's ingest path against a real MariaDB.
+#include "mysql/message_steps.h"
 #include "mysql/message_store.h"
 
 #include <gtest/gtest.h>
@@ -168,6 +169,14 @@ TEST_F(MessageStoreTest, HostileValuesThroughTheBatchPathComeBackByteForByte) {
     batch.push_back(message("b'\\\"" + std::to_string(i) + "`", values[i]));
   }
   batch.push_back(message("b-no-text", std::nullopt));
+  {
+    // The batch statements themselves, without the store's fallback to one
+    // message at a time (which would hide broken escaping): any error throws.
+    auto session = db_.connect();
+    const auto direct = store_batch(*session, batch);
+    for (const auto& r : direct) ASSERT_EQ(r.status, StoreStatus::kInserted) << r.error;
+    db_.execute("TRUNCATE message");
+  }
   const auto first = store.store_messages(batch, 100);
   ASSERT_EQ(first.size(), batch.size());
   for (const auto& r : first) ASSERT_EQ(r.status, StoreStatus::kInserted) << r.error;
@@ -185,6 +194,19 @@ TEST_F(MessageStoreTest, HostileValuesThroughTheBatchPathComeBackByteForByte) {
     EXPECT_EQ(again[i].message_id, first[i].message_id) << i;
   }
   EXPECT_EQ(rows(), static_cast<long long>(batch.size()));
+  // The per-message path of a read (text check, each message its own text
+  // insert, text read-back; no fallback there): the same values, new mids.
+  std::vector<NewMessage> each;
+  for (const auto& m : batch) each.push_back(message("e" + m.mid, m.text));
+  const auto one_by_one = store.store_messages(each, 1);
+  for (std::size_t i = 0; i < one_by_one.size(); ++i) {
+    ASSERT_EQ(one_by_one[i].status, StoreStatus::kInserted) << i << one_by_one[i].error;
+    const auto got = s->query("SELECT text, id FROM message WHERE ig_message_id = ?", {each[i].mid});
+    ASSERT_EQ(got.size(), 1u) << i;
+    EXPECT_EQ(got[0][0], each[i].text) << i;
+    EXPECT_EQ(got[0][1].value_or(""), std::to_string(one_by_one[i].message_id)) << i;
+  }
+  for (const auto& r : store.store_messages(each, 1)) EXPECT_EQ(r.status, StoreStatus::kDuplicate) << r.error;
   // A row a warning shows altered fails alone; the rest of its batch is stored.
   const auto mixed = store.store_messages(
       {message("b-fine-1"), message("b-bad-utf8", std::string("caf\xc3", 4)), message("b-fine-2")}, 100);

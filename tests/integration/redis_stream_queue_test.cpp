@@ -121,12 +121,12 @@ TEST_F(StreamQueueTest, ReadAckAndPending) {
 }
 
 // The linger waits for a batch, not for a read: with one message a
-// transaction (linger_fill 1) a lone entry is handed over at once, however
+// transaction (per_transaction 1) a lone entry is handed over at once, however
 // many a read may take; a batch of 3 waits for its third entry.
 TEST_F(StreamQueueTest, TheLingerWaitsForABatchNotForAWholeRead) {
   auto o = options("c1");
   o.linger = 10s;
-  o.linger_fill = 1;
+  o.per_transaction = 1;
   enqueue(1);
   RedisStreamQueue q(o, stop_);
   const auto start = std::chrono::steady_clock::now();
@@ -135,16 +135,20 @@ TEST_F(StreamQueueTest, TheLingerWaitsForABatchNotForAWholeRead) {
 
   o.consumer = "c2";
   o.linger = 5s;  // ends as soon as the batch is full
-  o.linger_fill = 3;
+  o.per_transaction = 3;
   RedisStreamQueue batched(o, stop_);
   enqueue(1, "a");
   std::thread later([&] {
     std::this_thread::sleep_for(50ms);
     enqueue(2, "b");
   });
+  const auto lingered = std::chrono::steady_clock::now();
   const auto got = batched.read(50);
   later.join();
   EXPECT_EQ(got.size(), 3u);  // lingered for the batch's other two
+  // ...and no longer: a full batch ends the linger (before, it waited out the
+  // 5 s for a whole read of 50).
+  EXPECT_LT(std::chrono::steady_clock::now() - lingered, 2500ms);
 }
 
 TEST_F(StreamQueueTest, EntriesEnqueuedBeforeTheGroupExistedAreRead) {

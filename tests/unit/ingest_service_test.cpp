@@ -184,6 +184,36 @@ TEST(StoreInChunksTest, AfterAFailureThatIsNotALockConflictTheRestAreNotTried) {
   }
 }
 
+// A lock wait timeout costs one DB_LOCK_WAIT_TIMEOUT per try of a read: the
+// rest of the read is not tried (and is retried with it, as a lock conflict);
+// a deadlock comes back at once, so the others go ahead.
+TEST(StoreInChunksTest, AfterALockWaitTimeoutTheRestAreNotTriedButAfterADeadlockTheyAre) {
+  auto locked = [](int code) {
+    StoreResult r = result(StoreStatus::kRetryable, "lock", code);
+    r.lock_conflict = true;
+    return r;
+  };
+  for (const int code : {1205, 1213}) {
+    int calls = 0;
+    const auto out = store_in_chunks(50, 1, [&](std::size_t from, std::size_t) {
+      ++calls;
+      return std::vector<StoreResult>{from == 3 ? locked(code) : result(StoreStatus::kInserted)};
+    });
+    ASSERT_EQ(out.size(), 50u);
+    if (code == 1205) {
+      EXPECT_EQ(calls, 4);  // one lock wait, not 47 more
+      for (std::size_t i = 4; i < 50; ++i) {
+        EXPECT_EQ(out[i].status, StoreStatus::kRetryable);
+        EXPECT_TRUE(out[i].lock_conflict);  // retried with the read, not "database unavailable"
+        EXPECT_NE(out[i].error.find("not tried after a lock wait timeout"), std::string::npos) << out[i].error;
+      }
+    } else {
+      EXPECT_EQ(calls, 50);
+      EXPECT_EQ(out[49].status, StoreStatus::kInserted);
+    }
+  }
+}
+
 TEST(IngestServiceTest, SummaryLineFormat) {
   IngestCounts c;
   c.deliveries = 5;
