@@ -65,11 +65,12 @@ class MessageStore {
 
 // Runs `store_chunk(from, to)` over [0, count) in chunks of `chunk` (0 = one
 // chunk) and returns the results in order; after a retryable failure that is
-// not a deadlock, the remaining chunks get that failure untried: an
-// unreachable server costs one try per read, and a lock wait timeout (1205)
-// one DB_LOCK_WAIT_TIMEOUT per try of a read, not one per message of it (a
-// read of 50 behind held locks would otherwise outlast the visibility
-// timeout). A deadlock (1213) is reported at once: the others go ahead.
+// not a lock conflict, the remaining chunks get that failure untried (an
+// unreachable server costs one try per read). One row held by another
+// transaction lets the others go ahead; a second lock wait timeout (1205) in
+// the same try ends it too, so a try waits DB_LOCK_WAIT_TIMEOUT at most twice,
+// not once per message (a read of 50 behind held locks would otherwise
+// outlast the visibility timeout). Deadlocks (1213, answered at once) never do.
 std::vector<StoreResult> store_in_chunks(
     std::size_t count, std::size_t chunk,
     const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk);

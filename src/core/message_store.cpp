@@ -30,6 +30,7 @@ std::vector<StoreResult> store_in_chunks(
   std::vector<StoreResult> out;
   out.reserve(count);
   std::optional<StoreResult> unreachable;
+  int lock_waits = 0;
   for (std::size_t from = 0; from < count; from += chunk) {
     const std::size_t to = std::min(count, from + chunk);
     if (unreachable) {
@@ -46,9 +47,10 @@ std::vector<StoreResult> store_in_chunks(
     }
     got.resize(to - from);
     for (auto& r : got) {
-      if (!unreachable && r.status == StoreStatus::kRetryable && (!r.lock_conflict || r.error_code == kLockWaitTimeout)) {
+      const bool waited = r.status == StoreStatus::kRetryable && r.error_code == kLockWaitTimeout && ++lock_waits >= 2;
+      if (!unreachable && r.status == StoreStatus::kRetryable && (!r.lock_conflict || waited)) {
         unreachable = r;
-        if (r.lock_conflict) unreachable->error = "not tried after a lock wait timeout in the same read: " + r.error;
+        if (waited) unreachable->error = "not tried after two lock wait timeouts in the same read: " + r.error;
       }
       out.push_back(std::move(r));
     }
