@@ -16,7 +16,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config \
       libmysqlcppconn-dev libspdlog-dev nlohmann-json3-dev libcxxopts-dev \
-      libhiredis-dev prometheus-cpp-dev libcpp-httplib-dev libre2-dev \
+      libhiredis-dev prometheus-cpp-dev libcpp-httplib-dev libre2-dev libsimdjson-dev \
       libcurl4-openssl-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
