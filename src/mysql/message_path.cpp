@@ -1,6 +1,7 @@
 // The per-message path of MysqlMessageStore and the fast-path checks the
 // batch path shares: find a message, insert it when absent, apply the changes
 // recorded before it arrived.
+#include <cppconn/datatype.h>
 
 #include <algorithm>
 #include <optional>
@@ -40,7 +41,11 @@ const std::string& fast_path_sql() {
       std::string("SELECT m.id, ") + kOwesChanges + " FROM message m WHERE m.ig_message_id = ? LIMIT 1";
   return sql;
 }
-std::string insert_message_prefix() { return std::string("INSERT IGNORE INTO message ") + kMessageColumnList + " VALUES "; }
+const std::string& insert_message_sql() {
+  static const std::string sql =
+      std::string("INSERT IGNORE INTO message ") + kMessageColumnList + " VALUES " + placeholders(kMessageColumns);
+  return sql;
+}
 // The per-message insert commits on its own; a row that a warning shows
 // altered is taken out again at once.
 constexpr const char* kDeleteAlteredSql = "DELETE FROM message WHERE id = LAST_INSERT_ID()";
@@ -55,6 +60,14 @@ constexpr const char* kApplyPendingEditSql =
     "WHERE m.id = ? AND m.edit_count < e.num_edit "
     "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
     "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id)";
+
+void set_optional(sql::PreparedStatement& st, unsigned index, const std::optional<std::string>& v) {
+  if (v) {
+    st.setString(index, *v);
+  } else {
+    st.setNull(index, sql::DataType::VARCHAR);
+  }
+}
 
 std::optional<Found> look_up(Session& s, const std::string& mid, const char* what) {
   auto& st = s.prepare(fast_path_sql());
@@ -125,6 +138,24 @@ std::unordered_map<std::string, Found> look_up_all(Session& s, const std::vector
 
 }  // namespace
 
+void bind_message(sql::PreparedStatement& st, unsigned row, const NewMessage& m) {
+  const unsigned b = row * kMessageColumns;
+  st.setString(b + 1, m.mid);
+  st.setString(b + 2, m.account_id);
+  st.setString(b + 3, m.sender_id);
+  st.setString(b + 4, m.recipient_id);
+  st.setString(b + 5, to_string(m.direction));
+  st.setString(b + 6, to_string(m.kind));
+  set_optional(st, b + 7, m.text);
+  set_optional(st, b + 8, m.attachments_json);
+  set_optional(st, b + 9, m.reply_to_mid);
+  set_optional(st, b + 10, m.postback_payload);
+  st.setString(b + 11, sql_datetime_ms(m.timestamp_ms));
+  st.setString(b + 12, m.direction == Direction::kEcho ? m.recipient_id : m.sender_id);
+  set_optional(st, b + 13, m.reply_to_story_id);
+  set_optional(st, b + 14, m.reply_to_story_url);
+}
+
 namespace {
 
 void append_optional(Session& s, std::string& sql, const std::optional<std::string>& v) {
@@ -186,13 +217,11 @@ StoreResult insert_absent(Session& s, const NewMessage& m) {
   StoreResult r;
   const bool in_transaction = may_be_altered(m);
   if (in_transaction) s.begin();
-  // A text statement, like the batch's: binding 14 parameters cost the
-  // worker more than the round trip.
-  std::string sql = insert_message_prefix();
-  append_message_row(s, sql, m);
-  const int affected = execute_insert_ignore_text(s, sql, "inserting the message");
+  auto& ins = s.prepare(insert_message_sql());
+  bind_message(ins, 0, m);
+  const int affected = execute_insert_ignore(s, ins, "inserting the message");
   try {
-    check_insert_warnings(s, s.text_statement(), "inserting the message",
+    check_insert_warnings(s, ins, "inserting the message",
                           in_transaction ? "the row would be stored altered; rolled back" : "the altered row was removed");
   } catch (const DbError&) {
     if (!in_transaction && affected > 0) {  // committed already: take it out again

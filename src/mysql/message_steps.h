@@ -46,10 +46,15 @@ StoreResult store_edit(Session& s, const MessageEdit& e);
 StoreResult store_reaction(Session& s, const Reaction& re);
 StoreResult store_read(Session& s, const ReadReceipt& rr);
 
-// The columns of a message row, in the order append_message_row() writes them.
+// The columns of a message row, in the order bind_message() binds them.
+constexpr unsigned kMessageColumns = 14;
 constexpr const char* kMessageColumnList =
     "(ig_message_id, account_id, sender_id, recipient_id, direction, kind, text, attachments, reply_to_mid, "
     "postback_payload, event_time, customer_id, reply_to_story_id, reply_to_story_url)";
+
+// Binds one message's columns, in kMessageColumnList order, at row `row` of a
+// (multi-row) INSERT.
+void bind_message(sql::PreparedStatement& st, unsigned row, const NewMessage& m);
 
 // The same columns as one row of literals, "(...)", appended to a text
 // statement (Session::append_literal()).

@@ -194,8 +194,8 @@ TEST_F(MessageStoreTest, HostileValuesThroughTheBatchPathComeBackByteForByte) {
     EXPECT_EQ(again[i].message_id, first[i].message_id) << i;
   }
   EXPECT_EQ(rows(), static_cast<long long>(batch.size()));
-  // The per-message path of a read (text check, each message its own text
-  // insert, text read-back; no fallback there): the same values, new mids.
+  // The per-message path of a read (text check, each message its own
+  // prepared insert, text read-back; no fallback there): same values, new mids.
   std::vector<NewMessage> each;
   for (const auto& m : batch) each.push_back(message("e" + m.mid, m.text));
   const auto one_by_one = store.store_messages(each, 1);
