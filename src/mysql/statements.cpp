@@ -45,15 +45,11 @@ int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what) {
   return affected;
 }
 
-int execute_insert_ignore_text(Session& s, const std::string& sql, const char* what) {
+int insert_ignore_text(Session& s, const std::string& sql, const char* what) {
   sql::Statement& st = s.text_statement();
   guarded(s, what, [&] { st.clearWarnings(); });  // as execute_insert_ignore(): none left from before
-  return guarded(s, what, [&] { return st.executeUpdate(sql); });
-}
-
-int insert_ignore_text(Session& s, const std::string& sql, const char* what) {
-  const int affected = execute_insert_ignore_text(s, sql, what);
-  check_insert_warnings(s, s.text_statement(), what, "the row would be stored altered; rolled back");
+  const int affected = guarded(s, what, [&] { return st.executeUpdate(sql); });
+  check_insert_warnings(s, st, what, "the row would be stored altered; rolled back");
   return affected;
 }
 

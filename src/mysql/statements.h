@@ -28,11 +28,9 @@ int insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
 int execute_insert_ignore(Session& s, sql::PreparedStatement& st, const char* what);
 void check_insert_warnings(Session& s, sql::Statement& st, const char* what, const char* aftermath);
 
-// insert_ignore() and execute_insert_ignore() for a text statement built with
-// Session::append_literal(), run on s.text_statement() (whose warnings
-// check_insert_warnings() then reads).
+// insert_ignore() for a text statement built with Session::append_literal(),
+// run on s.text_statement().
 int insert_ignore_text(Session& s, const std::string& sql, const char* what);
-int execute_insert_ignore_text(Session& s, const std::string& sql, const char* what);
 
 // "YYYY-MM-DD HH:MM:SS.mmm" in UTC, for DATETIME(3) parameters.
 std::string sql_datetime_ms(std::int64_t epoch_ms);
