@@ -389,6 +389,7 @@ Config parse_config(const RawConfig& raw) {
   c.worker = parse_worker(v);
   c.roles = parse_roles(v);
   c.worker.metrics_bind = v.required("METRICS_BIND");
+  config::check_bind_address("METRICS_BIND", c.worker.metrics_bind);
   check_across_sections(c);
   return c;
 }

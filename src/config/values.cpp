@@ -1,5 +1,8 @@
 #include "config/values.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cctype>
 #include <charconv>
 #include <fstream>
@@ -56,6 +59,12 @@ std::string read_secret_file(const std::string& variable, const std::string& pat
   std::string value = ss.str();
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   return value;
+}
+
+void check_bind_address(const std::string& name, const std::string& address) {
+  unsigned char buf[sizeof(in6_addr)];
+  if (::inet_pton(AF_INET, address.c_str(), buf) != 1 && ::inet_pton(AF_INET6, address.c_str(), buf) != 1)
+    throw ConfigError(name, "'" + address + "' is not a numeric IPv4 or IPv6 address (e.g. 0.0.0.0)");
 }
 
 }  // namespace hm::config

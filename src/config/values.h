@@ -24,6 +24,10 @@ long long parse_integer(const std::string& name, const std::string& raw, long lo
 // anything else is a ConfigError naming the variable.
 bool parse_bool(const std::string& name, const std::string& raw);
 
+// A bind address: a numeric IPv4 or IPv6 address (no host names: a server
+// must not depend on DNS to start). Otherwise a ConfigError naming `name`.
+void check_bind_address(const std::string& name, const std::string& address);
+
 // The contents of a mounted secret file, trailing newlines removed; the
 // ConfigError names `variable` and the path.
 std::string read_secret_file(const std::string& variable, const std::string& path);

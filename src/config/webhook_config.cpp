@@ -1,8 +1,5 @@
 #include "config/webhook_config.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include "config/values.h"
 
 namespace hm::config {
@@ -32,9 +29,7 @@ WebhookSettings parse_webhook(const RawConfig& raw) {
   w.threads = static_cast<int>(number(raw, "WEBHOOK_THREADS", 1, 1024, " (threads)"));
   w.drain = std::chrono::seconds(number(raw, "WEBHOOK_DRAIN_SECONDS", 0, 3600, " (seconds)"));
   if (!w.enabled) return w;
-  unsigned char address[sizeof(in6_addr)];
-  if (::inet_pton(AF_INET, w.bind.c_str(), address) != 1 && ::inet_pton(AF_INET6, w.bind.c_str(), address) != 1)
-    throw ConfigError("WEBHOOK_BIND", "'" + w.bind + "' is not a numeric IPv4 or IPv6 address (e.g. 0.0.0.0)");
+  check_bind_address("WEBHOOK_BIND", w.bind);
   const long long redis_timeout_s = number(raw, "REDIS_TIMEOUT", 1, 3600, " (seconds)");
   if (w.redis_replicas > 0 && w.redis_wait.count() >= redis_timeout_s * 1000)
     throw ConfigError("WEBHOOK_REDIS_WAIT_MS", std::to_string(w.redis_wait.count()) + " must be below REDIS_TIMEOUT (" +

@@ -12,7 +12,8 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
+
+#include "http/listener.h"
 
 namespace hm {
 
@@ -37,22 +38,19 @@ class HttpServer {
   // kernel pick a free port (see port()).
   HttpServer(const std::string& bind_address, int port, HttpHandler handler, HttpServerOptions options = {});
   // stop() without a limit when it was not called.
-  ~HttpServer();
+  ~HttpServer() = default;
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return listener_->port(); }
 
   // Stops listening and waits up to `limit` for the requests in flight: true
   // when every thread ended. False: a thread is still busy; it is left running
   // and the caller must end the process rather than destroy the handler.
-  bool stop(std::chrono::milliseconds limit);
+  bool stop(std::chrono::milliseconds limit) { return listener_->stop(limit); }
 
  private:
-  struct State;
-  std::shared_ptr<State> state_;
-  int port_ = 0;
-  std::thread thread_;
+  std::unique_ptr<Listener> listener_;
 };
 
 }  // namespace hm

@@ -1,35 +1,15 @@
 #include "http/webhook_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <httplib.h>
 
-#include <atomic>
-#include <cerrno>
-#include <condition_variable>
-#include <cstring>
-#include <mutex>
-#include <stdexcept>
+#include <cstddef>
+#include <exception>
 
 #include <spdlog/spdlog.h>
 
 namespace hm {
 
-struct WebhookServer::State {
-  httplib::Server server;
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool ended = false;  // guarded by mutex: listen_after_bind() returned (its pool joined)
-};
-
 namespace {
-
-bool numeric_address(const std::string& address) {
-  unsigned char buf[sizeof(in6_addr)];
-  return ::inet_pton(AF_INET, address.c_str(), buf) == 1 || ::inet_pton(AF_INET6, address.c_str(), buf) == 1;
-}
 
 // The declared Content-Length, or -1 when absent or not a number.
 long long declared_length(const httplib::Request& req) {
@@ -86,12 +66,7 @@ void read_body(const httplib::Request& req, const httplib::ContentReader& reader
   }
 }
 
-// Debian's cpp-httplib is built with a listen backlog of 5: a burst of new
-// connections (Meta's, or 64 from a load test) would see SYNs dropped and
-// 1 s retransmits. listen() again on the bound socket raises it.
-constexpr int kListenBacklog = 1024;
-
-void configure(httplib::Server& s, const WebhookServerOptions& o, const std::shared_ptr<std::atomic<int>>& listening) {
+void configure(httplib::Server& s, const WebhookServerOptions& o) {
   const auto threads = static_cast<std::size_t>(o.threads > 0 ? o.threads : 1);
   s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s.set_read_timeout(o.read_timeout);
@@ -100,28 +75,9 @@ void configure(httplib::Server& s, const WebhookServerOptions& o, const std::sha
   s.set_keep_alive_max_count(static_cast<std::size_t>(o.keep_alive_requests > 0 ? o.keep_alive_requests : 1));
   s.set_payload_max_length(o.max_body_bytes + 1);  // a second guard: read_body() stops first
   s.set_tcp_nodelay(true);
-  const int defer = static_cast<int>(o.read_timeout.count());
-  // No SO_REUSEPORT (a second process must not share the port silently);
-  // TCP_DEFER_ACCEPT: a connection reaches accept() (and a pool thread) only
-  // once its first bytes have arrived.
-  s.set_socket_options([defer, listening](socket_t sock) {
-    const int one = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    ::setsockopt(sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
-    listening->store(sock);  // the last socket configured is the one bound
-  });
 }
 
-}  // namespace
-
-WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookHandler handler,
-                             const WebhookServerOptions& options)
-    : state_(std::make_shared<State>()) {
-  if (!numeric_address(bind_address))
-    throw std::runtime_error("WEBHOOK_BIND: '" + bind_address + "' is not a numeric IP address");
-  httplib::Server& s = state_->server;
-  auto listening = std::make_shared<std::atomic<int>>(-1);
-  configure(s, options, listening);
+void add_routes(httplib::Server& s, const WebhookServerOptions& options, WebhookHandler handler) {
   const std::size_t max = options.max_body_bytes;
   auto shared = std::make_shared<WebhookHandler>(std::move(handler));
   s.Get(options.path, [shared](const httplib::Request& req, httplib::Response& res) {
@@ -143,48 +99,24 @@ WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookH
   s.Patch(options.path, refuse);
   s.Delete(options.path, refuse);
   s.Options(options.path, refuse);
-  port_ = port == 0 ? s.bind_to_any_port(bind_address) : (s.bind_to_port(bind_address, port) ? port : -1);
-  if (port_ <= 0) {
-    throw std::runtime_error("WEBHOOK_PORT: cannot listen on " + bind_address + ":" + std::to_string(port) + ": " +
-                             std::strerror(errno));
-  }
-  if (listening->load() >= 0) ::listen(listening->load(), kListenBacklog);
-  thread_ = std::thread([state = state_] {
-    state->server.listen_after_bind();
-    std::lock_guard<std::mutex> lock(state->mutex);
-    state->ended = true;
-    state->cv.notify_all();
+}
+
+}  // namespace
+
+WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookHandler handler,
+                             const WebhookServerOptions& options) {
+  ListenerOptions where;
+  where.bind_address = bind_address;
+  where.port = port;
+  where.bind_variable = "WEBHOOK_BIND";
+  where.port_variable = "WEBHOOK_PORT";
+  // TCP_DEFER_ACCEPT: a connection reaches accept() (and a pool thread) only
+  // once its first bytes have arrived.
+  where.defer_accept = options.read_timeout;
+  listener_ = std::make_unique<Listener>(where, [&](httplib::Server& s) {
+    configure(s, options);
+    add_routes(s, options, std::move(handler));
   });
-}
-
-bool WebhookServer::listening() const {
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  return !state_->ended;
-}
-
-WebhookServer::~WebhookServer() {
-  if (thread_.joinable()) stop(std::chrono::hours(24));
-}
-
-bool WebhookServer::stop(std::chrono::milliseconds limit) {
-  if (!thread_.joinable()) return true;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  std::unique_lock<std::mutex> lock(state_->mutex);
-  // stop() is lost if it comes before listen_after_bind() marked the server
-  // running: repeat it until the listening thread ends.
-  while (!state_->ended) {
-    state_->server.stop();
-    if (state_->cv.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(20)),
-                              [&] { return state_->ended; }))
-      break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      thread_.detach();  // it holds the state: nothing it uses is freed under it
-      return false;
-    }
-  }
-  lock.unlock();
-  thread_.join();
-  return true;
 }
 
 }  // namespace hm

@@ -22,7 +22,8 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
+
+#include "http/listener.h"
 
 namespace hm {
 
@@ -65,26 +66,23 @@ class WebhookServer {
   // Binds and listens now (throws std::runtime_error naming WEBHOOK_BIND or
   // WEBHOOK_PORT); serves on background threads. Port 0: the kernel picks.
   WebhookServer(const std::string& bind_address, int port, WebhookHandler handler, const WebhookServerOptions& options);
-  ~WebhookServer();
+  ~WebhookServer() = default;  // stops without a limit when stop() was not called
   WebhookServer(const WebhookServer&) = delete;
   WebhookServer& operator=(const WebhookServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return listener_->port(); }
   // False once the listening loop has ended by itself (or by stop()): the
   // port then refuses every connection, and the process must not look alive.
-  bool listening() const;
+  bool listening() const { return listener_->listening(); }
 
   // Stops accepting (the listening socket is closed: new connections are
   // refused), lets the requests in flight finish, and waits up to `limit`:
   // true when every thread ended; false when one is still busy (the caller
   // must then end the process rather than destroy the handler).
-  bool stop(std::chrono::milliseconds limit);
+  bool stop(std::chrono::milliseconds limit) { return listener_->stop(limit); }
 
  private:
-  struct State;
-  std::shared_ptr<State> state_;
-  int port_ = 0;
-  std::thread thread_;
+  std::unique_ptr<Listener> listener_;
 };
 
 }  // namespace hm

@@ -38,18 +38,6 @@ constexpr const char* kBatchInsertedSql =
     "WHERE m.id >= LAST_INSERT_ID() "
     "AND (@@innodb_autoinc_lock_mode = 2 OR m.id < LAST_INSERT_ID() + ";
 constexpr const char* kBatchInsertedSqlRest = " * @@auto_increment_increment) AND m.ig_message_id IN ";
-constexpr const char* kBatchApplyPendingDeletionSql =
-    "UPDATE message m JOIN message_deletion d "
-    "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
-    "SET m.is_deleted = 1, m.deleted_at = d.deleted_at WHERE m.id IN ";
-constexpr const char* kBatchApplyPendingEditSql =
-    "UPDATE message m JOIN message_edit e "
-    "ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
-    "SET m.text = e.text, m.edit_count = e.num_edit, m.edited_at = e.edited_at "
-    "WHERE m.edit_count < e.num_edit "
-    "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
-    "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id) AND m.id IN ";
-
 // A batch on its way: the messages, their results so far, and which of them
 // the fast-path check found stored.
 struct Batch {
@@ -155,8 +143,8 @@ std::vector<StoreResult> store_batch(Session& s, const std::vector<NewMessage>& 
                         std::to_string(rows.ids.size()) + " read back by mid; rolled back");
     }
     if (rows.owes) {
-      for (const char* apply : {kBatchApplyPendingEditSql, kBatchApplyPendingDeletionSql}) {
-        auto& up = s.prepare(apply + placeholders(rows.ids.size()));
+      for (const char* apply : {kApplyPendingEditSql, kApplyPendingDeletionSql}) {
+        auto& up = s.prepare(std::string(apply) + "IN " + placeholders(rows.ids.size()));
         for (std::size_t k = 0; k < rows.ids.size(); ++k) up.setUInt64(static_cast<unsigned>(k + 1), rows.ids[k]);
         guarded(s, "applying earlier deletions and edits", [&] { return up.executeUpdate(); });
       }

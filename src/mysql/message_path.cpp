@@ -49,17 +49,6 @@ const std::string& insert_message_sql() {
 // The per-message insert commits on its own; a row that a warning shows
 // altered is taken out again at once.
 constexpr const char* kDeleteAlteredSql = "DELETE FROM message WHERE id = LAST_INSERT_ID()";
-constexpr const char* kApplyPendingDeletionSql =
-    "UPDATE message m JOIN message_deletion d "
-    "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
-    "SET m.is_deleted = 1, m.deleted_at = d.deleted_at WHERE m.id = ?";
-constexpr const char* kApplyPendingEditSql =
-    "UPDATE message m JOIN message_edit e "
-    "ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
-    "SET m.text = e.text, m.edit_count = e.num_edit, m.edited_at = e.edited_at "
-    "WHERE m.id = ? AND m.edit_count < e.num_edit "
-    "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
-    "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id)";
 
 void set_optional(sql::PreparedStatement& st, unsigned index, const std::optional<std::string>& v) {
   if (v) {
@@ -83,10 +72,12 @@ std::optional<Found> look_up(Session& s, const std::string& mid, const char* wha
 // arrived. Idempotent; each statement commits on its own when no transaction
 // is open.
 void apply_owed_changes(Session& s, std::uint64_t id) {
-  auto& edit = s.prepare(kApplyPendingEditSql);
+  static const std::string kEditOne = std::string(kApplyPendingEditSql) + "= ?";
+  static const std::string kDeletionOne = std::string(kApplyPendingDeletionSql) + "= ?";
+  auto& edit = s.prepare(kEditOne);
   edit.setUInt64(1, id);
   guarded(s, "applying an earlier edit", [&] { return edit.executeUpdate(); });
-  auto& deletion = s.prepare(kApplyPendingDeletionSql);
+  auto& deletion = s.prepare(kDeletionOne);
   deletion.setUInt64(1, id);
   guarded(s, "applying an earlier deletion", [&] { return deletion.executeUpdate(); });
 }

@@ -63,6 +63,22 @@ void append_message_row(Session& s, std::string& sql, const NewMessage& m);
 // "('a', 'b', ...)": the strings as escaped literals, for a text IN list.
 void append_literal_list(Session& s, std::string& sql, const std::vector<const std::string*>& values);
 
+// Apply what a message owes when it arrives after its deletion or edit: each
+// ends in "m.id " for the caller to finish with "= ?" (one message) or
+// "IN (...)" (a batch).
+constexpr const char* kApplyPendingDeletionSql =
+    "UPDATE message m JOIN message_deletion d "
+    "ON d.ig_message_id = m.ig_message_id AND d.sender_id = m.sender_id "
+    "SET m.is_deleted = 1, m.deleted_at = d.deleted_at WHERE m.id ";
+// Only the latest edit recorded (the highest num_edit) is applied.
+constexpr const char* kApplyPendingEditSql =
+    "UPDATE message m JOIN message_edit e "
+    "ON e.ig_message_id = m.ig_message_id AND e.sender_id = m.sender_id "
+    "SET m.text = e.text, m.edit_count = e.num_edit, m.edited_at = e.edited_at "
+    "WHERE m.edit_count < e.num_edit "
+    "AND e.num_edit = (SELECT MAX(x.num_edit) FROM message_edit x "
+    "WHERE x.ig_message_id = e.ig_message_id AND x.sender_id = e.sender_id) AND m.id ";
+
 // "(?, ?, ..., ?)" with n placeholders.
 std::string placeholders(std::size_t n);
 

@@ -91,6 +91,15 @@ TEST_F(ConfigTest, IsolationLevelsAsSpelledInTheSeed) {
   }
 }
 
+// The status server's bind address is checked at start (exit 2), as
+// WEBHOOK_BIND is, not first when the server binds.
+TEST_F(ConfigTest, MetricsBindMustBeANumericAddress) {
+  g_env["METRICS_BIND"] = "localhost";
+  expect_rejected("METRICS_BIND", "not a numeric IPv4 or IPv6 address");
+  g_env["METRICS_BIND"] = "::";
+  EXPECT_EQ(load().worker.metrics_bind, "::");
+}
+
 TEST_F(ConfigTest, RejectsNotANumber) {
   g_env["DB_POOL_SIZE"] = "ten";
   expect_rejected("DB_POOL_SIZE", "not a number");
