@@ -63,7 +63,7 @@ class MessageStore {
                                                   std::size_t per_transaction = 0);
 };
 
-// Runs `store_chunk(from, to)` over [0, count) in chunks of `chunk` (0 = one
+// Runs `store_chunk(from, to)` over [0, count) in chunks of `per_transaction` (0 = one
 // chunk) and returns the results in order; after a retryable failure that is
 // not a lock conflict, the remaining chunks get that failure untried (an
 // unreachable server costs one try per read). One row held by another
@@ -72,7 +72,7 @@ class MessageStore {
 // not once per message (a read of 50 behind held locks would otherwise
 // outlast the visibility timeout). Deadlocks (1213, answered at once) never do.
 std::vector<StoreResult> store_in_chunks(
-    std::size_t count, std::size_t chunk,
+    std::size_t count, std::size_t per_transaction,
     const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk);
 
 }  // namespace hm

@@ -37,7 +37,7 @@ redis::StreamQueueOptions stream_queue_options(const Config& config, int index) 
   const std::string base = config.queue.consumer.empty() ? hostname() : config.queue.consumer;
   o.consumer = base + "-" + std::to_string(index);
   o.block = config.queue.block;
-  o.linger = config.ingest.batch_linger;
+  o.batch_linger = config.ingest.batch_linger;
   o.per_transaction = config.ingest.per_transaction;
   o.visibility_timeout = config.queue.visibility_timeout;
   o.unconsumed_max_entries = config.queue.unconsumed_max_entries;
@@ -68,13 +68,13 @@ redis::RetentionOptions retention_options(const Config& config) {
   o.redis = redis_options(config);
   o.streams = retained_streams(config);
   o.dead_streams = retained_dead_streams(config);
-  o.dead_max_entries = config.queue.dead_letter_max_entries;
-  o.dead_max_age = config.queue.dead_letter_max_age;
+  o.dead_letter_max_entries = config.queue.dead_letter_max_entries;
+  o.dead_letter_max_age = config.queue.dead_letter_max_age;
   o.consumer_idle_delete = config.queue.consumer_idle_delete;
   for (int i = 0; i < config.worker.concurrency; ++i) o.own_consumers.push_back(stream_queue_options(config, i).consumer);
   o.lease_key = config.queue.prefix + "retention:lease";
   o.lease_token = redis::lease_token(hostname());
-  o.period = config.queue.retention_interval;
+  o.retention_interval = config.queue.retention_interval;
   return o;
 }
 

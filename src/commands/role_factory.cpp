@@ -19,7 +19,7 @@ GraphOptions graph_options(const Config& cfg) {
   GraphOptions o;
   o.base = cfg.roles.graph_base;
   o.timeout = cfg.roles.graph_timeout;
-  o.retry.max_attempts = cfg.roles.graph_attempts;
+  o.retry.max_attempts = cfg.roles.graph_retry_attempts;
   o.rate_limit_pause = cfg.roles.graph_rate_limit_pause;
   o.auth_pause = cfg.roles.graph_auth_pause;
   return o;
@@ -43,15 +43,15 @@ MediaOptions media_options(const Config& cfg) {
   o.allowed_hosts = cfg.roles.media_allowed_hosts;
   o.allow_http = cfg.roles.media_allow_http;
   o.allow_private_addresses = cfg.roles.media_allow_private_addresses;
-  o.retry.max_attempts = cfg.roles.graph_attempts;
+  o.retry.max_attempts = cfg.roles.graph_retry_attempts;
   return o;
 }
 
 ReplyOptions reply_options(const Config& cfg) {
   ReplyOptions o;
   o.sending_timeout = cfg.roles.reply_sending_timeout;
-  o.rate_limit_delay = cfg.roles.graph_rate_limit_pause;
-  o.auth_delay = cfg.roles.reply_housekeeping_interval;
+  o.rate_limit_pause = cfg.roles.graph_rate_limit_pause;
+  o.housekeeping_interval = cfg.roles.reply_housekeeping_interval;
   return o;
 }
 
@@ -99,12 +99,12 @@ struct ReplyRole final : RoleHandler {
       : store(c.pool),
         graph(http, c.tokens, graph_options(c.cfg), c.clock, &c.stop, c.telemetry),
         service(store, graph, c.rules, c.clock, reply_options(c.cfg), &c.stop, &c.telemetry),
-        housekeeping_interval(c.cfg.roles.reply_housekeeping_interval) {}
+        interval_(c.cfg.roles.reply_housekeeping_interval) {}
   const BatchHandler& handler() const override { return service; }
   std::vector<std::string> readiness_notes() override { return graph_notes(&graph); }
   // Stale sends and deferred replies are found by index: a look every
   // REPLY_HOUSEKEEPING_INTERVAL (10 s).
-  std::chrono::milliseconds housekeeping_period() const override { return housekeeping_interval; }
+  std::chrono::milliseconds housekeeping_interval() const override { return interval_; }
   void housekeeping() const override {
     service.expire_stale_sends();
     service.retry_due();
@@ -113,7 +113,7 @@ struct ReplyRole final : RoleHandler {
   CurlHttpClient http;
   GraphApi graph;
   ReplyService service;
-  std::chrono::milliseconds housekeeping_interval;
+  std::chrono::milliseconds interval_;
 };
 
 }  // namespace

@@ -29,7 +29,7 @@ class RoleHandler {
   // Work the role does besides its jobs, at start and then every period (off
   // the worker threads, on the composition root's own thread); none when the
   // period is 0.
-  virtual std::chrono::milliseconds housekeeping_period() const { return std::chrono::milliseconds(0); }
+  virtual std::chrono::milliseconds housekeeping_interval() const { return std::chrono::milliseconds(0); }
   virtual void housekeeping() const {}
   // Lines /readyz shows without making the pod unready (e.g. a Graph account
   // whose token was refused). Memory only, called every second off the HTTP

@@ -150,9 +150,9 @@ std::unique_ptr<HttpServer> serve_status(const Config& cfg, StatusEndpoints& end
 // The role's housekeeping (e.g. expiring replies left in `sending`), on a
 // thread of its own; none when the role has none.
 std::unique_ptr<PeriodicTask> start_housekeeping(const RoleHandler& role, mysql::Driver& driver) {
-  if (role.housekeeping_period().count() <= 0) return nullptr;
+  if (role.housekeeping_interval().count() <= 0) return nullptr;
   return std::make_unique<PeriodicTask>(
-      role.housekeeping_period(), [&role] { role.housekeeping(); },
+      role.housekeeping_interval(), [&role] { role.housekeeping(); },
       [&driver] { return std::make_shared<mysql::Driver::ThreadScope>(driver); });
 }
 

@@ -72,7 +72,7 @@ WebhookServerOptions server_options(const Config& cfg) {
   WebhookServerOptions o;
   o.path = cfg.webhook.path;
   o.threads = cfg.webhook.threads;
-  o.max_body_bytes = cfg.ingest.max_delivery_bytes;
+  o.max_delivery_bytes = cfg.ingest.max_delivery_bytes;
   return o;
 }
 
@@ -81,7 +81,7 @@ redis::StreamAppenderOptions appender_options(const Config& cfg) {
   o.redis = redis_options(cfg);
   o.stream = cfg.queue.stream;
   o.replicas = cfg.webhook.redis_replicas;
-  o.wait_timeout = cfg.webhook.redis_wait;
+  o.redis_wait = cfg.webhook.redis_wait;
   o.max_idle = static_cast<std::size_t>(cfg.webhook.threads);
   return o;
 }

@@ -113,9 +113,9 @@ PoolOptions parse_pool(const Values& v) {
   PoolOptions pool;
   pool.size = static_cast<int>(v.integer("DB_POOL_SIZE", 1, 10000, " (connections)"));
   pool.max_overflow = static_cast<int>(v.integer("DB_MAX_OVERFLOW", 0, 10000, " (connections)"));
-  pool.checkout_timeout = v.seconds("DB_POOL_TIMEOUT", 0, kMaxSeconds);
+  pool.timeout = v.seconds("DB_POOL_TIMEOUT", 0, kMaxSeconds);
   pool.recycle = v.seconds("DB_POOL_RECYCLE", 0, kMaxSeconds);
-  pool.validate_after_idle = v.seconds("DB_POOL_PRE_PING", 0, kMaxSeconds);
+  pool.pre_ping = v.seconds("DB_POOL_PRE_PING", 0, kMaxSeconds);
   return pool;
 }
 
@@ -286,7 +286,7 @@ RoleOptions parse_roles(const Values& v) {
   if (auto token = v.secret_file("GRAPH_ACCESS_TOKEN_FILE")) r.graph_token = *token;
   r.graph_tokens_file = trim(v.str("GRAPH_ACCESS_TOKENS_FILE"));
   r.graph_timeout = v.seconds("GRAPH_TIMEOUT", 1, 300);
-  r.graph_attempts = static_cast<int>(v.integer("GRAPH_RETRY_ATTEMPTS", 1, 100, ""));
+  r.graph_retry_attempts = static_cast<int>(v.integer("GRAPH_RETRY_ATTEMPTS", 1, 100, ""));
   r.profile_ttl = v.seconds("PROFILE_TTL", 0, kMaxSeconds);
   r.reply_sending_timeout = v.seconds("REPLY_SENDING_TIMEOUT", 1, kMaxSeconds);
   r.graph_rate_limit_pause = v.seconds("GRAPH_RATE_LIMIT_PAUSE", 1, 86400);
@@ -309,7 +309,7 @@ RoleOptions parse_roles(const Values& v) {
 // around them must fit.
 void check_reply_sending_timeout(const Config& c) {
   const auto db_step = std::chrono::duration_cast<std::chrono::seconds>(c.retry.max_total) + c.db.query_timeout;
-  const auto longest_send = c.roles.graph_timeout * c.roles.graph_attempts +
+  const auto longest_send = c.roles.graph_timeout * c.roles.graph_retry_attempts +
                             std::chrono::duration_cast<std::chrono::seconds>(http_retry_defaults().max_total) + 2 * db_step;
   if (c.roles.reply_sending_timeout <= longest_send)
     throw ConfigError("REPLY_SENDING_TIMEOUT",
@@ -339,37 +339,6 @@ void check_across_sections(const Config& c) {
 }
 
 }  // namespace
-
-const char* to_string(SslMode mode) {
-  switch (mode) {
-    case SslMode::kDisabled: return "DISABLED";
-    case SslMode::kPreferred: return "PREFERRED";
-    case SslMode::kRequired: return "REQUIRED";
-    case SslMode::kVerifyCa: return "VERIFY_CA";
-    case SslMode::kVerifyIdentity: return "VERIFY_IDENTITY";
-  }
-  return "PREFERRED";
-}
-
-const char* to_sql(IsolationLevel level) {
-  switch (level) {
-    case IsolationLevel::kReadUncommitted: return "READ UNCOMMITTED";
-    case IsolationLevel::kReadCommitted: return "READ COMMITTED";
-    case IsolationLevel::kRepeatableRead: return "REPEATABLE READ";
-    case IsolationLevel::kSerializable: return "SERIALIZABLE";
-  }
-  return "READ COMMITTED";
-}
-
-const char* to_server_name(IsolationLevel level) {
-  switch (level) {
-    case IsolationLevel::kReadUncommitted: return "READ-UNCOMMITTED";
-    case IsolationLevel::kReadCommitted: return "READ-COMMITTED";
-    case IsolationLevel::kRepeatableRead: return "REPEATABLE-READ";
-    case IsolationLevel::kSerializable: return "SERIALIZABLE";
-  }
-  return "READ-COMMITTED";
-}
 
 Config parse_config(const RawConfig& raw) {
   const Values v(raw);

@@ -96,7 +96,7 @@ struct RoleOptions {
   std::string graph_token;  // secret
   std::string graph_tokens_file;  // GRAPH_ACCESS_TOKENS_FILE: account id -> token (JSON)
   std::chrono::seconds graph_timeout{10};
-  int graph_attempts = 4;
+  int graph_retry_attempts = 4;
   std::chrono::seconds profile_ttl{86400};
   std::chrono::seconds reply_sending_timeout{300};
   std::chrono::seconds graph_rate_limit_pause{60};        // GRAPH_RATE_LIMIT_PAUSE

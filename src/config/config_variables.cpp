@@ -90,7 +90,7 @@ std::vector<VariableSpec> core_variables() {
       {"GRAPH_ACCESS_TOKEN_FILE", "", "file holding the access token (a mounted Kubernetes secret); wins over GRAPH_ACCESS_TOKEN"},
       {"GRAPH_ACCESS_TOKENS_FILE", "", "JSON file {\"<account id>\": \"<token>\"} (a mounted Kubernetes secret, re-read when it changes): each account's Page or Instagram user token; GRAPH_ACCESS_TOKEN is the fallback for accounts not in it"},
       {"GRAPH_TIMEOUT", "10", "Graph API call timeout, seconds"},
-      {"GRAPH_RETRY_ATTEMPTS", "4", "tries of a Graph API call on rate limits, server and network errors"},
+      {"GRAPH_RETRY_ATTEMPTS", "4", "tries of a Graph API call (and of a media download) on rate limits, server and network errors"},
       {"GRAPH_RATE_LIMIT_PAUSE", "60", "seconds an account's Graph API calls pause after a rate limit (its replies wait as long)"},
       {"GRAPH_AUTH_PAUSE", "300", "seconds an account's Graph API calls pause after its token or permissions were refused, unless GRAPH_ACCESS_TOKENS_FILE changes first"},
       {"PROFILE_TTL", "86400", "seconds before a contact's profile is fetched again"},

@@ -3,16 +3,10 @@
 #include <sstream>
 
 #include "config/values.h"
+#include "core/text.h"
 
 namespace hm::config {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Percent-decoding for URL parts. Errors never quote the input (it may hold a password).
 std::string percent_decode(const std::string& s, const char* part) {
@@ -23,8 +17,8 @@ std::string percent_decode(const std::string& s, const char* part) {
       if (i + 2 >= s.size()) {
         throw ConfigError("DATABASE_URL", std::string("bad percent-escape in the ") + part);
       }
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
+      const int hi = hex_digit_value(s[i + 1]);
+      const int lo = hex_digit_value(s[i + 2]);
       if (hi < 0 || lo < 0)
         throw ConfigError("DATABASE_URL", std::string("bad percent-escape in the ") + part);
       out.push_back(static_cast<char>(hi * 16 + lo));

@@ -24,9 +24,9 @@ constexpr int kLockWaitTimeout = 1205;  // ER_LOCK_WAIT_TIMEOUT
 }  // namespace
 
 std::vector<StoreResult> store_in_chunks(
-    std::size_t count, std::size_t chunk,
+    std::size_t count, std::size_t per_transaction,
     const std::function<std::vector<StoreResult>(std::size_t from, std::size_t to)>& store_chunk) {
-  if (chunk == 0) chunk = std::max<std::size_t>(count, 1);
+  const std::size_t chunk = per_transaction != 0 ? per_transaction : std::max<std::size_t>(count, 1);
   std::vector<StoreResult> out;
   out.reserve(count);
   std::optional<StoreResult> unreachable;

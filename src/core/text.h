@@ -1,7 +1,7 @@
 #pragma once
 // Text helpers for bytes that come from outside: UTF-8 validity, a printable
 // form for messages that quote input, a cut that respects characters, and
-// base64 for bytes that are not text.
+// base64 and hex for bytes that are not text.
 
 #include <cstddef>
 #include <string>
@@ -21,5 +21,9 @@ std::string printable_utf8(const std::string& s);
 // prefix of s, at most max_bytes long, and valid UTF-8 whenever s is.
 std::string utf8_truncate(std::string_view s, std::size_t max_bytes);
 std::string base64_encode(const std::string& bytes);
+// Lower-case hex of n bytes ("00ff...").
+std::string hex_encode(const unsigned char* bytes, std::size_t n);
+// The value of one hex digit (either case), or -1.
+int hex_digit_value(char c);
 
 }  // namespace hm

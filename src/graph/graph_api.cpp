@@ -245,78 +245,72 @@ void GraphApi::note(const std::string& account_id, const GraphCall& call) {
   telemetry_.graph_account(account_id, to_string(call.outcome), true);
 }
 
-ProfileResult GraphApi::fetch_profile(const std::string& account_id, const std::string& igsid) {
-  ProfileResult out;
-  if (!is_graph_id(igsid) || !is_graph_id(account_id)) {
+std::optional<std::string> GraphApi::call(const std::string& account_id,
+                                          std::initializer_list<const std::string*> ids, bool send,
+                                          const std::function<HttpResult(const HttpCallOptions&)>& request,
+                                          GraphCall& out) {
+  for (const std::string* id : ids) {
+    if (is_graph_id(*id)) continue;
     out.outcome = GraphOutcome::kPermanent;
-    out.error = "not a Graph id (decimal digits): " + path_segment(utf8_truncate(igsid, 64));
-    return out;
+    out.error = "not a Graph id (decimal digits): " + path_segment(utf8_truncate(*id, 64));
+    return std::nullopt;
   }
   const auto token = admit(account_id, out);
-  if (!token) return out;
-  const std::string url = options_.base + "/" + path_segment(igsid) +
-                          "?fields=name,username,profile_pic,follower_count,is_verified_user,"
-                          "is_user_follow_business,is_business_follow_user";
+  if (!token) return std::nullopt;
+  const HttpCallOptions options = call_options(*token);
   Backoff backoff(options_.retry, clock_, {}, stop_);
   for (;;) {
-    const HttpResult r = http_.get(url, call_options(*token));
-    out.outcome = classify_graph_answer(r, false, &out.error, &out.answer);
+    HttpResult r = request(options);
+    out.outcome = classify_graph_answer(r, send, &out.error, &out.answer);
     out.attempts = backoff.attempts();
     if (out.outcome == GraphOutcome::kOk) {
-      const json j = json::parse(r.body, nullptr, false);
-      if (!j.is_object()) {
-        out.outcome = GraphOutcome::kPermanent;
-        out.error = "profile answer is not a JSON object";
-        return out;
-      }
-      out.profile.name = optional_field<std::string>(j, "name");
-      out.profile.username = optional_field<std::string>(j, "username");
-      out.profile.profile_pic = optional_field<std::string>(j, "profile_pic");
-      out.profile.follower_count = optional_field<long long>(j, "follower_count");
-      out.profile.is_verified_user = optional_field<bool>(j, "is_verified_user");
-      out.profile.is_user_follow_business = optional_field<bool>(j, "is_user_follow_business");
-      out.profile.is_business_follow_user = optional_field<bool>(j, "is_business_follow_user");
       out.error.clear();
-      return out;
+      return std::move(r.body);
     }
+    // Only a request that never left (or a read) is tried again here.
     if (out.outcome != GraphOutcome::kRetryable || !backoff.wait_before_retry()) {
       note(account_id, out);
-      return out;
+      return std::nullopt;
     }
   }
 }
 
-SendResult GraphApi::send_text(const std::string& account_id, const std::string& recipient_id, const std::string& text) {
-  SendResult out;
-  for (const std::string* id : {&account_id, &recipient_id}) {
-    if (is_graph_id(*id)) continue;
+ProfileResult GraphApi::fetch_profile(const std::string& account_id, const std::string& igsid) {
+  ProfileResult out;
+  const std::string url = options_.base + "/" + path_segment(igsid) +
+                          "?fields=name,username,profile_pic,follower_count,is_verified_user,"
+                          "is_user_follow_business,is_business_follow_user";
+  const auto body = call(account_id, {&igsid, &account_id}, false,
+                         [&](const HttpCallOptions& o) { return http_.get(url, o); }, out);
+  if (!body) return out;
+  const json j = json::parse(*body, nullptr, false);
+  if (!j.is_object()) {
     out.outcome = GraphOutcome::kPermanent;
-    out.error = "not a Graph id (decimal digits): " + path_segment(utf8_truncate(*id, 64));
+    out.error = "profile answer is not a JSON object";
     return out;
   }
-  const auto token = admit(account_id, out);
-  if (!token) return out;
+  out.profile.name = optional_field<std::string>(j, "name");
+  out.profile.username = optional_field<std::string>(j, "username");
+  out.profile.profile_pic = optional_field<std::string>(j, "profile_pic");
+  out.profile.follower_count = optional_field<long long>(j, "follower_count");
+  out.profile.is_verified_user = optional_field<bool>(j, "is_verified_user");
+  out.profile.is_user_follow_business = optional_field<bool>(j, "is_user_follow_business");
+  out.profile.is_business_follow_user = optional_field<bool>(j, "is_business_follow_user");
+  return out;
+}
+
+SendResult GraphApi::send_text(const std::string& account_id, const std::string& recipient_id, const std::string& text) {
+  SendResult out;
   // /me is the account the token speaks for: the Page (Facebook Login) or the
   // Instagram professional account (Instagram Login).
   const std::string url = options_.base + "/me/messages";
   const std::string body = json{{"recipient", {{"id", recipient_id}}}, {"message", {{"text", text}}}}.dump();
-  Backoff backoff(options_.retry, clock_, {}, stop_);
-  for (;;) {
-    const HttpResult r = http_.post_json(url, body, call_options(*token));
-    out.outcome = classify_graph_answer(r, true, &out.error, &out.answer);
-    out.attempts = backoff.attempts();
-    if (out.outcome == GraphOutcome::kOk) {
-      const json j = json::parse(r.body, nullptr, false);
-      out.message_id = j.is_object() ? optional_field<std::string>(j, "message_id").value_or("") : "";
-      out.error.clear();
-      return out;
-    }
-    // Only a request that never left is tried again here.
-    if (out.outcome != GraphOutcome::kRetryable || !backoff.wait_before_retry()) {
-      note(account_id, out);
-      return out;
-    }
-  }
+  const auto answer = call(account_id, {&account_id, &recipient_id}, true,
+                           [&](const HttpCallOptions& o) { return http_.post_json(url, body, o); }, out);
+  if (!answer) return out;
+  const json j = json::parse(*answer, nullptr, false);
+  out.message_id = j.is_object() ? optional_field<std::string>(j, "message_id").value_or("") : "";
+  return out;
 }
 
 }  // namespace hm

@@ -25,6 +25,8 @@
 // Thread-safe when the HttpClient is (CurlHttpClient is).
 
 #include <chrono>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -130,6 +132,12 @@ class GraphApi {
   // Pauses the account after a rate limit or a refused token.
   void note(const std::string& account_id, const GraphCall& call);
   HttpCallOptions call_options(const std::string& token) const;
+  // One Graph call: checks `ids` are Graph ids, admits the account, runs
+  // `request` with its token and retries what is retryable, then notes a rate
+  // limit or a refused token. The answer's body when kOk; `out` says why not.
+  std::optional<std::string> call(const std::string& account_id, std::initializer_list<const std::string*> ids,
+                                  bool send, const std::function<HttpResult(const HttpCallOptions&)>& request,
+                                  GraphCall& out);
 
   HttpClient& http_;
   AccountTokens& tokens_;

@@ -73,12 +73,12 @@ void configure(httplib::Server& s, const WebhookServerOptions& o) {
   s.set_write_timeout(o.write_timeout);
   s.set_keep_alive_timeout(o.keep_alive.count());
   s.set_keep_alive_max_count(static_cast<std::size_t>(o.keep_alive_requests > 0 ? o.keep_alive_requests : 1));
-  s.set_payload_max_length(o.max_body_bytes + 1);  // a second guard: read_body() stops first
+  s.set_payload_max_length(o.max_delivery_bytes + 1);  // a second guard: read_body() stops first
   s.set_tcp_nodelay(true);
 }
 
 void add_routes(httplib::Server& s, const WebhookServerOptions& options, WebhookHandler handler) {
-  const std::size_t max = options.max_body_bytes;
+  const std::size_t max = options.max_delivery_bytes;
   auto shared = std::make_shared<WebhookHandler>(std::move(handler));
   s.Get(options.path, [shared](const httplib::Request& req, httplib::Response& res) {
     reply(*shared, base_request(req), res);

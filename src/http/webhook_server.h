@@ -8,7 +8,7 @@
 // Hostile clients: a connection is handed to a pool thread only once it has
 // sent something (TCP_DEFER_ACCEPT), and one idle longer than `keep_alive` is
 // closed at once, so idle connections do not hold threads;
-// each read and write has a timeout; a body over `max_body_bytes` is never
+// each read and write has a timeout; a body over `max_delivery_bytes` is never
 // read into memory (declared by Content-Length: refused before reading;
 // chunked: refused at the first chunk that passes the limit), the handler is
 // called with `too_large` set, and the connection is closed.
@@ -33,7 +33,7 @@ struct WebhookRequest {
   std::string content_type;                       // as sent, empty when absent
   std::optional<std::string> signature;           // X-Hub-Signature-256
   std::string body;                               // raw bytes, exactly as received
-  bool too_large = false;                         // body over max_body_bytes (body empty)
+  bool too_large = false;                         // body over max_delivery_bytes (body empty)
   bool unreadable = false;                        // the body could not be read (bad chunked encoding, timeout)
 };
 
@@ -49,7 +49,7 @@ using WebhookHandler = std::function<WebhookAnswer(const WebhookRequest&)>;
 struct WebhookServerOptions {
   std::string path = "/webhook";           // WEBHOOK_PATH
   int threads = 64;                        // WEBHOOK_THREADS: connections served at once
-  std::size_t max_body_bytes = 1 << 20;    // MAX_DELIVERY_BYTES
+  std::size_t max_delivery_bytes = 1 << 20;    // MAX_DELIVERY_BYTES
   std::chrono::seconds read_timeout{5};    // per read of a request
   std::chrono::seconds write_timeout{5};   // per write of an answer
   // How long a connection may sit idle before (or between) requests. 0 (the

@@ -6,8 +6,9 @@
 // enums travel as the text of their ENUM columns (to_string/parse in
 // hm/role_store.h and hm/events.h). Thread-safe: each call leases a connection.
 
-#include "mysql/message_store.h"
 #include "hm/role_store.h"
+#include "mysql/schema.h"
+#include "mysql/session_pool.h"
 
 namespace hm::mysql {
 

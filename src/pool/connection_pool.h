@@ -4,10 +4,10 @@
 //   ones included: a slot is reserved before connecting);
 // - a connection above `size` is closed when returned (overflow), unless
 //   another thread is waiting for a connection;
-// - checkout waits at most checkout_timeout, then throws DbError
+// - checkout waits at most `timeout` (DB_POOL_TIMEOUT), then throws DbError
 //   kPoolExhausted ("pool exhausted"); it never hangs;
 // - at checkout, a connection older than `recycle` is replaced, and one idle
-//   longer than validate_after_idle is pinged; a dead one is replaced;
+//   longer than `pre_ping` (DB_POOL_PRE_PING) is pinged; a dead one is replaced;
 // - connections are opened, pinged and closed without holding the mutex;
 // - discard_all() (as after a failover) closes every idle connection at once
 //   and every connection checked out before it when it is returned: each
@@ -42,12 +42,12 @@ struct PoolOptions {
   int size = 10;         // connections kept open when idle
   int max_overflow = 5;  // extra connections allowed under load, closed on return
   // Longest wait for a free connection before checkout fails with "pool exhausted".
-  std::chrono::seconds checkout_timeout{30};
+  std::chrono::seconds timeout{30};
   // A connection older than this is replaced at checkout. 0 = never.
   std::chrono::seconds recycle{3600};
   // A connection idle longer than this is pinged before it is handed out.
   // 0 = ping at every checkout.
-  std::chrono::seconds validate_after_idle{30};
+  std::chrono::seconds pre_ping{30};
 };
 
 struct PoolStats {
@@ -135,10 +135,10 @@ class ConnectionPool {
 
   int capacity() const { return options_.size + options_.max_overflow; }
 
-  // Throws DbError: kPoolExhausted after checkout_timeout, or the factory's error.
+  // Throws DbError: kPoolExhausted after timeout, or the factory's error.
   Lease checkout() {
     const auto started = clock_.now();
-    const auto deadline = started + options_.checkout_timeout;
+    const auto deadline = started + options_.timeout;
     std::unique_ptr<Entry> entry;
     bool must_open = false;
     std::uint64_t generation = 0;  // of a connection opened for this checkout
@@ -173,7 +173,7 @@ class ConnectionPool {
                         "pool exhausted: all " + std::to_string(capacity()) + " connections (DB_POOL_SIZE=" +
                             std::to_string(options_.size) + " + DB_MAX_OVERFLOW=" +
                             std::to_string(options_.max_overflow) + ") in use (" + std::to_string(in_use) +
-                            " checked out), waited " + std::to_string(options_.checkout_timeout.count()) +
+                            " checked out), waited " + std::to_string(options_.timeout.count()) +
                             " s (DB_POOL_TIMEOUT)");
         }
       }
@@ -265,7 +265,7 @@ class ConnectionPool {
       ++stats_.recycled;
       return nullptr;
     }
-    if (now - entry->last_used >= options_.validate_after_idle && !entry->conn->ping()) {
+    if (now - entry->last_used >= options_.pre_ping && !entry->conn->ping()) {
       entry.reset();
       std::lock_guard<std::mutex> lock(mutex_);
       ++stats_.invalidated;

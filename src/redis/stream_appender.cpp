@@ -58,7 +58,7 @@ Status RedisStreamAppender::write(Connection& c, const std::string& payload, lon
   std::vector<std::vector<std::string>> commands{{"XADD", options_.stream, "*", "payload", payload, "enqueued_at",
                                                   std::to_string(now_ms()), "received_at", std::to_string(received_ms)}};
   if (options_.replicas > 0)
-    commands.push_back({"WAIT", std::to_string(options_.replicas), std::to_string(options_.wait_timeout.count())});
+    commands.push_back({"WAIT", std::to_string(options_.replicas), std::to_string(options_.redis_wait.count())});
   const std::vector<Reply> replies = c.pipeline(commands);
   const ReplyView added = replies.at(0).view();
   if (added.is_error()) throw reply_error("XADD " + options_.stream, added);

@@ -3,7 +3,7 @@
 // the consumer's format (redis/stream_queue.h: `payload`, `enqueued_at`)
 // plus `received_at` (ms: when the HTTP request arrived), and answers Ok only
 // once Redis acknowledged the XADD (and, when `replicas` > 0, WAIT saw that
-// many replicas acknowledge it within `wait_timeout`).
+// many replicas acknowledge it within `redis_wait`).
 //
 // Connections: hiredis contexts are not thread-safe, so each append leases
 // one from a small idle list (connecting outside the lock when it is empty)
@@ -32,7 +32,7 @@ struct StreamAppenderOptions {
   RedisOptions redis;
   std::string stream = "hm:ingest";
   int replicas = 0;                                 // WEBHOOK_REDIS_REPLICAS; 0 = no WAIT
-  std::chrono::milliseconds wait_timeout{1000};     // WAIT's timeout
+  std::chrono::milliseconds redis_wait{1000};       // WAIT's timeout
   std::chrono::milliseconds backoff_max{2000};      // longest fail-fast period after a failure
   std::size_t max_idle = 64;                        // idle connections kept; more are closed
 };

@@ -228,8 +228,8 @@ void RedisStreamQueue::read_batch(std::size_t max, std::vector<QueueEntry>& batc
   // Linger for a batch, not for a read: with one message a transaction a
   // lone message goes at once, however many a read may take.
   const std::size_t fill = options_.per_transaction > 0 ? std::min(max, options_.per_transaction) : max;
-  if (batch.empty() || batch.size() >= fill || options_.linger.count() <= 0) return;
-  const auto deadline = std::chrono::steady_clock::now() + options_.linger;
+  if (batch.empty() || batch.size() >= fill || options_.batch_linger.count() <= 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + options_.batch_linger;
   while (batch.size() < fill) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;

@@ -47,7 +47,7 @@ struct StreamQueueOptions {
   StreamNames names;                       // the stream, group and dead-letter stream consumed
   std::string consumer;                    // the consumer's name in the group; unique per worker thread
   std::chrono::milliseconds block{1000};   // XREADGROUP BLOCK: longest wait of a read for new entries
-  std::chrono::milliseconds linger{20};    // time to fill a batch after its first entry; 0 = do not wait
+  std::chrono::milliseconds batch_linger{20};  // time to fill a batch after its first entry; 0 = do not wait
   std::size_t per_transaction = 0;         // INGEST_BATCH_SIZE: the batch the linger waits for; 0 = the whole read
   // An entry pending this long with another consumer is reclaimed (XAUTOCLAIM min-idle-time).
   std::chrono::milliseconds visibility_timeout{120000};

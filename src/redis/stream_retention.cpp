@@ -141,7 +141,7 @@ StreamRetention::Outcome StreamRetention::run_locked(Connection& c) {
                  options_.consumer_idle_delete.count() / 1000);
   }
   for (const auto& d : options_.dead_streams)
-    if (const long long n = trim_dead_letters(c, d, options_.dead_max_entries, options_.dead_max_age); n > 0)
+    if (const long long n = trim_dead_letters(c, d, options_.dead_letter_max_entries, options_.dead_letter_max_age); n > 0)
       out.trimmed[d] += n;
   for (const auto& [stream, n] : out.trimmed) {
     telemetry_.trimmed(stream, n);
@@ -154,16 +154,16 @@ StreamRetention::Outcome StreamRetention::run_once() {
   try {
     if (!conn_) conn_ = Connection::connect(options_.redis);
   } catch (const RedisError& e) {
-    spdlog::warn("retention: redis not reachable ({}); next try in {} s", e.what(), options_.period.count() / 1000);
+    spdlog::warn("retention: redis not reachable ({}); next try in {} s", e.what(), options_.retention_interval.count() / 1000);
     return {};
   }
   bool held = false;
   try {
-    held = lease_.acquire(*conn_, options_.period);
+    held = lease_.acquire(*conn_, options_.retention_interval);
     if (!held) return {};
     return run_locked(*conn_);
   } catch (const RedisError& e) {
-    spdlog::warn("retention: {}; next try in {} s", e.what(), options_.period.count() / 1000);
+    spdlog::warn("retention: {}; next try in {} s", e.what(), options_.retention_interval.count() / 1000);
     if (held && !e.connection_broken()) {
       try {
         lease_.release(*conn_);  // another process may try before our next period

@@ -67,16 +67,16 @@ struct RetentionOptions {
   RedisOptions redis;
   std::vector<std::string> streams;       // consumed streams, trimmed of what every group acknowledged
   std::vector<std::string> dead_streams;  // dead-letter streams, capped by count and age
-  long long dead_max_entries = 10000;     // DEAD_LETTER_MAX_ENTRIES; 0 = no count limit
-  std::chrono::milliseconds dead_max_age{std::chrono::hours(24 * 14)};  // DEAD_LETTER_MAX_AGE; 0 = no age limit
+  long long dead_letter_max_entries = 10000;  // DEAD_LETTER_MAX_ENTRIES; 0 = no count limit
+  std::chrono::milliseconds dead_letter_max_age{std::chrono::hours(24 * 14)};  // DEAD_LETTER_MAX_AGE; 0 = no age limit
   // QUEUE_CONSUMER_IDLE_DELETE: consumers idle longer (with nothing pending) are deleted; 0 = never.
   std::chrono::milliseconds consumer_idle_delete{std::chrono::hours(1)};
   std::vector<std::string> own_consumers;  // this process' consumers: never deleted
   std::string lease_key;                   // e.g. hm:retention:lock
   std::string lease_token;                 // unique to this process (lease_token())
   // How long a run's lease is held (not given back after a success): one run
-  // per period in the whole fleet. QUEUE_RETENTION_INTERVAL.
-  std::chrono::milliseconds period{std::chrono::seconds(60)};
+  // per interval in the whole fleet. QUEUE_RETENTION_INTERVAL.
+  std::chrono::milliseconds retention_interval{std::chrono::seconds(60)};
 };
 
 class StreamRetention {

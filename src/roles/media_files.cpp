@@ -12,6 +12,8 @@
 #include <random>
 #include <utility>
 
+#include "core/text.h"
+
 namespace hm {
 
 namespace {
@@ -23,13 +25,7 @@ struct Sha256 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx.get(), digest, &len);
-    static const char* hexdigits = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-      out.push_back(hexdigits[digest[i] >> 4]);
-      out.push_back(hexdigits[digest[i] & 15]);
-    }
-    return out;
+    return hex_encode(digest, len);
   }
   struct Free {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }

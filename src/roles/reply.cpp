@@ -61,8 +61,8 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
     case GraphOutcome::kRetryable: {
       // Not sent, and provably so: back to `reserved`, tried again by the
       // housekeeping once due (the 24-hour window leaves hours).
-      const auto delay = r.outcome == GraphOutcome::kAuth          ? options_.auth_delay
-                         : r.outcome == GraphOutcome::kRateLimited ? options_.rate_limit_delay
+      const auto delay = r.outcome == GraphOutcome::kAuth          ? options_.housekeeping_interval
+                         : r.outcome == GraphOutcome::kRateLimited ? options_.rate_limit_pause
                                                                     : options_.retry_delay;
       s = store().defer_reply(m.id, delay, std::string(to_string(r.outcome)) + ": " + r.error);
       if (!s.ok()) return store_failed(s);

@@ -28,8 +28,8 @@ struct ReplyOptions {
   // (REPLY_HOUSEKEEPING_INTERVAL), because retry_due() passes the replies of
   // a paused account by, and a changed token lets them out at its next turn;
   // with the Graph API unreachable, retry_delay.
-  std::chrono::seconds rate_limit_delay{60};
-  std::chrono::seconds auth_delay{10};
+  std::chrono::seconds rate_limit_pause{60};
+  std::chrono::seconds housekeeping_interval{10};
   std::chrono::seconds retry_delay{30};
   int due_batch = 50;  // deferred replies tried per retry_due() call
 };

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/text.h"
 #include "hm/config_error.h"
 
 namespace hm::webhook {
@@ -34,20 +35,13 @@ bool read_file(const std::string& path, std::string& out) {
   return !in.bad();
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The 32 bytes of a well-formed header, or false.
 bool decode(std::string_view header, std::array<unsigned char, 32>& out) {
   if (header.size() != kPrefix.size() + kHexDigits || header.substr(0, kPrefix.size()) != kPrefix) return false;
   const std::string_view hex = header.substr(kPrefix.size());
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_value(hex[2 * i]);
-    const int lo = hex_value(hex[2 * i + 1]);
+    const int hi = hex_digit_value(hex[2 * i]);
+    const int lo = hex_digit_value(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) return false;
     out[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
@@ -102,13 +96,8 @@ std::string read_verify_token(const std::string& path) {
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : hmac(key, data)) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
+  const auto mac = hmac(key, data);
+  return hex_encode(mac.data(), mac.size());
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

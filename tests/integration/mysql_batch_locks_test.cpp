@@ -48,7 +48,7 @@ TEST(BatchLocksTest, ConcurrentBatchesOfOverlappingMidsInDifferentOrdersNeverDea
   PoolOptions po;
   constexpr int kThreads = 6;
   po.size = kThreads;
-  po.checkout_timeout = 30s;
+  po.timeout = 30s;
   const DbOptions opts = db.options();
   SessionPool pool(po, [opts] { return Session::connect(test::driver(), opts); }, clock);
   MysqlMessageStore store(pool);

@@ -41,7 +41,7 @@ PoolOptions pool_options(int size, std::chrono::seconds timeout) {
   PoolOptions o;
   o.size = size;
   o.max_overflow = 0;
-  o.checkout_timeout = timeout;
+  o.timeout = timeout;
   return o;
 }
 

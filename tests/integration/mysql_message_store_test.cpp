@@ -39,7 +39,7 @@ class MessageStoreTest : public ::testing::Test {
     PoolOptions o;
     o.size = size;
     o.max_overflow = overflow;
-    o.checkout_timeout = 30s;
+    o.timeout = 30s;
     DbOptions opts = custom ? *custom : db_.options();
     pool_ = std::make_unique<SessionPool>(o, [opts] { return Session::connect(test::driver(), opts); }, clock_);
     return *pool_;

@@ -18,9 +18,9 @@ PoolOptions pool_options(int size, int overflow, std::chrono::seconds timeout) {
   PoolOptions o;
   o.size = size;
   o.max_overflow = overflow;
-  o.checkout_timeout = timeout;
+  o.timeout = timeout;
   o.recycle = 3600s;
-  o.validate_after_idle = 30s;
+  o.pre_ping = 30s;
   return o;
 }
 
@@ -116,7 +116,7 @@ TEST(MysqlPoolTest, DeadIdleConnectionIsReplacedNotHandedOut) {
   test::TestDatabase db("pool_dead");
   test::FakeClock clock;
   auto o = pool_options(1, 0, 5s);
-  o.validate_after_idle = 10s;
+  o.pre_ping = 10s;
   SessionPool pool(o, [&] { return Session::connect(test::driver(), db.options()); }, clock);
   std::uint64_t first = 0;
   {

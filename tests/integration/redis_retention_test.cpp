@@ -166,7 +166,7 @@ TEST_F(RetentionTest, OnlyOneOfTwoRetentionRunsAtOnceDoesTheWork) {
   o.streams = {key_};
   o.dead_streams = {key_ + ":dead"};
   o.lease_key = key_ + ":lease";
-  o.period = 30s;
+  o.retention_interval = 30s;
   o.lease_token = lease_token("a");
   StreamRetention a(o);
   o.lease_token = lease_token("b");

@@ -79,7 +79,7 @@ class StreamQueueTest : public ::testing::Test {
     o.names = names_;
     o.consumer = consumer;
     o.block = 100ms;
-    o.linger = 0ms;
+    o.batch_linger = 0ms;
     o.visibility_timeout = visibility;
     return o;
   }
@@ -125,7 +125,7 @@ TEST_F(StreamQueueTest, ReadAckAndPending) {
 // many a read may take; a batch of 3 waits for its third entry.
 TEST_F(StreamQueueTest, TheLingerWaitsForABatchNotForAWholeRead) {
   auto o = options("c1");
-  o.linger = 10s;
+  o.batch_linger = 10s;
   o.per_transaction = 1;
   enqueue(1);
   RedisStreamQueue q(o, stop_);
@@ -134,7 +134,7 @@ TEST_F(StreamQueueTest, TheLingerWaitsForABatchNotForAWholeRead) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);  // not the 10 s linger
 
   o.consumer = "c2";
-  o.linger = 5s;  // ends as soon as the batch is full
+  o.batch_linger = 5s;  // ends as soon as the batch is full
   o.per_transaction = 3;
   RedisStreamQueue batched(o, stop_);
   enqueue(1, "a");

@@ -52,7 +52,7 @@ TEST_F(ConfigTest, DefaultsAreTheSeeds) {
   const Config c = load();
   EXPECT_EQ(c.pool.size, 10);
   EXPECT_EQ(c.pool.max_overflow, 5);
-  EXPECT_EQ(c.pool.checkout_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.pool.timeout, std::chrono::seconds(30));
   EXPECT_EQ(c.pool.recycle, std::chrono::seconds(3600));
   EXPECT_EQ(c.db.query_timeout, std::chrono::seconds(30));
   EXPECT_EQ(c.db.isolation, IsolationLevel::kReadCommitted);
@@ -70,7 +70,7 @@ TEST_F(ConfigTest, FlagBeatsEnvironmentBeatsFileBeatsDefault) {
   const Config c = parse_config(raw);
   EXPECT_EQ(c.pool.size, 5);          // flag
   EXPECT_EQ(c.pool.max_overflow, 8);  // environment
-  EXPECT_EQ(c.pool.checkout_timeout, std::chrono::seconds(9));  // file
+  EXPECT_EQ(c.pool.timeout, std::chrono::seconds(9));  // file
   EXPECT_EQ(c.pool.recycle, std::chrono::seconds(3600));        // default
   EXPECT_EQ(raw.origin("DB_POOL_SIZE"), ValueOrigin::kFlag);
   EXPECT_EQ(raw.origin("DB_MAX_OVERFLOW"), ValueOrigin::kEnvironment);

@@ -44,9 +44,9 @@ class PoolTest : public ::testing::Test {
     PoolOptions o;
     o.size = size;
     o.max_overflow = overflow;
-    o.checkout_timeout = timeout;
+    o.timeout = timeout;
     o.recycle = 3600s;
-    o.validate_after_idle = 30s;
+    o.pre_ping = 30s;
     return o;
   }
   ConnectionPool<FakeConn>::Factory factory() {
@@ -170,7 +170,7 @@ TEST_F(PoolTest, OldConnectionsAreRecycledAtCheckout) {
 
 TEST_F(PoolTest, IdleConnectionsArePingedAndDeadOnesReplaced) {
   auto o = options(1, 0);
-  o.validate_after_idle = 10s;
+  o.pre_ping = 10s;
   ConnectionPool<FakeConn> pool(o, factory(), clock);
   FakeConn* raw = nullptr;
   int first = 0;

@@ -276,8 +276,8 @@ TEST(ReplyHeldAccountsTest, APausedAccountsRepliesWaitWithoutCrowdingOutOthersAn
                                        "test");
   ReplyOptions o;
   o.due_batch = 1;
-  o.rate_limit_delay = 60s;
-  o.auth_delay = 10s;
+  o.rate_limit_pause = 60s;
+  o.housekeeping_interval = 10s;
   ReplyService reply(store, graph, rules, clock, o);
   const auto add = [&](const std::string& mid, const std::string& account, const std::string& customer) {
     StoredMessage m;

@@ -46,5 +46,19 @@ TEST(Utf8TruncateTest, InvalidInputIsCutByteByByteButNeverSplitsAValidCharacter)
   EXPECT_EQ(utf8_truncate(std::string("a\0b", 3), 2), std::string("a\0", 2));
 }
 
+TEST(HexTest, EncodesLowerCaseAndDecodesEitherCase) {
+  const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+  EXPECT_EQ(hex_encode(bytes, sizeof bytes), "000fa5ff");
+  EXPECT_EQ(hex_encode(bytes, 0), "");
+  EXPECT_EQ(hex_digit_value('0'), 0);
+  EXPECT_EQ(hex_digit_value('9'), 9);
+  EXPECT_EQ(hex_digit_value('a'), 10);
+  EXPECT_EQ(hex_digit_value('F'), 15);
+  EXPECT_EQ(hex_digit_value('g'), -1);
+  EXPECT_EQ(hex_digit_value('/'), -1);
+  EXPECT_EQ(hex_digit_value(':'), -1);
+  EXPECT_EQ(hex_digit_value('\0'), -1);
+}
+
 }  // namespace
 }  // namespace hm
