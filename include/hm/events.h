@@ -70,11 +70,15 @@ struct MessageEdit {
   std::int64_t timestamp_ms = 0;
 };
 
+enum class ReactionAction { kReact, kUnreact };
+// "react", "unreact" (as stored in message_reaction.action).
+constexpr const char* to_string(ReactionAction a) { return a == ReactionAction::kUnreact ? "unreact" : "react"; }
+
 struct Reaction {
   std::string mid;
   std::string account_id;
   std::string sender_id;
-  std::string action;  // react or unreact
+  ReactionAction action = ReactionAction::kReact;
   std::string reaction;
   std::string emoji;
   std::int64_t timestamp_ms = 0;

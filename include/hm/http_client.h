@@ -45,6 +45,28 @@ enum class HttpFailure {
   kOther,
 };
 
+// The rule of a DestinationPolicy that refused a hop.
+enum class HttpRefusal {
+  kNone,
+  kScheme,     // not https
+  kDowngrade,  // a redirect from https to http
+  kHost,       // the host is not allowed
+  kAddress,    // it resolves to a non-public address
+  kUrl,        // not a URL libcurl can parse
+};
+// "scheme", "downgrade", "host", "address", "url" (a metric label); "" for kNone.
+constexpr const char* to_string(HttpRefusal r) {
+  switch (r) {
+    case HttpRefusal::kNone: return "";
+    case HttpRefusal::kScheme: return "scheme";
+    case HttpRefusal::kDowngrade: return "downgrade";
+    case HttpRefusal::kHost: return "host";
+    case HttpRefusal::kAddress: return "address";
+    case HttpRefusal::kUrl: return "url";
+  }
+  return "";
+}
+
 struct HttpResult {
   HttpFailure failure = HttpFailure::kNone;
   bool request_sent = false;  // the request reached the server (for at-most-once sends)
@@ -54,10 +76,7 @@ struct HttpResult {
   std::string effective_url;  // after redirects
   long long bytes = 0;
   std::string error;          // what went wrong, without secrets (a URL's host, never its query)
-  // kRefused: the rule that refused, a metric label: "scheme" (not https),
-  // "downgrade" (a redirect from https to http), "host" (not allowed),
-  // "address" (a non-public address), "url" (not a URL libcurl can parse).
-  std::string refusal;
+  HttpRefusal refusal = HttpRefusal::kNone;  // kRefused: the rule that refused
   bool ok() const { return failure == HttpFailure::kNone && status >= 200 && status < 300; }
 };
 

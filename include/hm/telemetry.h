@@ -8,8 +8,29 @@
 #include <vector>
 
 #include "hm/batch_handler.h"
+#include "hm/http_client.h"
 
 namespace hm {
+
+// Why an account's Graph calls are held back.
+enum class AccountHold {
+  kRateLimited,  // Graph rate-limited the account
+  kAuth,         // its token or permissions were refused
+  kNoToken,      // no token is configured for it
+};
+// "rate_limited", "auth", "no_token" (the metrics' reason label).
+const char* to_string(AccountHold hold);
+
+// How a reply ended, as the reply role counts it.
+enum class ReplyEnd {
+  kSent,
+  kFailed,
+  kUnknown,   // the request may have reached Graph: never sent again, a human checks
+  kDeferred,  // provably not sent: back to reserved, tried later
+};
+inline constexpr ReplyEnd kAllReplyEnds[] = {ReplyEnd::kSent, ReplyEnd::kFailed, ReplyEnd::kUnknown, ReplyEnd::kDeferred};
+// "sent", "failed", "unknown", "deferred" (the metrics' status label).
+const char* to_string(ReplyEnd end);
 
 class Telemetry {
  public:
@@ -37,12 +58,10 @@ class Telemetry {
   // reachable again (open = false).
   virtual void breaker(const std::string& /*dependency*/, bool /*open*/) {}
   // Graph API calls for an account are held back (blocked = true) for a
-  // reason: "rate_limited", "auth" (its token was refused) or "no_token"; or
-  // are let through again (blocked = false).
-  virtual void graph_account(const std::string& /*account*/, const std::string& /*reason*/, bool /*blocked*/) {}
-  // The media role refused to download an attachment; rule is
-  // HttpResult::refusal: scheme, downgrade, host, address or url.
-  virtual void media_refused(const std::string& /*rule*/) {}
+  // reason (AccountHold); or are let through again (blocked = false).
+  virtual void graph_account(const std::string& /*account*/, AccountHold /*reason*/, bool /*blocked*/) {}
+  // The media role refused to download an attachment, by this rule.
+  virtual void media_refused(HttpRefusal /*rule*/) {}
   // Work was committed to the database at this wall time (ms since epoch).
   virtual void committed(long long /*wall_ms*/) {}
   // Retention (redis/stream_retention.h) removed `entries` from `stream`:
@@ -53,10 +72,8 @@ class Telemetry {
   // Per stored entry that came through the webhook receiver: the time from
   // the receiver getting the HTTP request to acknowledgement.
   virtual void received_to_commit(const std::vector<double>& /*seconds*/) {}
-  // The reply role recorded how `count` replies ended: "sent", "failed",
-  // "unknown" (the request may have reached Graph: never sent again, a human
-  // checks) or "deferred" (provably not sent: back to reserved, tried later).
-  virtual void replied(const std::string& /*status*/, long long /*count*/) {}
+  // The reply role recorded how `count` replies ended (ReplyEnd).
+  virtual void replied(ReplyEnd /*end*/, long long /*count*/) {}
 };
 
 // A shared do-nothing instance.

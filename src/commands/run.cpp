@@ -197,7 +197,7 @@ int run_stream(const Config& cfg) {
   StopSignal stop;
   SignalWatcher signals(stop);
   Database db;
-  PrometheusMetrics metrics(to_string(cfg.role), kVersion);
+  PrometheusMetrics metrics(cfg.role, kVersion);
   mysql::SessionPool pool(
       cfg.pool, [&] { return mysql::Session::connect(db.driver, cfg.db); }, clock,
       [&metrics](Clock::duration waited, bool timed_out) {

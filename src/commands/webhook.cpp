@@ -101,7 +101,7 @@ int run_webhook(const Config& cfg) {
   StopSignal stop;
   SignalWatcher signals(stop);
   SystemClock clock;
-  PrometheusMetrics metrics("webhook", kVersion);
+  PrometheusMetrics metrics(std::nullopt, kVersion);
   webhook::WebhookMetrics webhook_metrics;
   redis::RedisStreamAppender appender(appender_options(cfg));
   BacklogWatch backlog(redis_options(cfg), stream_names(cfg), webhook_metrics);

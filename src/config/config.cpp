@@ -157,9 +157,9 @@ LogOptions parse_log(const Values& v) {
   static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (std::none_of(std::begin(levels), std::end(levels), [&](const char* l) { return log.level == l; }))
     throw ConfigError("LOG_LEVEL", "'" + log.level + "' is not one of trace, debug, info, warn, error, critical, off");
-  log.format = trim(v.str("LOG_FORMAT"));
-  if (log.format != "text" && log.format != "json")
-    throw ConfigError("LOG_FORMAT", "'" + log.format + "' is not text or json");
+  const std::string format = trim(v.str("LOG_FORMAT"));
+  if (format != "text" && format != "json") throw ConfigError("LOG_FORMAT", "'" + format + "' is not text or json");
+  log.format = format == "json" ? LogOptions::Format::kJson : LogOptions::Format::kText;
   return log;
 }
 

@@ -1,5 +1,6 @@
 // The Telemetry seam's shared pieces (include/hm/telemetry.h): the
-// do-nothing instance and the dead-letter reason classes.
+// do-nothing instance, the names of its enums and the dead-letter reason
+// classes.
 #include "hm/telemetry.h"
 
 namespace hm {
@@ -13,6 +14,25 @@ class NoTelemetry final : public Telemetry {};
 Telemetry& no_telemetry() {
   static NoTelemetry none;
   return none;
+}
+
+const char* to_string(AccountHold hold) {
+  switch (hold) {
+    case AccountHold::kRateLimited: return "rate_limited";
+    case AccountHold::kAuth: return "auth";
+    case AccountHold::kNoToken: return "no_token";
+  }
+  return "auth";
+}
+
+const char* to_string(ReplyEnd end) {
+  switch (end) {
+    case ReplyEnd::kSent: return "sent";
+    case ReplyEnd::kFailed: return "failed";
+    case ReplyEnd::kUnknown: return "unknown";
+    case ReplyEnd::kDeferred: return "deferred";
+  }
+  return "unknown";
 }
 
 std::string dead_letter_class(const std::string& reason) {

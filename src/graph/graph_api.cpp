@@ -97,6 +97,17 @@ GraphOutcome classify_error(long status, const GraphError& e, bool is_send) {
 
 }  // namespace
 
+namespace {
+
+// A pause's reason as telemetry names it (only kRateLimited, kAuth and
+// kNoToken hold an account back).
+AccountHold hold_of(GraphOutcome o) {
+  if (o == GraphOutcome::kRateLimited) return AccountHold::kRateLimited;
+  return o == GraphOutcome::kNoToken ? AccountHold::kNoToken : AccountHold::kAuth;
+}
+
+}  // namespace
+
 const char* to_string(GraphOutcome o) {
   switch (o) {
     case GraphOutcome::kOk: return "ok";
@@ -150,7 +161,7 @@ std::optional<std::string> GraphApi::admit(const std::string& account_id, GraphC
   if (!token) {
     out.outcome = GraphOutcome::kNoToken;
     out.error = "no access token for account " + account_id + " (GRAPH_ACCESS_TOKENS_FILE or GRAPH_ACCESS_TOKEN)";
-    telemetry_.graph_account(account_id, to_string(out.outcome), true);
+    telemetry_.graph_account(account_id, AccountHold::kNoToken, true);
     saw_no_token(account_id);
     return std::nullopt;
   }
@@ -169,7 +180,7 @@ std::optional<std::string> GraphApi::admit(const std::string& account_id, GraphC
 
 bool GraphApi::pause_over(std::map<std::string, Pause>::iterator it, std::uint64_t generation) {
   if (clock_.now() < it->second.until && generation == it->second.token_generation) return false;
-  telemetry_.graph_account(it->first, to_string(it->second.outcome), false);
+  telemetry_.graph_account(it->first, hold_of(it->second.outcome), false);
   paused_.erase(it);
   return true;
 }
@@ -240,9 +251,9 @@ void GraphApi::note(const std::string& account_id, const GraphCall& call) {
   std::lock_guard<std::mutex> lock(mutex_);
   // A pause for another reason ends here: its gauge goes back to 0.
   if (const auto it = paused_.find(account_id); it != paused_.end() && it->second.outcome != call.outcome)
-    telemetry_.graph_account(account_id, to_string(it->second.outcome), false);
+    telemetry_.graph_account(account_id, hold_of(it->second.outcome), false);
   paused_[account_id] = {clock_.now() + pause, call.outcome, call.error, call.answer, generation};
-  telemetry_.graph_account(account_id, to_string(call.outcome), true);
+  telemetry_.graph_account(account_id, hold_of(call.outcome), true);
 }
 
 std::optional<std::string> GraphApi::call(const std::string& account_id,

@@ -204,7 +204,7 @@ HttpResult CurlHttpClient::perform_hop(Hop& hop, const HttpCallOptions& o) {
   if (code == CURLE_OK) return r;
   if (code == CURLE_COULDNT_CONNECT && hop.guard && !hop.guard->refused.empty() && hop.guard->allowed == 0) {
     r.failure = HttpFailure::kRefused;
-    r.refusal = "address";
+    r.refusal = HttpRefusal::kAddress;
     r.request_sent = false;
     r.error = "refused: host " + safe_host(url) + " resolved to " + hop.guard->refused;
     return r;

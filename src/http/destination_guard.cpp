@@ -36,20 +36,20 @@ std::optional<Refusal> check_url(const std::string& url, const std::string& prev
                                  const DestinationPolicy& policy, std::string* scheme) {
   std::unique_ptr<CURLU, UrlDeleter> u(curl_url());
   if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
-    return Refusal{"url", "not a URL with a scheme and a host"};
+    return Refusal{HttpRefusal::kUrl, "not a URL with a scheme and a host"};
   *scheme = normalize_host(url_part(u.get(), CURLUPART_SCHEME));  // lower case
   const std::string host = url_part(u.get(), CURLUPART_HOST);
   const std::string at = host.empty() ? "" : " (host " + shown(host) + ")";
   const bool https = *scheme == "https";
   const bool http = *scheme == "http";
-  if (http && previous_scheme == "https" && !policy.allow_http) return Refusal{"downgrade", "a redirect from https to http" + at};
-  if (!https && !(http && policy.allow_http)) return Refusal{"scheme", "scheme " + shown(*scheme) + " is not https" + at};
-  if (host.empty()) return Refusal{"url", "a URL without a host"};
-  if (!host_allowed(host, policy.allowed_hosts)) return Refusal{"host", "host " + shown(host) + " is not allowed"};
+  if (http && previous_scheme == "https" && !policy.allow_http) return Refusal{HttpRefusal::kDowngrade, "a redirect from https to http" + at};
+  if (!https && !(http && policy.allow_http)) return Refusal{HttpRefusal::kScheme, "scheme " + shown(*scheme) + " is not https" + at};
+  if (host.empty()) return Refusal{HttpRefusal::kUrl, "a URL without a host"};
+  if (!host_allowed(host, policy.allowed_hosts)) return Refusal{HttpRefusal::kHost, "host " + shown(host) + " is not allowed"};
   std::string canonical = normalize_host(host);
   is_ipv4_number(canonical, &canonical);
   if (auto cls = classify_literal(canonical); cls && *cls != AddressClass::kPublic && !policy.allow_private_addresses)
-    return Refusal{"address", "host " + shown(host) + " is a " + to_string(*cls) + " address"};
+    return Refusal{HttpRefusal::kAddress, "host " + shown(host) + " is a " + to_string(*cls) + " address"};
   return std::nullopt;
 }
 

@@ -14,7 +14,7 @@
 namespace hm {
 
 struct Refusal {
-  std::string rule;    // HttpResult::refusal
+  HttpRefusal rule = HttpRefusal::kNone;
   std::string detail;  // names the host (never the path or query) and the rule
 };
 

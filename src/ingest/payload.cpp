@@ -232,8 +232,9 @@ void parse_reaction(const EventContext& c, Delivery& out) {
   re.mid = mid_field(r, rpath);
   re.account_id = c.account_id;
   re.sender_id = id_field(c.ev, "sender", c.path);
-  re.action = optional_string(r, "action", rpath).value_or("react");
-  if (re.action != "react" && re.action != "unreact") fail(rpath + ".action", "is '" + utf8_truncate(re.action, 32) + "', expected react or unreact");
+  const std::string action = optional_string(r, "action", rpath).value_or("react");
+  if (action != "react" && action != "unreact") fail(rpath + ".action", "is '" + utf8_truncate(action, 32) + "', expected react or unreact");
+  re.action = action == "unreact" ? ReactionAction::kUnreact : ReactionAction::kReact;
   re.reaction = optional_string(r, "reaction", rpath).value_or("");
   re.emoji = optional_string(r, "emoji", rpath).value_or("");
   if (re.reaction.size() > 64) fail(rpath + ".reaction", "is longer than 64 bytes");

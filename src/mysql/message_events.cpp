@@ -78,7 +78,7 @@ StoreResult store_reaction(Session& s, const Reaction& re) {
   ins.setString(1, re.mid);
   ins.setString(2, re.sender_id);
   ins.setString(3, sql_datetime_ms(re.timestamp_ms));
-  ins.setString(4, re.action);
+  ins.setString(4, to_string(re.action));
   ins.setString(5, re.account_id);
   ins.setString(6, re.reaction);
   ins.setString(7, re.emoji);

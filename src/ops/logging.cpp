@@ -53,7 +53,7 @@ class JsonSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 void setup_logging(const LogOptions& options, const std::string& role, bool to_stdout) {
   std::shared_ptr<spdlog::logger> logger;
-  g_json = options.format == "json";
+  g_json = options.format == LogOptions::Format::kJson;
   if (g_json) {
     logger = std::make_shared<spdlog::logger>("hm", std::make_shared<JsonSink>(role, to_stdout ? stdout : stderr));
   } else {

@@ -15,7 +15,8 @@ namespace hm {
 
 struct LogOptions {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
-  std::string format = "text";  // text or json
+  enum class Format { kText, kJson };
+  Format format = Format::kText;  // LOG_FORMAT: text or json
 };
 
 // Installs the default logger. Call once from main, before threads start.

@@ -73,8 +73,11 @@ const prometheus::Histogram::BucketBoundaries kWaitBuckets = {0.0001, 0.0005, 0.
 
 }  // namespace
 
-PrometheusMetrics::PrometheusMetrics(const std::string& role, const std::string& version)
-    : registry_(std::make_shared<prometheus::Registry>()), f_(std::make_unique<Families>()), role_(role) {
+PrometheusMetrics::PrometheusMetrics(std::optional<Role> role, const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      f_(std::make_unique<Families>()),
+      kind_(role),
+      role_(role ? to_string(*role) : "webhook") {
   using prometheus::BuildCounter;
   using prometheus::BuildGauge;
   using prometheus::BuildHistogram;
@@ -216,8 +219,8 @@ void PrometheusMetrics::register_retention_and_process(prometheus::Registry& r) 
                            "sent again, check by hand), deferred (provably not sent: tried again later)")
                      .Register(r);
   // At 0 from the start in the reply role: the first unknown is an increase, not a new series.
-  if (role_ == "reply")
-    for (const char* status : {"sent", "failed", "unknown", "deferred"}) f_->replies->Add({{"role", role_}, {"status", status}});
+  if (kind_ == Role::kReply)
+    for (ReplyEnd end : kAllReplyEnds) f_->replies->Add({{"role", role_}, {"status", to_string(end)}});
   f_->stream_length = &BuildGauge()
                            .Name("hm_worker_queue_stream_length")
                            .Help("Entries in a stream (XLEN), by stream; every pod reports every stream: max by (stream)")
@@ -308,8 +311,8 @@ void PrometheusMetrics::redis_error(const std::string& kind) {
   c->Increment();
 }
 
-void PrometheusMetrics::media_refused(const std::string& rule) {
-  f_->media_refused->Add({{"role", role_}, {"reason", rule}}).Increment();  // Family::Add is thread-safe
+void PrometheusMetrics::media_refused(HttpRefusal rule) {
+  f_->media_refused->Add({{"role", role_}, {"reason", to_string(rule)}}).Increment();  // Family::Add is thread-safe
 }
 
 void PrometheusMetrics::breaker(const std::string& dependency, bool open) {
@@ -317,10 +320,11 @@ void PrometheusMetrics::breaker(const std::string& dependency, bool open) {
   if (open) f_->breaker_opens->Add({{"role", role_}, {"dependency", dependency}}).Increment();
 }
 
-void PrometheusMetrics::graph_account(const std::string& account, const std::string& reason, bool blocked) {
+void PrometheusMetrics::graph_account(const std::string& account, AccountHold hold, bool blocked) {
+  const std::string reason = to_string(hold);
   // An account without a token is any id a delivery names: counted, not
   // labelled (the series would grow with outside input).
-  if (reason == "no_token") {
+  if (hold == AccountHold::kNoToken) {
     f_->graph_blocks->Add({{"role", role_}, {"account", "other"}, {"reason", reason}}).Increment();
     return;
   }
@@ -356,8 +360,8 @@ void PrometheusMetrics::trimmed(const std::string& stream, long long entries) {
   f_->trimmed->Add({{"role", role_}, {"stream", stream}}).Increment(static_cast<double>(entries));
 }
 
-void PrometheusMetrics::replied(const std::string& status, long long count) {
-  f_->replies->Add({{"role", role_}, {"status", status}}).Increment(static_cast<double>(count));
+void PrometheusMetrics::replied(ReplyEnd end, long long count) {
+  f_->replies->Add({{"role", role_}, {"status", to_string(end)}}).Increment(static_cast<double>(count));
 }
 
 void PrometheusMetrics::consumers_deleted(const std::string& stream, long long count) {

@@ -6,11 +6,13 @@
 // Thread-safety: all members are thread-safe.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "pool/connection_pool.h"
+#include "hm/role.h"
 #include "hm/telemetry.h"
 #include "ops/process_stats.h"
 
@@ -36,7 +38,8 @@ struct QueueGauges {
 
 class PrometheusMetrics final : public Telemetry {
  public:
-  PrometheusMetrics(const std::string& role, const std::string& version);
+  // `role` labels every series; nullopt: the webhook receiver ("webhook").
+  PrometheusMetrics(std::optional<Role> role, const std::string& version);
   ~PrometheusMetrics() override;
 
   void counted(const IngestCounts& delta) override;
@@ -45,14 +48,14 @@ class PrometheusMetrics final : public Telemetry {
   void batch_done(std::size_t entries, double fetch_to_commit_s, const std::vector<double>& enqueue_to_commit_s) override;
   void pool_checkout(double wait_s, bool timed_out) override;
   void redis_error(const std::string& kind) override;
-  void media_refused(const std::string& rule) override;
+  void media_refused(HttpRefusal rule) override;
   void breaker(const std::string& dependency, bool open) override;
-  void graph_account(const std::string& account, const std::string& reason, bool blocked) override;
+  void graph_account(const std::string& account, AccountHold reason, bool blocked) override;
   void committed(long long wall_ms) override;
   void trimmed(const std::string& stream, long long entries) override;
   void consumers_deleted(const std::string& stream, long long count) override;
   void received_to_commit(const std::vector<double>& seconds) override;
-  void replied(const std::string& status, long long count) override;
+  void replied(ReplyEnd end, long long count) override;
 
   void set_pool(const PoolStats& stats);
   void set_queue(const QueueGauges& queue);
@@ -69,7 +72,8 @@ class PrometheusMetrics final : public Telemetry {
   struct Families;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Families> f_;
-  std::string role_;
+  std::optional<Role> kind_;  // nullopt: the webhook receiver
+  std::string role_;         // the role label
 };
 
 }  // namespace hm

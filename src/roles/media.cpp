@@ -60,10 +60,15 @@ bool repeats_earlier_url(const json& attachments, std::size_t i) {
 }
 
 // The variable that relaxes a refusal's rule, for the media row's reason.
-const char* relaxed_by(const std::string& rule) {
-  if (rule == "host") return "MEDIA_ALLOWED_HOSTS";
-  if (rule == "scheme" || rule == "downgrade") return "MEDIA_ALLOW_HTTP";
-  if (rule == "address") return "MEDIA_ALLOW_PRIVATE_ADDRESSES";
+const char* relaxed_by(HttpRefusal rule) {
+  switch (rule) {
+    case HttpRefusal::kHost: return "MEDIA_ALLOWED_HOSTS";
+    case HttpRefusal::kScheme:
+    case HttpRefusal::kDowngrade: return "MEDIA_ALLOW_HTTP";
+    case HttpRefusal::kAddress: return "MEDIA_ALLOW_PRIVATE_ADDRESSES";
+    case HttpRefusal::kUrl:
+    case HttpRefusal::kNone: return "";
+  }
   return "";
 }
 

@@ -34,7 +34,7 @@ DeliveryOutcome ReplyService::handle_message(const StoredMessage& m) const {
   if (!fresh.value || fresh.value->is_deleted) {
     const Status s = store().finish_reply(m.id, ReplyStatus::kFailed, "", "message deleted before the reply was sent");
     if (!s.ok()) return store_failed(s);
-    telemetry_.replied("failed", 1);
+    telemetry_.replied(ReplyEnd::kFailed, 1);
     return done(0);
   }
   return send(m, *decision);
@@ -47,13 +47,13 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
     case GraphOutcome::kOk:
       s = store().finish_reply(m.id, ReplyStatus::kSent, r.message_id, "");
       if (!s.ok()) return store_failed(s);
-      telemetry_.replied("sent", 1);
+      telemetry_.replied(ReplyEnd::kSent, 1);
       log_event(spdlog::level::info, "reply sent", {{"mid", m.mid}, {"rule", decision.rule}, {"attempts", r.attempts}});
       return done();
     case GraphOutcome::kUnknown:
       s = store().finish_reply(m.id, ReplyStatus::kUnknown, "", r.error);
       if (!s.ok()) return store_failed(s);
-      telemetry_.replied("unknown", 1);
+      telemetry_.replied(ReplyEnd::kUnknown, 1);
       log_event(spdlog::level::warn, "reply outcome unknown; not sent again", {{"mid", m.mid}, {"error", r.error}});
       return done(0);
     case GraphOutcome::kRateLimited:
@@ -66,7 +66,7 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
                                                                     : options_.retry_delay;
       s = store().defer_reply(m.id, delay, std::string(to_string(r.outcome)) + ": " + r.error);
       if (!s.ok()) return store_failed(s);
-      telemetry_.replied("deferred", 1);
+      telemetry_.replied(ReplyEnd::kDeferred, 1);
       log_event(spdlog::level::warn, "reply deferred",
                 {{"mid", m.mid}, {"reason", to_string(r.outcome)}, {"retry_in_s", static_cast<long long>(delay.count())},
                  {"error", r.error}});
@@ -78,7 +78,7 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
   }
   s = store().finish_reply(m.id, ReplyStatus::kFailed, "", r.error);
   if (!s.ok()) return store_failed(s);
-  telemetry_.replied("failed", 1);
+  telemetry_.replied(ReplyEnd::kFailed, 1);
   log_event(spdlog::level::warn, "reply failed", {{"mid", m.mid}, {"attempts", r.attempts}, {"error", r.error}});
   return done(0);
 }
@@ -115,7 +115,7 @@ long long ReplyService::retry_due() const {
     if (why_not.empty() && (!last.value || clock_.wall_ms() - *last.value > kReplyWindowMs))
       why_not = "the 24-hour window closed before the reply could be sent";
     if (!why_not.empty()) {
-      if (store().finish_reply(d.message_id, ReplyStatus::kFailed, "", why_not).ok()) telemetry_.replied("failed", 1);
+      if (store().finish_reply(d.message_id, ReplyStatus::kFailed, "", why_not).ok()) telemetry_.replied(ReplyEnd::kFailed, 1);
       continue;
     }
     if (send(*m.value, ReplyDecision{d.rule, d.text}).verdict == Verdict::kDone) ++sent;
@@ -131,7 +131,7 @@ long long ReplyService::expire_stale_sends() const {
     return 0;
   }
   if (expired.value > 0) {
-    telemetry_.replied("unknown", expired.value);
+    telemetry_.replied(ReplyEnd::kUnknown, expired.value);
     log_event(spdlog::level::warn, "replies left in sending by a stopped worker recorded unknown, not sent again",
               {{"count", expired.value}, {"older_than_s", static_cast<long long>(options_.sending_timeout.count())}});
   }

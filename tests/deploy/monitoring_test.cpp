@@ -22,7 +22,7 @@ const fs::path kMonitoring = deploy_dir() / "monitoring";
 // Every metric name a worker (or the webhook receiver) exports, from its own
 // exposition text, with every lazily created series made once.
 std::set<std::string> exported_names() {
-  PrometheusMetrics m("ingest", "test");
+  PrometheusMetrics m(Role::kIngest, "test");
   m.counted(IngestCounts{});
   m.retried(1205);
   m.retried(1213);
@@ -30,14 +30,14 @@ std::set<std::string> exported_names() {
   m.batch_done(1, 0.1, {0.2});
   m.pool_checkout(0.01, true);
   m.redis_error("io");
-  m.media_refused("host");
+  m.media_refused(HttpRefusal::kHost);
   m.breaker("redis", true);
-  m.graph_account("17841400000000000", "auth", true);
-  m.graph_account("17841400000000000", "no_token", true);
+  m.graph_account("17841400000000000", AccountHold::kAuth, true);
+  m.graph_account("17841400000000000", AccountHold::kNoToken, true);
   m.committed(1000);
   m.set_pool(PoolStats{});
   m.set_queue(QueueGauges{1, 1, 1, 1});
-  m.replied("sent", 1);
+  m.replied(ReplyEnd::kSent, 1);
   const webhook::WebhookMetrics receiver;
   std::set<std::string> names;
   const std::regex type_line(R"(^# TYPE (\S+) (\S+)$)");
@@ -80,11 +80,11 @@ TEST(MonitoringTest, ExportedNamesAreReadFromTheRealExposition) {
 // HmWorkerRepliesUnknown takes increase(): the reply role's series must
 // exist at 0 before the first unknown, or that first one is never seen.
 TEST(MonitoringTest, TheReplyRolesStatusSeriesStartAtZero) {
-  const std::string text = PrometheusMetrics("reply", "test").serialize();
+  const std::string text = PrometheusMetrics(Role::kReply, "test").serialize();
   for (const char* status : {"sent", "failed", "unknown", "deferred"})
     EXPECT_NE(text.find("hm_worker_replies_total{role=\"reply\",status=\"" + std::string(status) + "\"} 0"), std::string::npos)
         << status;
-  EXPECT_EQ(PrometheusMetrics("ingest", "test").serialize().find("hm_worker_replies_total{"), std::string::npos);
+  EXPECT_EQ(PrometheusMetrics(Role::kIngest, "test").serialize().find("hm_worker_replies_total{"), std::string::npos);
 }
 
 TEST(MonitoringTest, EveryAlertUsesExistingMetricsAndLinksItsRunbookSection) {

@@ -168,7 +168,7 @@ TEST(MysqlIncidentsTest, ReadinessIsUnreadyUntilMigrateThenReadyByItself) {
   SystemClock clock;
   const DbOptions opts = db.options();
   SessionPool pool(pool_options(1, 5s), [&] { return Session::connect(test::driver(), opts); }, clock);
-  PrometheusMetrics metrics("ingest", "test");
+  PrometheusMetrics metrics(Role::kIngest, "test");
   commands::ReadinessChecks checks(test::driver(), opts, redis::RedisOptions{}, {"s", "g", "d"}, pool, metrics);
   const std::string before = checks.database();
   EXPECT_NE(before.find("schema version 0"), std::string::npos) << before;

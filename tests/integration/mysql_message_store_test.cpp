@@ -407,7 +407,7 @@ TEST_F(MessageStoreTest, EditsAfterTheMessageOnlyMoveForward) {
 
 TEST_F(MessageStoreTest, ReactionsAndReadsAreRecordedOnce) {
   MysqlMessageStore store(pool());
-  Reaction re{"r-mid", "1", "2", "react", "love", "❤️", 1768396566941};
+  Reaction re{"r-mid", "1", "2", ReactionAction::kReact, "love", "❤️", 1768396566941};
   ReadReceipt rd{"r-mid", "1", "2", 1768396566941};
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(store.store(re).status, StoreStatus::kApplied);

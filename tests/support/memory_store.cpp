@@ -36,7 +36,7 @@ StoreResult MemoryMessageStore::store(const Event& event) {
             }
           });
         } else if constexpr (std::is_same_v<T, Reaction>) {
-          reactions_.insert({e.mid, e.sender_id, e.timestamp_ms, e.action});
+          reactions_.insert({e.mid, e.sender_id, e.timestamp_ms, to_string(e.action)});
           StoreResult r;
           r.status = StoreStatus::kApplied;
           return r;

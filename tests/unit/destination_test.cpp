@@ -136,7 +136,7 @@ TEST(UrlCheckTest, SchemeHostAddressAndDowngrade) {
   std::string scheme;
   auto rule = [&](const std::string& url, const std::string& previous, const DestinationPolicy& p) {
     auto r = check_url(url, previous, p, &scheme);
-    return r ? r->rule : std::string("ok");
+    return r ? std::string(to_string(r->rule)) : std::string("ok");
   };
   EXPECT_EQ(rule("https://scontent.xx.fbcdn.net/v/t1.jpg?sig=1", "", strict), "ok");
   EXPECT_EQ(scheme, "https");

@@ -23,9 +23,9 @@ using namespace std::chrono_literals;
 class GaugeRecorder final : public Telemetry {
  public:
   using Call = std::tuple<std::string, std::string, bool>;
-  void graph_account(const std::string& account, const std::string& reason, bool blocked) override {
+  void graph_account(const std::string& account, AccountHold reason, bool blocked) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    calls_.emplace_back(account, reason, blocked);
+    calls_.emplace_back(account, to_string(reason), blocked);
   }
   // The gauge's last value for (account, reason); -1 when never set.
   int last(const std::string& account, const std::string& reason) const {

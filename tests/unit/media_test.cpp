@@ -169,7 +169,7 @@ TEST_F(MediaLogicTest, AnUnusableMediaDirIsLeftForLater) {
 // Counts what the media role reports.
 class RefusalCounter final : public Telemetry {
  public:
-  void media_refused(const std::string& rule) override { rules.push_back(rule); }
+  void media_refused(HttpRefusal rule) override { rules.push_back(to_string(rule)); }
   std::vector<std::string> rules;
 };
 
@@ -190,7 +190,7 @@ TEST_F(MediaLogicTest, ARefusedDownloadIsAFailedRowNeverRetriedAndCounted) {
   answer = [](const test::FakeCall&) {
     HttpResult r;
     r.failure = HttpFailure::kRefused;
-    r.refusal = "address";
+    r.refusal = HttpRefusal::kAddress;
     r.error = "refused: host cdn.test resolved to 127.0.0.1 (loopback)";
     return r;
   };

@@ -65,7 +65,7 @@ struct Summarizer {
   }
   void operator()(const Reaction& r) const {
     o << "  reaction mid=" << quoted(r.mid) << " account=" << quoted(r.account_id) << " sender=" << quoted(r.sender_id)
-      << " action=" << quoted(r.action) << " reaction=" << quoted(r.reaction) << " emoji=" << quoted(r.emoji)
+      << " action=" << quoted(to_string(r.action)) << " reaction=" << quoted(r.reaction) << " emoji=" << quoted(r.emoji)
       << " ts=" << r.timestamp_ms << "\n";
   }
   void operator()(const ReadReceipt& r) const {

@@ -62,7 +62,7 @@ TEST(PayloadTest, DeletionEditReactionReadPostback) {
   EXPECT_NE(e.text.find("20:00"), std::string::npos);
   EXPECT_EQ(e.mid, d.mid);
   const auto re = only<Reaction>(parse_delivery(fixture("reaction.json")));
-  EXPECT_EQ(re.action, "react");
+  EXPECT_EQ(re.action, ReactionAction::kReact);
   EXPECT_EQ(re.reaction, "love");
   EXPECT_EQ(re.emoji, "❤️");
   const auto rd = only<ReadReceipt>(parse_delivery(fixture("seen.json")));

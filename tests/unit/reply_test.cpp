@@ -312,7 +312,7 @@ TEST(ReplyHeldAccountsTest, APausedAccountsRepliesWaitWithoutCrowdingOutOthersAn
 // recorded, where it was decided (a job, the housekeeping's retry or expiry).
 class ReplyCounter final : public Telemetry {
  public:
-  void replied(const std::string& status, long long count) override { counts[status] += count; }
+  void replied(ReplyEnd end, long long count) override { counts[to_string(end)] += count; }
   std::map<std::string, long long> counts;
 };
 

@@ -229,7 +229,7 @@ TEST(HttpServerTest, BadBindAddressNamesTheVariable) {
 }
 
 TEST(PrometheusMetricsTest, ExportsTheDocumentedSeries) {
-  PrometheusMetrics m("ingest", "1.2.3");
+  PrometheusMetrics m(Role::kIngest, "1.2.3");
   IngestCounts c;
   c.deliveries = 3;
   c.inserted = 2;
@@ -278,7 +278,7 @@ TEST(PrometheusMetricsTest, ExportsTheDocumentedSeries) {
 }
 
 TEST(PrometheusMetricsTest, ABreakerClosesAgainAndUnknownGaugesKeepTheirLastValue) {
-  PrometheusMetrics m("media", "1");
+  PrometheusMetrics m(Role::kMedia, "1");
   m.breaker("redis", true);
   m.breaker("redis", false);
   m.set_queue({3, 0, 0, 1000, {}});
@@ -291,17 +291,17 @@ TEST(PrometheusMetricsTest, ABreakerClosesAgainAndUnknownGaugesKeepTheirLastValu
 }
 
 TEST(PrometheusMetricsTest, RefusedMediaDownloadsByRule) {
-  PrometheusMetrics m("media", "1");
-  m.media_refused("address");
-  m.media_refused("address");
-  m.media_refused("host");
+  PrometheusMetrics m(Role::kMedia, "1");
+  m.media_refused(HttpRefusal::kAddress);
+  m.media_refused(HttpRefusal::kAddress);
+  m.media_refused(HttpRefusal::kHost);
   const std::string text = m.serialize();
   EXPECT_NE(text.find("hm_worker_media_refused_total{reason=\"address\",role=\"media\"} 2"), std::string::npos) << text;
   EXPECT_NE(text.find("hm_worker_media_refused_total{reason=\"host\",role=\"media\"} 1"), std::string::npos) << text;
 }
 
 TEST(PrometheusMetricsTest, RetentionStreamLengthsAndProcessSeries) {
-  PrometheusMetrics m("ingest", "1");
+  PrometheusMetrics m(Role::kIngest, "1");
   m.trimmed("hm:enrich", 40);
   m.trimmed("hm:enrich", 2);
   m.consumers_deleted("hm:ingest", 3);
