@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "hm/status.h"
+
 namespace hm {
 
 struct SourcedDelivery {
@@ -20,8 +22,11 @@ struct SourcedDelivery {
 class DeliverySource {
  public:
   virtual ~DeliverySource() = default;
-  // The next delivery, or nullopt at the end. Throws std::runtime_error on a read error.
+  // The next delivery, or nullopt at the end or after a read error. Never throws.
   virtual std::optional<SourcedDelivery> next() = 0;
+  // After next() returned nullopt: Ok at the end of the input, otherwise the
+  // read error (kRetryable: the input may be read again).
+  virtual Status status() const { return Status::Ok(); }
 };
 
 }  // namespace hm

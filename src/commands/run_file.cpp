@@ -67,6 +67,11 @@ int run_file(const Config& cfg, const std::string& source_spec) {
                ps.peak_open, ps.connects);
   if (counts.dead_lettered > 0) spdlog::warn("{} deliveries written to {}", counts.dead_lettered, dead_letters.path());
   std::cout << counts.summary() << std::endl;
+  if (!drained.read.ok()) {
+    // What was read is stored; the rest of the input was never seen.
+    std::cerr << "hm-worker: " << drained.read.message << "; run the input again (stored deliveries count as duplicates)\n";
+    return kExitFailure;
+  }
   if (drained.refused > 0) {
     // The good deliveries are stored; the bad ones are recorded nowhere: a runtime failure.
     std::cerr << "hm-worker: " << drained.first_refusal.message << "; " << drained.refused

@@ -1,6 +1,6 @@
 #include "core/line_source.h"
 
-#include <stdexcept>
+#include <string>
 
 namespace hm {
 
@@ -25,7 +25,7 @@ std::optional<SourcedDelivery> LineSource::next() {
       }
     }
     if (!any) {
-      if (in_.bad()) throw std::runtime_error("reading " + name_ + " failed");
+      if (in_.bad()) status_ = Status::Retryable("reading " + name_ + " failed after line " + std::to_string(line_));
       return std::nullopt;
     }
     ++line_;

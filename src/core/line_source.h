@@ -16,12 +16,14 @@ class LineSource final : public DeliverySource {
  public:
   LineSource(std::istream& in, std::string name, std::size_t max_bytes);
   std::optional<SourcedDelivery> next() override;
+  Status status() const override { return status_; }
 
  private:
   std::istream& in_;
   std::string name_;
   std::size_t max_bytes_;
   std::size_t line_ = 0;
+  Status status_;
 };
 
 }  // namespace hm

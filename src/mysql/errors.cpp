@@ -4,16 +4,6 @@
 
 namespace hm {
 
-const char* to_string(DbErrorKind kind) {
-  switch (kind) {
-    case DbErrorKind::kDuplicate: return "duplicate";
-    case DbErrorKind::kRetryable: return "retryable";
-    case DbErrorKind::kPoolExhausted: return "pool_exhausted";
-    case DbErrorKind::kPermanent: return "permanent";
-  }
-  return "permanent";
-}
-
 namespace mysql {
 
 ErrorCategory category(DbErrorKind kind) {

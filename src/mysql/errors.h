@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "hm/db_error.h"
+#include "pool/db_error.h"
 #include "hm/status.h"
 
 namespace sql {

@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "hm/db_error.h"
+#include "pool/db_error.h"
 #include "mysql/driver.h"
 #include "mysql/errors.h"
 #include "mysql/options.h"

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "hm/db_error.h"
+#include "pool/db_error.h"
 #include "mysql/session.h"
 #include "mysql/session_pool.h"
 

@@ -33,7 +33,7 @@
 #include <utility>
 
 #include "hm/clock.h"
-#include "hm/db_error.h"
+#include "pool/db_error.h"
 
 namespace hm {
 

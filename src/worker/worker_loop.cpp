@@ -80,6 +80,7 @@ DrainResult drain_source(DeliverySource& source, const BatchHandler& service, De
       ++total.dead_lettered;
     }
   }
+  result.read = source.status();
   return result;
 }
 

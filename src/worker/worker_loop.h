@@ -35,6 +35,7 @@ struct DrainResult {
   IngestCounts counts;
   long long refused = 0;  // dead letters the sink could not take
   Status first_refusal;   // why the first one was refused (names DEAD_LETTER_PATH for the file sink)
+  Status read;            // the source's status at its end: a read error stops the drain
 };
 
 // Runs until the source ends, `read_count` deliveries at a time, whatever the

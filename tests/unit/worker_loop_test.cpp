@@ -83,5 +83,30 @@ TEST(WorkerLoopTest, AFailingDeadLetterSinkIsReportedAndTheGoodDeliveriesAreStil
   EXPECT_EQ(store.calls(), 2);
 }
 
+// A source that fails to read ends the drain with its status (the caller
+// fails, exit 1); what was read before is stored. Never an exception.
+TEST(WorkerLoopTest, AReadErrorEndsTheDrainWithItsStatusAfterStoringWhatWasRead) {
+  class FailingSource final : public DeliverySource {
+   public:
+    std::optional<SourcedDelivery> next() override {
+      if (served_++ == 0) return delivery(fixture_line("text.json"), "t:1");
+      return std::nullopt;
+    }
+    Status status() const override { return Status::Retryable("reading t failed after line 1"); }
+
+   private:
+    int served_ = 0;
+  };
+  test::FakeStore store;
+  test::FakeClock clock;
+  IngestService svc(store, clock, {RetryOptions{}, 0, {}});
+  FailingSource source;
+  test::RecordingSink sink;
+  const DrainResult r = drain_source(source, svc, sink, clock, 1 << 20);
+  EXPECT_EQ(r.counts.summary(), "deliveries=1 inserted=1 duplicates=0 skipped=0 dead_lettered=0");
+  EXPECT_FALSE(r.read.ok());
+  EXPECT_EQ(r.read.message, "reading t failed after line 1");
+}
+
 }  // namespace
 }  // namespace hm

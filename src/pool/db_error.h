@@ -1,6 +1,8 @@
 #pragma once
-// Database failures as the rest of the program sees them: a category decided
-// once, in the MySQL adapter (mysql/errors.cpp), from the server's error code.
+// Database failures inside the database adapters (src/pool, src/mysql): a
+// kind decided once, in mysql/errors.cpp, from the server's error code. It
+// never crosses a seam: the stores turn it into a Status (hm/status.h); only
+// the composition root (src/commands) may see one that escaped a start-up step.
 
 #include <stdexcept>
 #include <string>
@@ -14,7 +16,15 @@ enum class DbErrorKind {
   kPermanent,      // bad data or a bug: retrying cannot help
 };
 
-const char* to_string(DbErrorKind kind);
+constexpr const char* to_string(DbErrorKind kind) {
+  switch (kind) {
+    case DbErrorKind::kDuplicate: return "duplicate";
+    case DbErrorKind::kRetryable: return "retryable";
+    case DbErrorKind::kPoolExhausted: return "pool_exhausted";
+    case DbErrorKind::kPermanent: return "permanent";
+  }
+  return "permanent";
+}
 
 class DbError : public std::runtime_error {
  public:
