@@ -108,6 +108,19 @@ AccountHold hold_of(GraphOutcome o) {
 
 }  // namespace
 
+ErrorCategory category(GraphOutcome o) {
+  switch (o) {
+    case GraphOutcome::kOk: return ErrorCategory::kNone;
+    case GraphOutcome::kRetryable:
+    case GraphOutcome::kRateLimited:
+    case GraphOutcome::kAuth: return ErrorCategory::kRetryable;
+    case GraphOutcome::kUnknown: return ErrorCategory::kUnknown;
+    case GraphOutcome::kNoToken:
+    case GraphOutcome::kPermanent: return ErrorCategory::kPermanent;
+  }
+  return ErrorCategory::kPermanent;
+}
+
 const char* to_string(GraphOutcome o) {
   switch (o) {
     case GraphOutcome::kOk: return "ok";

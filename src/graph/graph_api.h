@@ -39,6 +39,7 @@
 #include "hm/clock.h"
 #include "hm/http_client.h"
 #include "hm/role_store.h"  // Profile
+#include "hm/status.h"
 #include "hm/stop_signal.h"
 #include "hm/telemetry.h"
 
@@ -65,6 +66,11 @@ enum class GraphOutcome {
   kUnknown,      // a send may or may not have happened: never repeat it
 };
 const char* to_string(GraphOutcome o);
+// The seams' category of an outcome (hm/status.h): kRetryable for what
+// waiting may fix (kRetryable, kRateLimited, kAuth: a token can be fixed),
+// kPermanent (kPermanent, kNoToken), kUnknown, kNone for kOk. The outcome
+// itself says how long to wait and what to tell an operator.
+ErrorCategory category(GraphOutcome o);
 
 struct GraphCall {
   GraphOutcome outcome = GraphOutcome::kOk;

@@ -43,22 +43,20 @@ DeliveryOutcome ReplyService::handle_message(const StoredMessage& m) const {
 DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& decision) const {
   const SendResult r = graph_.send_text(m.account_id, m.customer_id, decision.text);
   Status s;
-  switch (r.outcome) {
-    case GraphOutcome::kOk:
+  switch (category(r.outcome)) {
+    case ErrorCategory::kNone:
       s = store().finish_reply(m.id, ReplyStatus::kSent, r.message_id, "");
       if (!s.ok()) return store_failed(s);
       telemetry_.replied(ReplyEnd::kSent, 1);
       log_event(spdlog::level::info, "reply sent", {{"mid", m.mid}, {"rule", decision.rule}, {"attempts", r.attempts}});
       return done();
-    case GraphOutcome::kUnknown:
+    case ErrorCategory::kUnknown:
       s = store().finish_reply(m.id, ReplyStatus::kUnknown, "", r.error);
       if (!s.ok()) return store_failed(s);
       telemetry_.replied(ReplyEnd::kUnknown, 1);
       log_event(spdlog::level::warn, "reply outcome unknown; not sent again", {{"mid", m.mid}, {"error", r.error}});
       return done(0);
-    case GraphOutcome::kRateLimited:
-    case GraphOutcome::kAuth:
-    case GraphOutcome::kRetryable: {
+    case ErrorCategory::kRetryable: {
       // Not sent, and provably so: back to `reserved`, tried again by the
       // housekeeping once due (the 24-hour window leaves hours).
       const auto delay = r.outcome == GraphOutcome::kAuth          ? options_.housekeeping_interval
@@ -72,8 +70,7 @@ DeliveryOutcome ReplyService::send(const StoredMessage& m, const ReplyDecision& 
                  {"error", r.error}});
       return done(0);
     }
-    case GraphOutcome::kPermanent:
-    case GraphOutcome::kNoToken:
+    case ErrorCategory::kPermanent:  // refused for good, or no token for the account
       break;
   }
   s = store().finish_reply(m.id, ReplyStatus::kFailed, "", r.error);

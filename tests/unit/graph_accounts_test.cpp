@@ -147,5 +147,18 @@ TEST_F(GraphAccountsTest, AccountsWithoutATokenAreListedBoundedAndForgotten) {
   EXPECT_TRUE(graph.blocked_accounts().empty());
 }
 
+// The shared category the roles decide on: waiting may fix a rate limit or a
+// refused token, never a permanent refusal or a missing token; a send with no
+// answer is never repeated.
+TEST(GraphOutcomeTest, EachOutcomeHasTheSeamsCategory) {
+  EXPECT_EQ(category(GraphOutcome::kOk), ErrorCategory::kNone);
+  EXPECT_EQ(category(GraphOutcome::kRetryable), ErrorCategory::kRetryable);
+  EXPECT_EQ(category(GraphOutcome::kRateLimited), ErrorCategory::kRetryable);
+  EXPECT_EQ(category(GraphOutcome::kAuth), ErrorCategory::kRetryable);
+  EXPECT_EQ(category(GraphOutcome::kNoToken), ErrorCategory::kPermanent);
+  EXPECT_EQ(category(GraphOutcome::kPermanent), ErrorCategory::kPermanent);
+  EXPECT_EQ(category(GraphOutcome::kUnknown), ErrorCategory::kUnknown);
+}
+
 }  // namespace
 }  // namespace hm
