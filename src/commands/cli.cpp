@@ -35,7 +35,7 @@ void add_command_flags(cxxopts::OptionAdder add, const std::vector<std::string>&
     return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
   };
   if (wanted("verify")) add("verify", "migrate: only verify the UNIQUE index on message.ig_message_id");
-  if (wanted("role")) add("role", "run: the worker role (same as --worker-role)", cxxopts::value<std::string>(), "ROLE");
+  if (wanted("role")) add("role", "the worker role whose stream the command works on (same as --worker-role)", cxxopts::value<std::string>(), "ROLE");
   if (wanted("source")) add("source", "run: redis (default), file:PATH or - for stdin", cxxopts::value<std::string>(), "SRC");
   if (wanted("id"))
     add("id", "dead-letters: only this dead-letter entry id (repeatable)", cxxopts::value<std::vector<std::string>>(), "ID");
@@ -55,11 +55,11 @@ void add_command_flags(cxxopts::OptionAdder add, const std::vector<std::string>&
 }
 
 // A `reads` entry is a name, a prefix ending in '_', or either after '!' to
-// leave it out again.
+// leave it out again (only '!' entries: every variable but those).
 bool reads_variable(const CommandSpec* command, const std::string& name) {
   if (!command || command->reads.empty()) return true;
   const auto matches = [&](std::string_view r) { return r.back() == '_' ? name.rfind(r, 0) == 0 : name == r; };
-  bool read = false;
+  bool read = std::all_of(command->reads.begin(), command->reads.end(), [](const std::string& r) { return r.front() == '!'; });
   for (const auto& r : command->reads) {
     if (r.front() == '!') {
       if (matches(std::string_view(r).substr(1))) return false;

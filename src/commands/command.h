@@ -35,7 +35,7 @@ struct CommandSpec {
   const char* synopsis;              // "migrate [--verify]"
   const char* description;           // a few lines, each ending in \n
   std::vector<std::string> flags;    // its own flags (long names), shown in its help
-  std::vector<std::string> reads;    // the variables it reads: names, prefixes ending in '_', '!' excludes; empty = all
+  std::vector<std::string> reads;    // the variables it reads: names, prefixes ending in '_', '!' excludes; only '!' entries: all but those; empty = all
   const char* argument;              // what its one positional argument is, or nullptr for none
   bool logs_to_stdout;               // the daemon logs to stdout, one-shot commands to stderr
   CommandFn run;

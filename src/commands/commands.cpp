@@ -11,7 +11,7 @@ const std::vector<CommandSpec>& command_table() {
       {"run", "run --role ROLE [--source SRC]",
        "consume deliveries until SIGTERM; SRC is redis (the default: the\n"
        "role's stream), or file:PATH or - (stdin, JSONL: runs to the end)\n",
-       {"role", "source"}, {}, nullptr, true, run_run},
+       {"role", "source"}, {"!DB_MIGRATE_"}, nullptr, true, run_run},
       {"enqueue", "enqueue --role ROLE FILE|-",
        "add JSONL deliveries to the role's stream (replays, backfills)\n",
        {"role"}, {"REDIS_", "QUEUE_", "MAX_DELIVERY_BYTES", "WORKER_ROLE", "LOG_"},

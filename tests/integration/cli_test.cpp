@@ -46,6 +46,8 @@ TEST(CliTest, CommandHelpShowsItsOwnFlagsAndTheVariablesItReads) {
   EXPECT_NE(run.out.find("--source"), std::string::npos);
   EXPECT_NE(run.out.find("--queue-read-count"), std::string::npos);
   EXPECT_EQ(run.out.find("--verify"), std::string::npos);
+  EXPECT_NE(run.out.find("--webhook-port"), std::string::npos);       // WORKER_ROLE=webhook runs the receiver
+  EXPECT_EQ(run.out.find("--db-migrate-user"), std::string::npos);    // the migrate Job's account only
   const auto dead = test::run_command(kBin + " dead-letters --help");
   EXPECT_NE(dead.out.find("--count"), std::string::npos);
   EXPECT_NE(dead.out.find("--redis-url"), std::string::npos);
