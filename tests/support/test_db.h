@@ -56,6 +56,8 @@ class TestDatabase {
 // `TestDatabase& db_ = suite_db_.emptied();` per test. Only for suites whose
 // tests leave the schema, the users and the server's sessions alone (those
 // that kill sessions, alter or drop tables keep a TestDatabase of their own).
+// The saving is per process: ctest runs each test alone, so there a test
+// still creates and migrates its database; a run of the binary shares it.
 class SuiteDatabase {
  public:
   explicit SuiteDatabase(std::string suffix) : suffix_(std::move(suffix)) {}
@@ -67,6 +69,7 @@ class SuiteDatabase {
  private:
   std::string suffix_;
   std::unique_ptr<TestDatabase> db_;
+  bool fresh_ = false;  // opened and not yet handed out: nothing to empty
 };
 
 // Runs a shell command; returns exit code, fills stdout and stderr.
