@@ -86,6 +86,44 @@ long long TestDatabase::scalar(const std::string& sql) {
   return std::stoll(*rows[0][0]);
 }
 
+void TestDatabase::clear() {
+  reconnect_if_broken();
+  // DELETE, not TRUNCATE: TRUNCATE recreates each table (about 30 ms a table
+  // here, slower than a fresh database); an auto-increment is set back only
+  // when it moved.
+  const auto tables = admin_->query(
+      "SELECT table_name, COALESCE(auto_increment, 0) FROM information_schema.tables "
+      "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' AND table_name <> 'schema_migration'");
+  admin_->execute("SET SESSION foreign_key_checks = 0");
+  try {
+    for (const auto& row : tables) {
+      const std::string table = "`" + row.at(0).value_or("") + "`";
+      admin_->execute("DELETE FROM " + table);
+      if (std::stoll(row.at(1).value_or("0")) > 1) admin_->execute("ALTER TABLE " + table + " AUTO_INCREMENT = 1");
+    }
+  } catch (...) {
+    admin_->execute("SET SESSION foreign_key_checks = 1");
+    throw;
+  }
+  admin_->execute("SET SESSION foreign_key_checks = 1");
+}
+
+void SuiteDatabase::open() {
+  db_ = std::make_unique<TestDatabase>(suffix_);
+  fresh_ = true;
+}
+
+void SuiteDatabase::close() { db_.reset(); }
+
+TestDatabase& SuiteDatabase::emptied() {
+  if (!db_) throw std::logic_error("SuiteDatabase " + suffix_ + ": emptied() before open() (SetUpTestSuite)");
+  // The first test finds it as migrate left it: under ctest, where each test
+  // is a process of its own, a test costs what it did with a TestDatabase.
+  if (!fresh_) db_->clear();
+  fresh_ = false;
+  return *db_;
+}
+
 CommandResult run_command(const std::string& command) {
   char out_path[] = "/tmp/hm-test-out-XXXXXX";
   char err_path[] = "/tmp/hm-test-err-XXXXXX";

@@ -1,12 +1,14 @@
 #pragma once
 // Integration-test access to the real MariaDB of the local stack
 // (scripts/stack start; DATABASE_URL comes from .run/env). Each TestDatabase is
-// a fresh, migrated database of its own, dropped afterwards.
+// a fresh, migrated database of its own, dropped afterwards; a SuiteDatabase
+// shares one among the tests of a suite, emptied before each test.
 
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -38,11 +40,36 @@ class TestDatabase {
   void execute(const std::string& sql);
   long long scalar(const std::string& sql);
   std::uint64_t admin_connection_id() const { return admin_->connection_id(); }
+  // Empties every table but schema_migration (DELETE, with foreign key checks
+  // off on the admin session meanwhile) and sets moved auto-increments back to 1.
+  void clear();
 
  private:
   void reconnect_if_broken();
   DbOptions options_;
   std::unique_ptr<mysql::Session> admin_;
+};
+
+// One migrated database for the tests of a suite instead of one per test:
+// the fixture declares `static inline SuiteDatabase suite_db_{"name"};`,
+// calls open() in SetUpTestSuite and close() in TearDownTestSuite, and takes
+// `TestDatabase& db_ = suite_db_.emptied();` per test. Only for suites whose
+// tests leave the schema, the users and the server's sessions alone (those
+// that kill sessions, alter or drop tables keep a TestDatabase of their own).
+// The saving is per process: ctest runs each test alone, so there a test
+// still creates and migrates its database; a run of the binary shares it.
+class SuiteDatabase {
+ public:
+  explicit SuiteDatabase(std::string suffix) : suffix_(std::move(suffix)) {}
+  void open();   // creates and migrates it
+  void close();  // drops it
+  // The database with every table emptied; throws std::logic_error before open().
+  TestDatabase& emptied();
+
+ private:
+  std::string suffix_;
+  std::unique_ptr<TestDatabase> db_;
+  bool fresh_ = false;  // opened and not yet handed out: nothing to empty
 };
 
 // Runs a shell command; returns exit code, fills stdout and stderr.

@@ -4,7 +4,7 @@
 // and migrate as that account fails naming the privilege it lacks.
 #include <unistd.h>
 
-#include "integration/worker_process_fixture.h"
+#include "integration/commands/worker_process_fixture.h"
 
 namespace hm {
 namespace {

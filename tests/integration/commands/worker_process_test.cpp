@@ -20,7 +20,7 @@
 #include "support/process.h"
 #include "support/test_db.h"
 
-#include "integration/worker_process_fixture.h"
+#include "integration/commands/worker_process_fixture.h"
 
 namespace hm {
 namespace {

@@ -1,5 +1,5 @@
 // Pool logic with a fake connection; the real MySQL pool is covered by
-// integration/mysql_pool_test.cpp.
+// integration/mysql/pool_test.cpp.
 #include "pool/connection_pool.h"
 
 #include <gtest/gtest.h>

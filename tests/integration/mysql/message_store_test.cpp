@@ -34,7 +34,6 @@ NewMessage message(const std::string& mid, std::optional<std::string> text = "he
 
 class MessageStoreTest : public ::testing::Test {
  protected:
-  explicit MessageStoreTest() : db_("store") {}
   SessionPool& pool(int size = 8, int overflow = 0, DbOptions* custom = nullptr) {
     PoolOptions o;
     o.size = size;
@@ -57,7 +56,11 @@ class MessageStoreTest : public ::testing::Test {
   long long rows(const std::string& where = "1") {
     return db_.scalar("SELECT COUNT(*) FROM message WHERE " + where);
   }
-  test::TestDatabase db_;
+  // One migrated database for the suite, emptied before each test.
+  static void SetUpTestSuite() { suite_db_.open(); }
+  static void TearDownTestSuite() { suite_db_.close(); }
+  static inline test::SuiteDatabase suite_db_{"store"};
+  test::TestDatabase& db_ = suite_db_.emptied();
   SystemClock clock_;
   std::unique_ptr<SessionPool> pool_;
 };

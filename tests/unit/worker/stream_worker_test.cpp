@@ -1,61 +1,13 @@
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <mutex>
-
 #include "ingest/ingest_service.h"
 #include "worker/worker_loop.h"
+#include "support/fake_queue.h"
 #include "support/fakes.h"
 #include "support/process.h"
 
 namespace hm {
 namespace {
-
-// Thread-safe: the worker thread and the test thread both touch it.
-class FakeQueue final : public DeliveryQueue {
- public:
-  std::vector<QueueEntry> read(std::size_t max) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    std::vector<QueueEntry> out;
-    while (!entries.empty() && out.size() < max) {
-      out.push_back(entries.front());
-      entries.pop_front();
-    }
-    return out;
-  }
-  using DeliveryQueue::ack;
-  Status ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>& published) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    acked.insert(acked.end(), ids.begin(), ids.end());
-    jobs.insert(jobs.end(), published.begin(), published.end());
-    return Status::Ok();
-  }
-  Status dead_letter(const QueueEntry& e, const std::string& reason, int attempts) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    dead.push_back({e.id, reason, attempts});
-    return Status::Ok();
-  }
-  Status keep_uncounted(const std::vector<QueueEntry>& entries) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    for (const auto& e : entries) uncounted.push_back(e.id);
-    return Status::Ok();
-  }
-  struct Dead {
-    std::string id;
-    std::string reason;
-    int attempts;
-  };
-  std::size_t acked_count() {
-    std::lock_guard<std::mutex> lock(mutex);
-    return acked.size();
-  }
-  std::mutex mutex;
-  std::deque<QueueEntry> entries;
-  std::vector<std::string> acked;
-  std::vector<OutboundJob> jobs;
-  std::vector<Dead> dead;
-  std::vector<std::string> uncounted;
-};
 
 QueueEntry entry(const std::string& id, const std::string& payload, int deliveries = 1) {
   QueueEntry e;
@@ -71,7 +23,7 @@ class StreamWorkerTest : public ::testing::Test {
   test::FakeClock clock;
   StopSignal stop;
   WorkerTotals totals;
-  FakeQueue queue;
+  test::FakeQueue queue;
   StreamWorkerOptions options() {
     StreamWorkerOptions o;
     o.read_count = 10;
@@ -87,10 +39,10 @@ TEST_F(StreamWorkerTest, AcksStoredEntriesAndDeadLettersBadOnes) {
   StreamWorker w(queue, svc, options(), stop, totals);
   const auto counts = w.process({entry("1-0", test::text_delivery("m1", "hi")), entry("2-0", "{not json"),
                                  entry("3-0", test::text_delivery("m2", "hey"))});
-  EXPECT_EQ(queue.acked, (std::vector<std::string>{"1-0", "3-0"}));
-  ASSERT_EQ(queue.dead.size(), 1u);
-  EXPECT_EQ(queue.dead[0].id, "2-0");
-  EXPECT_NE(queue.dead[0].reason.find("invalid JSON"), std::string::npos);
+  EXPECT_EQ(queue.acked(), (std::vector<std::string>{"1-0", "3-0"}));
+  ASSERT_EQ(queue.dead().size(), 1u);
+  EXPECT_EQ(queue.dead()[0].id, "2-0");
+  EXPECT_NE(queue.dead()[0].reason.find("invalid JSON"), std::string::npos);
   EXPECT_EQ(counts.deliveries, 3);
   EXPECT_EQ(counts.inserted, 2);
   EXPECT_EQ(counts.dead_lettered, 1);
@@ -100,11 +52,11 @@ TEST_F(StreamWorkerTest, EntriesOverTheDeliveryCapAreDeadLetteredUnprocessed) {
   IngestService svc(store, clock, {RetryOptions{}, 0, {}});
   StreamWorker w(queue, svc, options(), stop, totals);
   w.process({entry("1-0", test::text_delivery("m1", "hi"), 4), entry("2-0", test::text_delivery("m2", "x"), 3)});
-  ASSERT_EQ(queue.dead.size(), 1u);
-  EXPECT_EQ(queue.dead[0].id, "1-0");
-  EXPECT_EQ(queue.dead[0].attempts, 4);
-  EXPECT_NE(queue.dead[0].reason.find("QUEUE_MAX_DELIVERIES=3"), std::string::npos);
-  EXPECT_EQ(queue.acked, std::vector<std::string>{"2-0"});
+  ASSERT_EQ(queue.dead().size(), 1u);
+  EXPECT_EQ(queue.dead()[0].id, "1-0");
+  EXPECT_EQ(queue.dead()[0].attempts, 4);
+  EXPECT_NE(queue.dead()[0].reason.find("QUEUE_MAX_DELIVERIES=3"), std::string::npos);
+  EXPECT_EQ(queue.acked(), std::vector<std::string>{"2-0"});
   EXPECT_EQ(store.seen_mids(), std::vector<std::string>{"m2"});
 }
 
@@ -129,9 +81,9 @@ TEST_F(StreamWorkerTest, AWaitingEntryIsLeftPendingWithoutCountingTheDelivery) {
   } handler;
   StreamWorker w(queue, handler, options(), stop, totals);
   w.process({entry("1-0", "waits", 3), entry("2-0", "retry", 3), entry("3-0", "done")});
-  EXPECT_EQ(queue.uncounted, std::vector<std::string>{"1-0"});
-  EXPECT_EQ(queue.acked, std::vector<std::string>{"3-0"});
-  EXPECT_TRUE(queue.dead.empty());
+  EXPECT_EQ(queue.uncounted(), std::vector<std::string>{"1-0"});
+  EXPECT_EQ(queue.acked(), std::vector<std::string>{"3-0"});
+  EXPECT_TRUE(queue.dead().empty());
 }
 
 TEST_F(StreamWorkerTest, RetryableFailuresAreLeftUnacknowledged) {
@@ -146,8 +98,8 @@ TEST_F(StreamWorkerTest, RetryableFailuresAreLeftUnacknowledged) {
   IngestService svc(store, clock, {r, 0, {}});
   StreamWorker w(queue, svc, options(), stop, totals);
   w.process({entry("1-0", test::text_delivery("stuck", "a")), entry("2-0", test::text_delivery("fine", "b"))});
-  EXPECT_EQ(queue.acked, std::vector<std::string>{"2-0"});
-  EXPECT_TRUE(queue.dead.empty());
+  EXPECT_EQ(queue.acked(), std::vector<std::string>{"2-0"});
+  EXPECT_TRUE(queue.dead().empty());
 }
 
 TEST_F(StreamWorkerTest, MalformedAndOversizedEntriesAreDeadLettered) {
@@ -156,15 +108,15 @@ TEST_F(StreamWorkerTest, MalformedAndOversizedEntriesAreDeadLettered) {
   QueueEntry bad = entry("1-0", "");
   bad.problem = "no payload field (fields: body)";
   w.process({bad, entry("2-0", std::string(5000, 'x'))});
-  ASSERT_EQ(queue.dead.size(), 2u);
-  EXPECT_NE(queue.dead[0].reason.find("no payload field"), std::string::npos);
-  EXPECT_NE(queue.dead[1].reason.find("MAX_DELIVERY_BYTES"), std::string::npos);
+  ASSERT_EQ(queue.dead().size(), 2u);
+  EXPECT_NE(queue.dead()[0].reason.find("no payload field"), std::string::npos);
+  EXPECT_NE(queue.dead()[1].reason.find("MAX_DELIVERY_BYTES"), std::string::npos);
   EXPECT_EQ(store.calls(), 0);
 }
 
 TEST_F(StreamWorkerTest, RunDrainsUntilStopped) {
   IngestService svc(store, clock, {RetryOptions{}, 0, {}});
-  for (int i = 0; i < 25; ++i) queue.entries.push_back(entry(std::to_string(i) + "-0", test::text_delivery("m" + std::to_string(i), "t")));
+  for (int i = 0; i < 25; ++i) queue.push(entry(std::to_string(i) + "-0", test::text_delivery("m" + std::to_string(i), "t")));
   StreamWorker w(queue, svc, options(), stop, totals);
   std::thread t([&] { w.run(); });
   ASSERT_TRUE(test::eventually([&] { return queue.acked_count() == 25; }, std::chrono::seconds(5)));

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "integration/worker_process_fixture.h"
+#include "integration/commands/worker_process_fixture.h"
 #include "support/fault_proxy.h"
 #include "webhook/signature.h"
 

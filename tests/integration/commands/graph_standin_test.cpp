@@ -10,7 +10,7 @@
 #include <mutex>
 #include <regex>
 
-#include "worker_process_fixture.h"
+#include "integration/commands/worker_process_fixture.h"
 
 namespace hm {
 namespace {

@@ -29,8 +29,7 @@ const std::string kCustomer = "1284930675412097";
 class RolesTest : public ::testing::Test {
  protected:
   RolesTest()
-      : db_("roles"),
-        pool_(PoolOptions{}, [this] { return mysql::Session::connect(test::driver(), db_.options()); }, clock_),
+      : pool_(PoolOptions{}, [this] { return mysql::Session::connect(test::driver(), db_.options()); }, clock_),
         messages_(pool_),
         roles_(pool_) {
     media_dir_ = "/tmp/hm-media-" + std::to_string(::getpid());
@@ -66,7 +65,11 @@ class RolesTest : public ::testing::Test {
     return g;
   }
 
-  test::TestDatabase db_;
+  // One migrated database for the suite, emptied before each test.
+  static void SetUpTestSuite() { suite_db_.open(); }
+  static void TearDownTestSuite() { suite_db_.close(); }
+  static inline test::SuiteDatabase suite_db_{"roles"};
+  test::TestDatabase& db_ = suite_db_.emptied();
   SystemClock clock_;
   mysql::SessionPool pool_;
   mysql::MysqlMessageStore messages_;

@@ -1,6 +1,6 @@
 // TLS to MariaDB (DB_SSL_*): a throwaway MariaDB with a CA and a server
 // certificate made by openssl at the start of the suite
-// (tests/integration/tls_mariadb.sh; the certificate names "localhost" only),
+// (tests/integration/mysql/tls_mariadb.sh; the certificate names "localhost" only),
 // and the stack's own server, which has no TLS, as the plain server.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -33,7 +33,7 @@ class MysqlTlsTest : public ::testing::Test {
     test::run_command(script() + " stop " + dir_);
     std::filesystem::remove_all(dir_);
   }
-  static std::string script() { return test::source_dir() + "/tests/integration/tls_mariadb.sh"; }
+  static std::string script() { return test::source_dir() + "/tests/integration/mysql/tls_mariadb.sh"; }
   static std::string file(const std::string& name) { return dir_ + "/" + name; }
 
   // The TLS server, as the stack's user; the certificate names "localhost".

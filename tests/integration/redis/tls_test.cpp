@@ -63,8 +63,6 @@ std::string shipped_conf_with(const std::map<std::string, std::string>& set) {
 
 class RedisTlsTest : public ::testing::Test {
  protected:
-  RedisTlsTest() : db_("rtls") {}
-
   void SetUp() override {
     const std::string stack = test::source_dir() + "/scripts/stack";
     const auto started = test::run_command(stack + " start redis-tls");
@@ -171,7 +169,11 @@ class RedisTlsTest : public ::testing::Test {
     EXPECT_TRUE(worker_->wait(20s).has_value()) << "no stop after SIGTERM" << logs();
   }
 
-  test::TestDatabase db_;
+  // One migrated database for the suite, emptied before each test.
+  static void SetUpTestSuite() { suite_db_.open(); }
+  static void TearDownTestSuite() { suite_db_.close(); }
+  static inline test::SuiteDatabase suite_db_{"rtls"};
+  test::TestDatabase& db_ = suite_db_.emptied();
   std::string tls_port_, ca_, stack_tunnel_, stream_;
   fs::path dir_;
   int metrics_port_ = 0;

@@ -46,8 +46,7 @@ CurlClientOptions resolving(std::vector<std::string> entries) {
 class MediaDestinationTest : public ::testing::Test {
  protected:
   MediaDestinationTest()
-      : db_("mediadest"),
-        pool_(PoolOptions{}, [this] { return mysql::Session::connect(test::driver(), db_.options()); }, clock_),
+      : pool_(PoolOptions{}, [this] { return mysql::Session::connect(test::driver(), db_.options()); }, clock_),
         messages_(pool_),
         roles_(pool_),
         cdn_(image) {
@@ -97,7 +96,11 @@ class MediaDestinationTest : public ::testing::Test {
   std::string port() const { return std::to_string(cdn_.port()); }
   static bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-  test::TestDatabase db_;
+  // One migrated database for the suite, emptied before each test.
+  static void SetUpTestSuite() { suite_db_.open(); }
+  static void TearDownTestSuite() { suite_db_.close(); }
+  static inline test::SuiteDatabase suite_db_{"mediadest"};
+  test::TestDatabase& db_ = suite_db_.emptied();
   SystemClock clock_;
   mysql::SessionPool pool_;
   mysql::MysqlMessageStore messages_;

@@ -5,10 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <mutex>
-
 #include "ingest/ingest_service.h"
+#include "support/fake_queue.h"
 #include "support/fakes.h"
 #include "worker/worker_loop.h"
 
@@ -102,31 +100,6 @@ TEST(BreakerTest, ALockConflictDoesNotCountAsUnreachable) {
   EXPECT_EQ(store.calls(), 6);  // each read receipt its own budget
 }
 
-// A queue that counts reads and hands out one entry at a time.
-class CountingQueue final : public DeliveryQueue {
- public:
-  std::vector<QueueEntry> read(std::size_t) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    ++reads_made;
-    if (entries.empty()) return {};
-    std::vector<QueueEntry> out{entries.front()};
-    entries.pop_front();
-    return out;
-  }
-  using DeliveryQueue::ack;
-  Status ack(const std::vector<std::string>& ids, const std::vector<OutboundJob>&) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    acked.insert(acked.end(), ids.begin(), ids.end());
-    return Status::Ok();
-  }
-  Status dead_letter(const QueueEntry&, const std::string&, int) override { return Status::Ok(); }
-  Status keep_uncounted(const std::vector<QueueEntry>&) override { return Status::Ok(); }
-  std::mutex mutex;
-  std::deque<QueueEntry> entries;
-  std::vector<std::string> acked;
-  int reads_made = 0;
-};
-
 TEST(BreakerTest, TheWorkerStopsReadingWhileTheDatabaseIsUnreachable) {
   test::FakeStore store;
   test::FakeClock clock;
@@ -140,12 +113,12 @@ TEST(BreakerTest, TheWorkerStopsReadingWhileTheDatabaseIsUnreachable) {
   RetryOptions retry;
   retry.max_attempts = 1;
   IngestService service(store, clock, {retry, 0, {}});
-  CountingQueue queue;
-  for (int i = 0; i < 3; ++i) queue.entries.push_back({std::to_string(i) + "-0", reads(1), 0, 1, ""});
+  test::FakeQueue queue({.per_read = 1});  // one entry a read
+  for (int i = 0; i < 3; ++i) queue.push({std::to_string(i) + "-0", reads(1), 0, 1, ""});
   int probes = 0;
   CircuitBreaker breaker({}, [&] {
     // While it probes, no read is made; the third probe finds it back.
-    EXPECT_EQ(queue.reads_made, 1);
+    EXPECT_EQ(queue.reads_made(), 1);
     if (++probes == 3) down = false;
     return down ? Status::Retryable("refused") : Status::Ok();
   }, clock, stop);
@@ -154,12 +127,12 @@ TEST(BreakerTest, TheWorkerStopsReadingWhileTheDatabaseIsUnreachable) {
   options.read_count = 1;
   options.breaker = &breaker;
   options.on_loop = [&] {
-    if (queue.reads_made >= 3) stop.request();
+    if (queue.reads_made() >= 3) stop.request();
   };
   StreamWorker worker(queue, service, options, stop, totals);
   worker.run();
   EXPECT_EQ(probes, 3);
-  EXPECT_EQ(queue.acked, (std::vector<std::string>{"1-0", "2-0"}));  // 0-0 stays pending for redelivery
+  EXPECT_EQ(queue.acked(), (std::vector<std::string>{"1-0", "2-0"}));  // 0-0 stays pending for redelivery
 }
 
 }  // namespace
