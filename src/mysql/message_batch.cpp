@@ -24,7 +24,7 @@ namespace {
 // store_batch() roll back and retry. That rollback is what concurrent batches
 // must avoid: the locks other batches wait for on the rolled-back rows turn
 // into gap locks, and two batches inserting into the same gap deadlock (1213)
-// even with sorted keys (tests/integration/mysql_batch_locks_test.cpp).
+// even with sorted keys (tests/integration/mysql/batch_locks_test.cpp).
 // Built as text: the rows of the insert, then the mids. The third column says
 // whether the row owes a deletion or edit recorded before it (as kOwesChanges
 // in message_path.cpp; joins cost the server less than a hundred EXISTS

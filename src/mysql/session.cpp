@@ -37,7 +37,7 @@ std::string session_setup_sql(const DbOptions& o, ServerFlavor flavor) {
 
 // The TLS connection properties of o.ssl_mode. What Connector/C++ 1.1.12 on
 // MariaDB Connector/C 3.3 (Debian 12) really does, tried against MariaDB
-// 10.11 with and without TLS (tests/integration/mysql_tls_test.cpp):
+// 10.11 with and without TLS (tests/integration/mysql/tls_test.cpp):
 //   OPT_SSL_MODE  ignored: connects in clear whatever the value;
 //   sslEnforce    TLS when the server offers it, else in clear, certificate
 //                 not checked: PREFERRED, not REQUIRED;
