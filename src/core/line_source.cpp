@@ -1,5 +1,6 @@
 #include "core/line_source.h"
 
+#include <ios>
 #include <string>
 
 namespace hm {
@@ -8,6 +9,18 @@ LineSource::LineSource(std::istream& in, std::string name, std::size_t max_bytes
     : in_(in), name_(std::move(name)), max_bytes_(max_bytes) {}
 
 std::optional<SourcedDelivery> LineSource::next() {
+  if (!status_.ok()) return std::nullopt;
+  // libstdc++'s filebuf throws std::ios_base::failure on a read error (e.g.
+  // EISDIR, EIO) from sbumpc(), without setting the stream's badbit.
+  try {
+    return read_next();
+  } catch (const std::ios_base::failure& e) {
+    status_ = Status::Retryable("reading " + name_ + " failed after line " + std::to_string(line_) + ": " + e.what());
+    return std::nullopt;
+  }
+}
+
+std::optional<SourcedDelivery> LineSource::read_next() {
   for (;;) {
     SourcedDelivery d;
     bool any = false;

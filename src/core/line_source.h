@@ -22,6 +22,8 @@ class LineSource final : public DeliverySource {
   std::istream& in_;
   std::string name_;
   std::size_t max_bytes_;
+  std::optional<SourcedDelivery> read_next();
+
   std::size_t line_ = 0;
   Status status_;
 };

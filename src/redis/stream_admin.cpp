@@ -48,6 +48,8 @@ std::size_t StreamAdmin::enqueue(DeliverySource& source, const Clock& clock) {
     if (chunk.size() >= kEnqueueChunk) flush();
   }
   flush();
+  if (const Status read = source.status(); !read.ok())
+    throw std::runtime_error(read.message + "; " + std::to_string(added) + " deliveries before it were enqueued");
   if (rejected > 0) throw std::runtime_error(std::to_string(rejected) + " oversized deliveries were not enqueued");
   return added;
 }

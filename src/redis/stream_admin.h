@@ -27,7 +27,8 @@ class StreamAdmin {
 
   // XADDs every delivery of the source (pipelined), enqueued_at from `clock`.
   // Returns how many. Oversized deliveries are logged and skipped; if there
-  // were any, throws std::runtime_error after enqueueing the others.
+  // were any, throws std::runtime_error after enqueueing the others; so does
+  // a read error of the source (after enqueueing what came before it).
   std::size_t enqueue(DeliverySource& source, const Clock& clock);
   // XADDs one payload; returns the new entry id.
   std::string enqueue_one(const std::string& payload, long long enqueued_ms);

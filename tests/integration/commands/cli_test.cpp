@@ -226,6 +226,22 @@ TEST(CliTest, MigrateRunTwiceAndVerify) {
   std::remove(dlq.c_str());
 }
 
+// An input that cannot be read (a directory) fails the file run and enqueue
+// with exit 1 naming it and the error, never exit 0 on a truncated input.
+TEST(CliTest, AnUnreadableInputExitsOneNamingIt) {
+  test::TestDatabase db("cli_unreadable");
+  const std::string stream = "hm:test:cli-unreadable:" + std::to_string(::getpid());
+  const auto enqueue = test::run_command("env REDIS_URL='" + test::stack_redis_url() + "' QUEUE_STREAM='" + stream +
+                                         "' " + kBin + " enqueue --role ingest /tmp");
+  EXPECT_EQ(enqueue.exit_code, 1) << enqueue.out;
+  EXPECT_NE(enqueue.err.find("reading /tmp failed after line 0"), std::string::npos) << enqueue.err;
+  EXPECT_NE(enqueue.err.find("Is a directory"), std::string::npos) << enqueue.err;
+  const auto run = test::run_command(test::worker_env(db.options()) + " METRICS_PORT=0 " + kBin +
+                                     " run --role ingest --source file:/tmp");
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.err.find("reading file:/tmp failed after line 0"), std::string::npos) << run.err;
+}
+
 TEST(CliTest, BadDeliveryIsDeadLetteredAndTheNextIsStored) {
   test::TestDatabase db("cli_dlq");
   const std::string env = test::worker_env(db.options());

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 
 namespace hm {
@@ -39,6 +40,29 @@ TEST(LineSourceTest, KeepsNulBytes) {
   std::istringstream in(std::string("a\0b\n", 4));
   LineSource src(in, "s", 10);
   EXPECT_EQ(src.next()->payload, std::string("a\0b", 3));
+}
+
+// A read error (here EISDIR: a directory opened as a file; libstdc++'s
+// filebuf throws from sbumpc() rather than setting badbit) ends the source
+// with a failed status, never an exception across the seam.
+TEST(LineSourceTest, AReadErrorEndsTheSourceWithAStatusNotAnException) {
+  std::ifstream dir("/tmp");
+  ASSERT_TRUE(dir.is_open());
+  LineSource src(dir, "file:/tmp", 1024);
+  std::optional<SourcedDelivery> d;
+  EXPECT_NO_THROW(d = src.next());
+  EXPECT_FALSE(d);
+  EXPECT_FALSE(src.status().ok());
+  EXPECT_NE(src.status().message.find("reading file:/tmp failed"), std::string::npos) << src.status().message;
+  EXPECT_FALSE(src.next());  // stays ended
+}
+
+TEST(LineSourceTest, TheEndOfTheInputIsAnOkStatus) {
+  std::istringstream in("{}\n");
+  LineSource src(in, "s", 10);
+  EXPECT_TRUE(src.next());
+  EXPECT_FALSE(src.next());
+  EXPECT_TRUE(src.status().ok());
 }
 
 }  // namespace
