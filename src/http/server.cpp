@@ -28,31 +28,29 @@ void refuse(const httplib::Request& /*req*/, httplib::Response& res) {
   res.set_content("only GET and HEAD\n", "text/plain; charset=utf-8");
 }
 
+// The pool, the timeouts and the routes: GET and HEAD, anything else 405.
+void setup(httplib::Server& s, HttpHandler handler, const HttpServerOptions& options) {
+  const auto threads = static_cast<std::size_t>(options.threads > 0 ? options.threads : 1);
+  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  s.set_read_timeout(options.read_timeout);
+  s.set_write_timeout(options.write_timeout);
+  s.set_keep_alive_max_count(1);  // one request per connection: an idle client never holds a pool thread
+  s.set_payload_max_length(8192);
+  // HEAD is answered by the GET handler (without the body).
+  s.Get(".*", [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    answer(handler, req, res);
+  });
+  s.Post(".*", refuse);
+  s.Put(".*", refuse);
+  s.Patch(".*", refuse);
+  s.Delete(".*", refuse);
+  s.Options(".*", refuse);
+}
+
 }  // namespace
 
-HttpServer::HttpServer(const std::string& bind_address, int port, HttpHandler handler, HttpServerOptions options) {
-  ListenerOptions where;
-  where.bind_address = bind_address;
-  where.port = port;
-  where.bind_variable = "METRICS_BIND";
-  where.port_variable = "METRICS_PORT";
-  listener_ = std::make_unique<Listener>(where, [&](httplib::Server& s) {
-    const auto threads = static_cast<std::size_t>(options.threads > 0 ? options.threads : 1);
-    s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    s.set_read_timeout(options.read_timeout);
-    s.set_write_timeout(options.write_timeout);
-    s.set_keep_alive_max_count(1);  // one request per connection: an idle client never holds a pool thread
-    s.set_payload_max_length(8192);
-    // HEAD is answered by the GET handler (without the body).
-    s.Get(".*", [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
-      answer(handler, req, res);
-    });
-    s.Post(".*", refuse);
-    s.Put(".*", refuse);
-    s.Patch(".*", refuse);
-    s.Delete(".*", refuse);
-    s.Options(".*", refuse);
-  });
-}
+HttpServer::HttpServer(const std::string& bind_address, int port, HttpHandler handler, HttpServerOptions options)
+    : listener_(std::make_unique<Listener>(ListenerOptions{bind_address, port, "METRICS_BIND", "METRICS_PORT", {}},
+                                           [&](httplib::Server& s) { setup(s, std::move(handler), options); })) {}
 
 }  // namespace hm

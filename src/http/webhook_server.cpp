@@ -104,19 +104,14 @@ void add_routes(httplib::Server& s, const WebhookServerOptions& options, Webhook
 }  // namespace
 
 WebhookServer::WebhookServer(const std::string& bind_address, int port, WebhookHandler handler,
-                             const WebhookServerOptions& options) {
-  ListenerOptions where;
-  where.bind_address = bind_address;
-  where.port = port;
-  where.bind_variable = "WEBHOOK_BIND";
-  where.port_variable = "WEBHOOK_PORT";
-  // TCP_DEFER_ACCEPT: a connection reaches accept() (and a pool thread) only
-  // once its first bytes have arrived.
-  where.defer_accept = options.read_timeout;
-  listener_ = std::make_unique<Listener>(where, [&](httplib::Server& s) {
-    configure(s, options);
-    add_routes(s, options, std::move(handler));
-  });
-}
+                             const WebhookServerOptions& options)
+    // TCP_DEFER_ACCEPT: a connection reaches accept() (and a pool thread)
+    // only once its first bytes have arrived.
+    : listener_(std::make_unique<Listener>(
+          ListenerOptions{bind_address, port, "WEBHOOK_BIND", "WEBHOOK_PORT", options.read_timeout},
+          [&](httplib::Server& s) {
+            configure(s, options);
+            add_routes(s, options, std::move(handler));
+          })) {}
 
 }  // namespace hm
