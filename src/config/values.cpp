@@ -1,12 +1,11 @@
 #include "config/values.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <cctype>
 #include <charconv>
 #include <fstream>
 #include <sstream>
+
+#include "core/destination.h"
 
 namespace hm::config {
 
@@ -62,8 +61,7 @@ std::string read_secret_file(const std::string& variable, const std::string& pat
 }
 
 void check_bind_address(const std::string& name, const std::string& address) {
-  unsigned char buf[sizeof(in6_addr)];
-  if (::inet_pton(AF_INET, address.c_str(), buf) != 1 && ::inet_pton(AF_INET6, address.c_str(), buf) != 1)
+  if (!is_ip_literal(address))
     throw ConfigError(name, "'" + address + "' is not a numeric IPv4 or IPv6 address (e.g. 0.0.0.0)");
 }
 

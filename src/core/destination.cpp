@@ -115,6 +115,11 @@ AddressClass classify_ipv6(const std::array<std::uint8_t, 16>& a) {
   return AddressClass::kPublic;
 }
 
+bool is_ip_literal(const std::string& text) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
 std::optional<AddressClass> classify_literal(const std::string& text) {
   std::string s = text;
   if (s.size() > 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);

@@ -36,6 +36,10 @@ AddressClass classify_ipv4(std::uint32_t address);
 // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) forms are
 // classified by their IPv4 address.
 AddressClass classify_ipv6(const std::array<std::uint8_t, 16>& address);
+// True when text is a numeric IPv4 or IPv6 address as inet_pton reads it
+// ("0.0.0.0", "::"; no brackets, no host names): what a server may bind.
+bool is_ip_literal(const std::string& text);
+
 // The class of a canonical numeric address ("127.0.0.1", "::1", "[::1]"), or
 // nullopt when text is not one.
 std::optional<AddressClass> classify_literal(const std::string& text);

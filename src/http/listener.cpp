@@ -1,6 +1,5 @@
 #include "http/listener.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -14,6 +13,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/destination.h"
+
 namespace hm {
 
 struct Listener::State {
@@ -25,11 +26,6 @@ struct Listener::State {
 
 namespace {
 
-bool numeric_address(const std::string& address) {
-  unsigned char buf[sizeof(in6_addr)];
-  return ::inet_pton(AF_INET, address.c_str(), buf) == 1 || ::inet_pton(AF_INET6, address.c_str(), buf) == 1;
-}
-
 // Debian's cpp-httplib is built with a listen backlog of 5: a burst of new
 // connections would see SYNs dropped and 1 s retransmits. listen() again on
 // the bound socket raises it.
@@ -39,7 +35,7 @@ constexpr int kListenBacklog = 1024;
 
 Listener::Listener(const ListenerOptions& o, const std::function<void(httplib::Server&)>& setup)
     : state_(std::make_shared<State>()) {
-  if (!numeric_address(o.bind_address))
+  if (!is_ip_literal(o.bind_address))
     throw std::runtime_error(o.bind_variable + ": '" + o.bind_address + "' is not a numeric IP address");
   httplib::Server& s = state_->server;
   setup(s);

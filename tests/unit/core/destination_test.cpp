@@ -257,5 +257,18 @@ TEST(MediaDestinationConfigTest, TheThreeRelaxationsAreExplicit) {
   EXPECT_EQ(rejected({{"MEDIA_ALLOWED_HOSTS", ""}}), "MEDIA_ALLOWED_HOSTS");
 }
 
+// What a server may bind: numeric addresses only, as inet_pton reads them.
+TEST(IpLiteralTest, OnlyNumericAddressesWithoutBrackets) {
+  EXPECT_TRUE(is_ip_literal("0.0.0.0"));
+  EXPECT_TRUE(is_ip_literal("127.0.0.1"));
+  EXPECT_TRUE(is_ip_literal("::"));
+  EXPECT_TRUE(is_ip_literal("fe80::1"));
+  EXPECT_FALSE(is_ip_literal("localhost"));
+  EXPECT_FALSE(is_ip_literal("[::1]"));
+  EXPECT_FALSE(is_ip_literal("0.0.0.0.0"));
+  EXPECT_FALSE(is_ip_literal("2130706433"));
+  EXPECT_FALSE(is_ip_literal(""));
+}
+
 }  // namespace
 }  // namespace hm
